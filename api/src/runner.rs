@@ -1,0 +1,114 @@
+//! The contract between the operator and the runner: the tasks a runner Job is given, and
+//! the `result.json` the runner writes for each of them.
+//!
+//! A Job carries a list of tasks, so that several small tasks can later share one Pod
+//! without a new format; today every Job carries exactly one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{HashTaskSpec, ImageCounts, ImageItem, ImageTaskSpec, TaskKind, TextSummary, TextTaskSpec};
+
+/// Which task resource, and which generation of it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TaskIdentity {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub generation: i64,
+}
+
+/// A task's spec, tagged by kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "spec")]
+pub enum TaskSpec {
+    ImageTask(ImageTaskSpec),
+    TextTask(TextTaskSpec),
+    HashTask(HashTaskSpec),
+}
+
+impl TaskSpec {
+    pub fn kind(&self) -> TaskKind {
+        match self {
+            TaskSpec::ImageTask(_) => TaskKind::ImageTask,
+            TaskSpec::TextTask(_) => TaskKind::TextTask,
+            TaskSpec::HashTask(_) => TaskKind::HashTask,
+        }
+    }
+}
+
+/// One task as a runner receives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunnerTask {
+    pub identity: TaskIdentity,
+    #[serde(flatten)]
+    pub spec: TaskSpec,
+}
+
+/// Everything a runner Job is given (the `TASKYARD_TASKS` environment variable, as JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunnerInput {
+    pub tasks: Vec<RunnerTask>,
+}
+
+/// How a task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+/// What a runner writes to `tasks/<ns>/<kind>/<name>/<uid>/<generation>/result.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResult {
+    pub kind: TaskKind,
+    pub identity: TaskIdentity,
+    pub outcome: Outcome,
+    /// A stable, short CamelCase reason (Completed, FetchFailed, LimitExceeded, ...).
+    pub reason: String,
+    /// What happened, for people: on failure it says what is wrong and how to fix it.
+    pub message: String,
+    pub started_at: jiff::Timestamp,
+    pub finished_at: jiff::Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<TaskOutput>,
+}
+
+/// The kind-specific part of a result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum TaskOutput {
+    Hash(HashOutput),
+    Image(ImageOutput),
+    Text(TextOutput),
+}
+
+/// A HashTask's output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HashOutput {
+    /// Lower-case hex digests by algorithm name.
+    pub digests: BTreeMap<String, String>,
+    pub size: u64,
+}
+
+/// An ImageTask's output; the full item list is in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageOutput {
+    pub counts: ImageCounts,
+    /// The first items (at most 50).
+    pub items: Vec<ImageItem>,
+    pub manifest: String,
+}
+
+/// A TextTask's output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextOutput {
+    pub text: TextSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub preview: String,
+}

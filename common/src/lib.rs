@@ -1,0 +1,7 @@
+//! Code shared by the Taskyard operator and runner.
+
+pub mod hashlog;
+pub mod keys;
+pub mod netpolicy;
+pub mod status;
+pub mod store;

@@ -1,0 +1,113 @@
+//! The object store: an S3-compatible bucket in a cluster, a directory on one machine
+//! (`job-runner run --store DIR`). Both have the same key layout and the same operations.
+
+mod dir;
+mod s3;
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::Stream;
+
+pub use dir::DirStore;
+pub use s3::{S3Settings, S3Store};
+
+/// A stream of an object's bytes, in chunks.
+pub type ByteChunks = Pin<Box<dyn Stream<Item = Result<Bytes, StoreError>> + Send>>;
+
+/// What went wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object {key:?} does not exist in the store")]
+    NotFound { key: String },
+    #[error("object {key:?} is {size} bytes, more than the {limit} bytes allowed here")]
+    TooLarge { key: String, size: u64, limit: u64 },
+    #[error("invalid store key {key:?}: {why}")]
+    InvalidKey { key: String, why: &'static str },
+    #[error("object store {op} {key:?} failed: {message}")]
+    Backend { op: &'static str, key: String, message: String },
+}
+
+/// Whether a conditional create wrote the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    AlreadyExists,
+}
+
+/// A Taskyard object store.
+#[derive(Clone, Debug)]
+pub enum Store {
+    S3(S3Store),
+    Dir(DirStore),
+}
+
+impl Store {
+    /// A short description for logs and messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::S3(s) => format!("s3://{}", s.bucket()),
+            Store::Dir(d) => d.root().display().to_string(),
+        }
+    }
+
+    /// The object's size, or `None` when it does not exist.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        match self {
+            Store::S3(s) => s.size(key).await,
+            Store::Dir(d) => d.size(key).await,
+        }
+    }
+
+    /// Streams an object's bytes.
+    pub async fn open(&self, key: &str) -> Result<ByteChunks, StoreError> {
+        match self {
+            Store::S3(s) => s.open(key).await,
+            Store::Dir(d) => d.open(key).await,
+        }
+    }
+
+    /// Reads a small object whole, refusing one larger than `limit` bytes.
+    /// `None` when it does not exist.
+    pub async fn get(&self, key: &str, limit: u64) -> Result<Option<Bytes>, StoreError> {
+        use futures::TryStreamExt;
+        let mut chunks = match self.open(key).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut buf = Vec::new();
+        while let Some(chunk) = chunks.try_next().await? {
+            buf.extend_from_slice(&chunk);
+            if buf.len() as u64 > limit {
+                return Err(StoreError::TooLarge { key: key.into(), size: buf.len() as u64, limit });
+            }
+        }
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    /// Writes an object, replacing any object at that key.
+    pub async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.put(key, body, content_type).await,
+            Store::Dir(d) => d.put(key, body).await,
+        }
+    }
+
+    /// Writes an object only if no object exists at that key, atomically: of two writers
+    /// racing for one key, exactly one gets `Created`.
+    pub async fn put_if_absent(&self, key: &str, body: Bytes, content_type: &str) -> Result<PutOutcome, StoreError> {
+        match self {
+            Store::S3(s) => s.put_if_absent(key, body, content_type).await,
+            Store::Dir(d) => d.put_if_absent(key, body).await,
+        }
+    }
+
+    /// Deletes an object; a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.delete(key).await,
+            Store::Dir(d) => d.delete(key).await,
+        }
+    }
+}

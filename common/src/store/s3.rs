@@ -1,0 +1,162 @@
+//! An S3-compatible bucket as the object store (aws-sdk-s3).
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+use super::{ByteChunks, PutOutcome, StoreError};
+
+/// How to reach the bucket. Credentials come from the default chain (environment,
+/// web identity, instance role) unless given here.
+#[derive(Clone, Debug, Default)]
+pub struct S3Settings {
+    /// Endpoint URL; `None` means AWS itself.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    /// Path-style addressing (`endpoint/bucket/key`), which most self-hosted servers need.
+    pub force_path_style: bool,
+    /// Access key id and secret, when not taken from the default chain.
+    pub credentials: Option<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+}
+
+fn backend<E, R>(op: &'static str, key: &str, e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Backend { op, key: key.into(), message: DisplayErrorContext(&e).to_string() }
+}
+
+fn status_of<E, R>(e: &SdkError<E, R>) -> Option<u16>
+where
+    R: HttpStatus,
+{
+    e.raw_response().map(HttpStatus::status_code)
+}
+
+/// The HTTP status of a raw response, whatever its type.
+trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+impl S3Store {
+    pub async fn connect(settings: &S3Settings) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
+        if let Some(endpoint) = &settings.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some((id, secret)) = &settings.credentials {
+            loader = loader.credentials_provider(Credentials::new(id, secret, None, None, "taskyard-settings"));
+        }
+        let sdk = loader.load().await;
+        // Streaming bodies to servers other than AWS work only without the SDK's default
+        // trailing checksums.
+        let config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(settings.force_path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        Self { client: Client::from_conf(config), bucket: settings.bucket.clone() }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(backend("head", key, e)),
+        }
+    }
+
+    pub async fn open(&self, key: &str) -> Result<ByteChunks, StoreError> {
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) if status_of(&e) == Some(404) => return Err(StoreError::NotFound { key: key.into() }),
+            Err(e) => return Err(backend("get", key, e)),
+        };
+        let key = key.to_string();
+        let chunks = futures::stream::unfold(Some(out.body), move |body| {
+            let key = key.clone();
+            async move {
+                let mut body: ByteStream = body?;
+                match body.next().await {
+                    None => None,
+                    Some(Ok(chunk)) => Some((Ok(chunk), Some(body))),
+                    Some(Err(e)) => Some((
+                        Err(StoreError::Backend { op: "read", key, message: DisplayErrorContext(&e).to_string() }),
+                        None,
+                    )),
+                }
+            }
+        });
+        Ok(Box::pin(chunks))
+    }
+
+    pub async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| backend("put", key, e))
+    }
+
+    pub async fn put_if_absent(&self, key: &str, body: Bytes, content_type: &str) -> Result<PutOutcome, StoreError> {
+        // 409 means another conditional write to this key is in flight: try again, and the
+        // outcome is decided by whichever write lands first.
+        for attempt in 1..=5 {
+            let sent = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type(content_type)
+                .if_none_match("*")
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(PutOutcome::Created),
+                Err(e) if status_of(&e) == Some(412) => return Ok(PutOutcome::AlreadyExists),
+                Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("PreconditionFailed") => {
+                    return Ok(PutOutcome::AlreadyExists);
+                }
+                Err(e) if status_of(&e) == Some(409) && attempt < 5 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(backend("conditional put", key, e)),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self.client.delete_object().bucket(&self.bucket).key(key).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(backend("delete", key, e)),
+        }
+    }
+}

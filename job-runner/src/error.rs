@@ -1,0 +1,57 @@
+//! The runner's errors. Each has a stable reason for the result and the task condition, and
+//! a message that says what is wrong and how to fix it.
+
+use taskyard_common::netpolicy::BlockedAddress;
+use taskyard_common::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("invalid URL {url:?}: {why}")]
+    InvalidUrl { url: String, why: String },
+    #[error("{0}")]
+    Blocked(#[from] BlockedAddress),
+    #[error("GET {url} answered HTTP {status}; check that the URL is right and publicly readable")]
+    HttpStatus { url: String, status: u16 },
+    #[error("{what} is larger than the {limit}-byte limit; raise it with {setting} if this input is expected")]
+    TooLarge { what: String, limit: u64, setting: &'static str },
+    #[error("GET {url} failed: {message}")]
+    Fetch { url: String, message: String },
+    #[error("GET {url} timed out: {message}")]
+    FetchTimeout { url: String, message: String },
+    #[error("source object {key:?} does not exist in the store; upload it first or fix spec.source.object")]
+    ObjectNotFound { key: String },
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("the task did not finish within timeoutSeconds ({0} s); raise spec.timeoutSeconds if it needs longer")]
+    TimedOut(i64),
+    #[error("{0}")]
+    InvalidSpec(String),
+    #[error("{kind} is not supported by this runner version yet")]
+    Unsupported { kind: &'static str },
+}
+
+impl From<StoreError> for RunnerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { key } => RunnerError::ObjectNotFound { key },
+            other => RunnerError::Store(other),
+        }
+    }
+}
+
+impl RunnerError {
+    /// The stable reason used in results, conditions and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RunnerError::InvalidUrl { .. } | RunnerError::InvalidSpec(_) => "InvalidSpec",
+            RunnerError::Blocked(_) => "BlockedAddress",
+            RunnerError::HttpStatus { .. } | RunnerError::Fetch { .. } => "FetchFailed",
+            RunnerError::FetchTimeout { .. } => "FetchTimeout",
+            RunnerError::TooLarge { .. } => "LimitExceeded",
+            RunnerError::ObjectNotFound { .. } => "ObjectNotFound",
+            RunnerError::Store(_) => "StoreError",
+            RunnerError::TimedOut(_) => "TimedOut",
+            RunnerError::Unsupported { .. } => "Unsupported",
+        }
+    }
+}

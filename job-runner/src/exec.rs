@@ -1,0 +1,52 @@
+//! `job-runner exec`: the tasks of a runner Job, with the bucket as the store.
+//!
+//! Each task's result goes to its `result.json`. The Pod's termination message carries the
+//! failures too, so the operator can explain a failure even when the store cannot be written.
+
+use taskyard_api::{Outcome, RunnerInput};
+use taskyard_common::store::{S3Settings, S3Store, Store};
+
+use crate::settings::RunnerArgs;
+use crate::tasks::{Context, run_task, write_result};
+
+/// Kubernetes reads at most 4096 bytes of a termination message.
+const TERMINATION_MESSAGE_MAX: usize = 4000;
+
+/// Runs every task of the input. Returns the process exit code: 0 when all succeeded.
+pub async fn exec(input: &RunnerInput, s3: &S3Settings, args: RunnerArgs, termination_log: &str) -> i32 {
+    let store = Store::S3(S3Store::connect(s3).await);
+    let ctx = match Context::new(store.clone(), args) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            write_termination_message(termination_log, &e.to_string());
+            return 1;
+        }
+    };
+    let mut failures = Vec::new();
+    for task in &input.tasks {
+        let result = run_task(&ctx, task).await;
+        let id = &task.identity;
+        tracing::info!(task = %format!("{}/{}", id.namespace, id.name), outcome = ?result.outcome, reason = %result.reason, "{}", result.message);
+        if let Err(e) = write_result(&store, &result).await {
+            failures.push(format!("{}/{}: StoreError: cannot write result.json: {e}", id.namespace, id.name));
+        } else if result.outcome == Outcome::Failed {
+            failures.push(format!("{}/{}: {}: {}", id.namespace, id.name, result.reason, result.message));
+        }
+    }
+    if failures.is_empty() {
+        return 0;
+    }
+    write_termination_message(termination_log, &failures.join("\n"));
+    1
+}
+
+fn write_termination_message(path: &str, message: &str) {
+    let mut end = message.len().min(TERMINATION_MESSAGE_MAX);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    eprintln!("{message}");
+    if let Err(e) = std::fs::write(path, &message[..end]) {
+        tracing::warn!("cannot write the termination message to {path}: {e}");
+    }
+}

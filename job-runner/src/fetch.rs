@@ -1,0 +1,184 @@
+//! HTTP fetching behind the SSRF guard: every resolved address of every connection and
+//! every redirect hop is checked against the network policy, with size and time limits.
+
+use std::error::Error as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::redirect;
+use taskyard_common::netpolicy::{BlockedAddress, NetworkPolicy, ResolveError};
+use url::Url;
+
+use crate::error::RunnerError;
+use crate::settings::RunnerArgs;
+
+const MAX_REDIRECTS: usize = 5;
+
+/// Resolves names through the network policy, so a blocked address is never connected to.
+struct GuardedResolver {
+    policy: NetworkPolicy,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            // reqwest puts the URL's port on the addresses it gets back.
+            let addrs = policy.resolve(name.as_str(), 0).await?;
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// An HTTP client that only reaches admitted addresses.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    policy: NetworkPolicy,
+}
+
+/// A response whose status was 2xx, ready to stream.
+pub struct Fetched {
+    pub url: Url,
+    pub content_length: Option<u64>,
+    pub content_type: Option<String>,
+    response: reqwest::Response,
+}
+
+impl Fetcher {
+    pub fn new(args: &RunnerArgs) -> Result<Self, RunnerError> {
+        let policy = args.network_policy();
+        let redirect_policy = policy.clone();
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("taskyard-runner/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
+            .redirect(redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+                }
+                match check_literal(&redirect_policy, attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(e) => attempt.error(e),
+                }
+            }))
+            .connect_timeout(args.connect_timeout())
+            .read_timeout(args.read_timeout())
+            .build()
+            .map_err(|e| RunnerError::InvalidSpec(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { client, policy })
+    }
+
+    /// GETs `url`, failing unless the final answer is a 2xx.
+    pub async fn get(&self, url: &str) -> Result<Fetched, RunnerError> {
+        let parsed = parse_http_url(url)?;
+        check_literal(&self.policy, &parsed)?;
+        let response = self.client.get(parsed.clone()).send().await.map_err(|e| classify(url, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(RunnerError::HttpStatus { url: response.url().to_string(), status: status.as_u16() });
+        }
+        let content_type =
+            response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        Ok(Fetched { url: response.url().clone(), content_length: response.content_length(), content_type, response })
+    }
+}
+
+impl Fetched {
+    /// The body as a stream of chunks; the caller enforces its size limit while reading.
+    pub fn chunks(self) -> impl Stream<Item = Result<Bytes, RunnerError>> + Send + Unpin + 'static {
+        let url = self.url.to_string();
+        self.response.bytes_stream().map(move |r| r.map_err(|e| classify(&url, e)))
+    }
+}
+
+/// Parses a URL a task may fetch: absolute, http or https, with a host.
+pub fn parse_http_url(url: &str) -> Result<Url, RunnerError> {
+    let invalid = |why: &str| RunnerError::InvalidUrl { url: url.to_string(), why: why.to_string() };
+    let parsed = Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("only http and https URLs are fetched"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("the URL has no host"));
+    }
+    Ok(parsed)
+}
+
+/// IP-literal hosts skip DNS, so they are checked here; names are checked when resolved.
+fn check_literal(policy: &NetworkPolicy, url: &Url) -> Result<(), RunnerError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(RunnerError::InvalidUrl { url: url.to_string(), why: "redirect to a scheme other than http or https".into() });
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        _ => return Ok(()),
+    };
+    policy.check(&url.host_str().unwrap_or_default().to_string(), ip)?;
+    Ok(())
+}
+
+/// Turns a reqwest error into the runner error that explains it best, looking through its
+/// sources for a refused address or a redirect refusal.
+fn classify(url: &str, e: reqwest::Error) -> RunnerError {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(b) = s.downcast_ref::<BlockedAddress>() {
+            return RunnerError::Blocked(b.clone());
+        }
+        if let Some(ResolveError::Blocked(b)) = s.downcast_ref::<ResolveError>() {
+            return RunnerError::Blocked(b.clone());
+        }
+        if let Some(RunnerError::Blocked(b)) = s.downcast_ref::<RunnerError>() {
+            return RunnerError::Blocked(b.clone());
+        }
+        source = s.source();
+    }
+    let message = error_chain(&e);
+    if e.is_timeout() {
+        RunnerError::FetchTimeout { url: url.to_string(), message }
+    } else {
+        RunnerError::Fetch { url: url.to_string(), message }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_absolute_http_urls_are_accepted() {
+        assert!(parse_http_url("https://example.com/a").is_ok());
+        for bad in ["ftp://example.com/a", "file:///etc/passwd", "/relative", "http://"] {
+            assert!(matches!(parse_http_url(bad), Err(RunnerError::InvalidUrl { .. })), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn literal_internal_addresses_are_refused_before_connecting() {
+        let fetcher = Fetcher::new(&RunnerArgs::default()).unwrap();
+        for url in ["http://127.0.0.1:9/", "http://[::1]:9/", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"] {
+            let err = fetcher.get(url).await.err().unwrap();
+            assert_eq!(err.reason(), "BlockedAddress", "{url}: {err}");
+        }
+        let err = fetcher.get("http://localhost:9/").await.err().unwrap();
+        assert_eq!(err.reason(), "BlockedAddress", "{err}");
+    }
+}

@@ -1,0 +1,105 @@
+//! The `job-runner` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use taskyard_api::{Outcome, RunnerInput};
+use taskyard_common::store::S3Settings;
+use taskyard_runner::settings::RunnerArgs;
+
+#[derive(Parser)]
+#[command(name = "job-runner", version, about = "Runs Taskyard tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one task resource (the YAML you would kubectl apply) on this machine, with a
+    /// directory as the object store; prints the task's status as YAML.
+    /// Exit code 0 when the task succeeded, 1 when it failed, 2 for usage errors.
+    Run {
+        /// Directory used as the object store (same key layout as the bucket).
+        #[arg(long)]
+        store: PathBuf,
+        /// The task resource file.
+        task: PathBuf,
+        #[command(flatten)]
+        runner: RunnerArgs,
+    },
+    /// Run the tasks of a runner Job (used by the operator's Jobs).
+    Exec {
+        /// The tasks, as JSON.
+        #[arg(long, env = "TASKYARD_TASKS", hide_env_values = true)]
+        tasks: String,
+        /// S3 endpoint URL; empty means AWS.
+        #[arg(long, env = "TASKYARD_S3_ENDPOINT", default_value = "")]
+        s3_endpoint: String,
+        #[arg(long, env = "TASKYARD_S3_REGION", default_value = "us-east-1")]
+        s3_region: String,
+        #[arg(long, env = "TASKYARD_S3_BUCKET")]
+        s3_bucket: String,
+        #[arg(long, env = "TASKYARD_S3_FORCE_PATH_STYLE", default_value_t = false)]
+        s3_force_path_style: bool,
+        /// Where Kubernetes reads the container's termination message.
+        #[arg(long, env = "TASKYARD_TERMINATION_LOG", default_value = "/dev/termination-log")]
+        termination_log: String,
+        #[command(flatten)]
+        runner: RunnerArgs,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    taskyard_runner::install_crypto_provider();
+    match Cli::parse().command {
+        Command::Run { store, task, runner } => run(store, task, runner).await,
+        Command::Exec { tasks, s3_endpoint, s3_region, s3_bucket, s3_force_path_style, termination_log, runner } => {
+            let input: RunnerInput = match serde_json::from_str(&tasks) {
+                Ok(input) => input,
+                Err(e) => {
+                    eprintln!("error: TASKYARD_TASKS is not a valid task list: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let s3 = S3Settings {
+                endpoint: (!s3_endpoint.is_empty()).then_some(s3_endpoint),
+                region: s3_region,
+                bucket: s3_bucket,
+                force_path_style: s3_force_path_style,
+                credentials: None,
+            };
+            let code = taskyard_runner::exec::exec(&input, &s3, runner, &termination_log).await;
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+async fn run(store: PathBuf, task: PathBuf, runner: RunnerArgs) -> ExitCode {
+    let yaml = match std::fs::read_to_string(&task) {
+        Ok(yaml) => yaml,
+        Err(e) => {
+            eprintln!("error: cannot read the task file {}: {e}", task.display());
+            return ExitCode::from(2);
+        }
+    };
+    match taskyard_runner::local::run_local(&store, &yaml, runner).await {
+        Ok(outcome) => {
+            print!("{}", serde_yaml::to_string(&outcome.status).expect("a status always serialises"));
+            match outcome.result.outcome {
+                Outcome::Succeeded => ExitCode::SUCCESS,
+                Outcome::Failed => ExitCode::from(1),
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

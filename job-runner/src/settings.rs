@@ -1,0 +1,61 @@
+//! The runner's settings: safety limits and the network allow-list. Flags and environment
+//! variables, with the defaults of API.md.
+
+use std::time::Duration;
+
+use ipnet::IpNet;
+use taskyard_common::netpolicy::NetworkPolicy;
+
+/// Flags shared by `run` and `exec`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunnerArgs {
+    /// A CIDR the runner may fetch from although it is private or loopback (repeatable).
+    #[arg(long = "allow-network", env = "TASKYARD_ALLOWED_NETWORKS", value_delimiter = ',')]
+    pub allow_networks: Vec<IpNet>,
+    /// Largest web page fetched, in bytes.
+    #[arg(long, env = "TASKYARD_MAX_PAGE_BYTES", default_value_t = 10 << 20)]
+    pub max_page_bytes: u64,
+    /// Largest image fetched, in bytes.
+    #[arg(long, env = "TASKYARD_MAX_IMAGE_BYTES", default_value_t = 50 << 20)]
+    pub max_image_bytes: u64,
+    /// Largest decoded image, in pixels.
+    #[arg(long, env = "TASKYARD_MAX_IMAGE_PIXELS", default_value_t = 50_000_000)]
+    pub max_image_pixels: u64,
+    /// Largest file hashed, in bytes.
+    #[arg(long, env = "TASKYARD_MAX_HASH_BYTES", default_value_t = 10 << 30)]
+    pub max_hash_bytes: u64,
+    /// Seconds to wait for a TCP/TLS connection.
+    #[arg(long, env = "TASKYARD_CONNECT_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub connect_timeout_seconds: u64,
+    /// Seconds a download may go without receiving a byte before it fails.
+    #[arg(long, env = "TASKYARD_READ_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub read_timeout_seconds: u64,
+}
+
+impl Default for RunnerArgs {
+    fn default() -> Self {
+        Self {
+            allow_networks: Vec::new(),
+            max_page_bytes: 10 << 20,
+            max_image_bytes: 50 << 20,
+            max_image_pixels: 50_000_000,
+            max_hash_bytes: 10 << 30,
+            connect_timeout_seconds: 10,
+            read_timeout_seconds: 60,
+        }
+    }
+}
+
+impl RunnerArgs {
+    pub fn network_policy(&self) -> NetworkPolicy {
+        NetworkPolicy::new(self.allow_networks.clone())
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_seconds)
+    }
+
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_secs(self.read_timeout_seconds)
+    }
+}

@@ -1,0 +1,74 @@
+//! Running one task: dispatch by kind, the whole-task timeout, and the result.
+
+mod hash;
+
+use bytes::Bytes;
+use taskyard_api::{Outcome, RunnerTask, TaskOutput, TaskResult, TaskSpec, TaskSpecCommon};
+use taskyard_common::keys::result_key;
+use taskyard_common::store::{Store, StoreError};
+
+use crate::error::RunnerError;
+use crate::fetch::Fetcher;
+use crate::settings::RunnerArgs;
+
+/// What a task runs with.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub args: RunnerArgs,
+}
+
+impl Context {
+    pub fn new(store: Store, args: RunnerArgs) -> Result<Self, RunnerError> {
+        Ok(Self { fetcher: Fetcher::new(&args)?, store, args })
+    }
+}
+
+/// A finished task's summary message and output.
+pub type Done = (String, TaskOutput);
+
+/// Runs one task to its result. Never fails: every failure becomes a `Failed` result that
+/// says what is wrong.
+pub async fn run_task(ctx: &Context, task: &RunnerTask) -> TaskResult {
+    let started_at = jiff::Timestamp::now();
+    let timeout_seconds = match &task.spec {
+        TaskSpec::ImageTask(s) => s.timeout_seconds(),
+        TaskSpec::TextTask(s) => s.timeout_seconds(),
+        TaskSpec::HashTask(s) => s.timeout_seconds(),
+    };
+    let deadline = std::time::Duration::from_secs(timeout_seconds.max(1) as u64);
+    let done = match tokio::time::timeout(deadline, dispatch(ctx, &task.spec)).await {
+        Ok(done) => done,
+        Err(_) => Err(RunnerError::TimedOut(timeout_seconds)),
+    };
+    let (outcome, reason, message, output) = match done {
+        Ok((message, output)) => (Outcome::Succeeded, "Completed".to_string(), message, Some(output)),
+        Err(e) => (Outcome::Failed, e.reason().to_string(), e.to_string(), None),
+    };
+    TaskResult {
+        kind: task.spec.kind(),
+        identity: task.identity.clone(),
+        outcome,
+        reason,
+        message,
+        started_at,
+        finished_at: jiff::Timestamp::now(),
+        output,
+    }
+}
+
+async fn dispatch(ctx: &Context, spec: &TaskSpec) -> Result<Done, RunnerError> {
+    match spec {
+        TaskSpec::HashTask(spec) => hash::run(ctx, spec).await,
+        TaskSpec::ImageTask(_) => Err(RunnerError::Unsupported { kind: "ImageTask" }),
+        TaskSpec::TextTask(_) => Err(RunnerError::Unsupported { kind: "TextTask" }),
+    }
+}
+
+/// Writes `result.json` where the operator looks for it.
+pub async fn write_result(store: &Store, result: &TaskResult) -> Result<(), StoreError> {
+    let key = result_key(result.kind, &result.identity);
+    let body = serde_json::to_vec_pretty(result).expect("a result always serialises");
+    store.put(&key, Bytes::from(body), "application/json").await
+}

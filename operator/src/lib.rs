@@ -1,0 +1,16 @@
+//! The Taskyard operator: reconciles ImageTask, TextTask and HashTask resources by running
+//! one runner Job per task generation and turning its result into status.
+
+pub mod credentials;
+pub mod error;
+pub mod finish;
+pub mod job;
+pub mod jobstate;
+pub mod logwriter;
+pub mod reconcile;
+pub mod settings;
+pub mod task;
+pub mod validate;
+
+/// The field manager of everything the operator applies.
+pub const FIELD_MANAGER: &str = "taskyard-operator";

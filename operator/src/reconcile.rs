@@ -1,0 +1,223 @@
+//! One reconcile for every task kind:
+//! load -> validate -> build the Job -> create it once -> on completion read the result ->
+//! (HashTask: append the results log line) -> write status -> events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use taskyard_api::{API_VERSION, Outcome, Phase, RunnerTask, TaskIdentity, TaskKind, TaskResult, TaskSpecCommon};
+use taskyard_common::hashlog::LogLine;
+use taskyard_common::keys::result_key;
+use taskyard_common::netpolicy::NetworkPolicy;
+use taskyard_common::status::{TaskStatus, apply_result, set_phase};
+use taskyard_common::store::Store;
+
+use crate::error::Error;
+use crate::finish::{Finished, final_result, finished_at};
+use crate::job::{build_job, job_name};
+use crate::jobstate::{JobState, attempts, job_state};
+use crate::logwriter::LogWriter;
+use crate::settings::Settings;
+use crate::task::TaskResource;
+use crate::validate::{Invalid, check_source};
+use crate::FIELD_MANAGER;
+
+/// A result.json larger than this is not a runner's.
+const MAX_RESULT_BYTES: u64 = 4 << 20;
+/// Safety net for missed watch events while a Job runs.
+const RUNNING_RESYNC: Duration = Duration::from_secs(300);
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: kube::Client,
+    pub settings: Settings,
+    pub store: Store,
+    pub policy: NetworkPolicy,
+    pub log: LogWriter,
+    pub recorder: Recorder,
+}
+
+pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if task.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let kind = <K::Spec as TaskSpecCommon>::KIND;
+    let identity = TaskIdentity {
+        namespace: task.namespace().unwrap_or_default(),
+        name: task.name_any(),
+        uid: task.uid().unwrap_or_default(),
+        generation: task.meta().generation.unwrap_or(1),
+    };
+    let old = task.task_status().cloned().unwrap_or_default();
+    if old.common().observed_generation == Some(identity.generation) && old.common().phase.is_some_and(Phase::is_finished) {
+        return Ok(Action::await_change());
+    }
+    let tasks: Api<K> = Api::namespaced(ctx.client.clone(), &identity.namespace);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &identity.namespace);
+    let name = job_name(&identity.name, &identity.uid, identity.generation);
+
+    let job = match jobs.get_opt(&name).await? {
+        Some(job) => job,
+        None => {
+            let spec = task.task_spec();
+            let source = spec.source();
+            let checked = match source {
+                Ok(source) => check_source(source, &ctx.policy, &ctx.store).await,
+                Err(message) => Err(Invalid::Spec(message)),
+            };
+            match checked {
+                Ok(()) => {}
+                Err(Invalid::Transient(message)) => return Err(Error::Store(message)),
+                Err(Invalid::Spec(message)) => {
+                    let mut status = fresh_status(&old, identity.generation);
+                    set_phase(status.common_mut(), identity.generation, Phase::Failed, "InvalidSpec", &message, now());
+                    status.common_mut().completion_time = Some(Time(now()));
+                    write_status(&tasks, &identity.name, &old, &status).await?;
+                    publish(&ctx, &*task, EventType::Warning, "InvalidSpec", "Validate", &message).await;
+                    return Ok(Action::await_change());
+                }
+            }
+            crate::credentials::ensure(&ctx.client, &ctx.settings, &identity.namespace).await?;
+            let runner_task = RunnerTask { identity: identity.clone(), spec: task.runner_spec() };
+            let owner = task.controller_owner_ref(&()).expect("a stored task has a name and uid");
+            let job = build_job(kind, &runner_task, owner, spec.retries(), spec.timeout_seconds(), &ctx.settings);
+            match jobs.create(&PostParams::default(), &job).await {
+                Ok(job) => {
+                    publish(&ctx, &*task, EventType::Normal, "JobCreated", "CreateJob", &format!("created runner Job {name}")).await;
+                    job
+                }
+                // Created by an earlier reconcile whose status write did not land.
+                Err(kube::Error::Api(e)) if e.code == 409 => jobs.get(&name).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+
+    let state = job_state(&job);
+    let started_at = job.metadata.creation_timestamp.as_ref().map(|t| t.0).unwrap_or_else(now);
+    let mut status = fresh_status(&old, identity.generation);
+    {
+        let common = status.common_mut();
+        common.job_name = Some(name.clone());
+        common.start_time = Some(Time(started_at));
+        common.attempts = Some(attempts(&job).max(1));
+    }
+    if state == JobState::Running {
+        let message = format!("runner Job {name} is running");
+        set_phase(status.common_mut(), identity.generation, Phase::Running, "Running", &message, now());
+        write_status(&tasks, &identity.name, &old, &status).await?;
+        return Ok(Action::requeue(RUNNING_RESYNC));
+    }
+
+    let result = read_result(&ctx.store, kind, &identity).await?;
+    let needs_pod_message = !matches!((&state, &result), (JobState::Complete, Some(_)));
+    let termination_message = if needs_pod_message { termination_message(&ctx.client, &identity.namespace, &name).await? } else { None };
+    let finished = final_result(Finished {
+        kind,
+        identity: &identity,
+        state: &state,
+        result,
+        termination_message,
+        timeout_seconds: task.task_spec().timeout_seconds(),
+        started_at,
+        finished_at: finished_at(&job).unwrap_or_else(now),
+    })
+    .expect("a finished Job has a result");
+
+    if kind == TaskKind::HashTask {
+        // Before the status: a crash in between repeats the append, which skips the line.
+        ctx.log.append(LogLine::from_result(&finished)).await.map_err(Error::ResultsLog)?;
+    }
+    apply_result(&mut status, &finished);
+    write_status(&tasks, &identity.name, &old, &status).await?;
+    let (event_type, reason) = match finished.outcome {
+        Outcome::Succeeded => (EventType::Normal, "Succeeded"),
+        Outcome::Failed => (EventType::Warning, "Failed"),
+    };
+    publish(&ctx, &*task, event_type, reason, "Finish", &format!("{}: {}", finished.reason, finished.message)).await;
+    Ok(Action::await_change())
+}
+
+/// The status to build on: the old one for the same generation, a clean one for a new one.
+fn fresh_status<S: TaskStatus>(old: &S, generation: i64) -> S {
+    let mut status = old.clone();
+    if old.common().observed_generation != Some(generation) {
+        status.clear_output();
+        let common = status.common_mut();
+        common.job_name = None;
+        common.start_time = None;
+        common.completion_time = None;
+        common.attempts = None;
+    }
+    status
+}
+
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}
+
+/// Writes status with server-side apply, only when it changed.
+async fn write_status<K: TaskResource>(api: &Api<K>, name: &str, old: &K::Status, new: &K::Status) -> Result<(), Error> {
+    if old == new {
+        return Ok(());
+    }
+    let patch = json!({ "apiVersion": API_VERSION, "kind": K::kind(&()), "status": new });
+    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(())
+}
+
+/// The runner's result for this generation, if it wrote one.
+async fn read_result(store: &Store, kind: TaskKind, identity: &TaskIdentity) -> Result<Option<TaskResult>, Error> {
+    let key = result_key(kind, identity);
+    let Some(body) = store.get(&key, MAX_RESULT_BYTES).await.map_err(|e| Error::Store(e.to_string()))? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice(&body) {
+        Ok(result) => Ok(Some(result)),
+        Err(e) => {
+            tracing::warn!(%key, "ignoring an unreadable result: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// The termination message of the Job's most recent runner Pod.
+async fn termination_message(client: &kube::Client, namespace: &str, job: &str) -> Result<Option<String>, Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut list = pods.list(&ListParams::default().labels(&format!("job-name={job}"))).await?.items;
+    list.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    Ok(list.iter().rev().find_map(|pod| {
+        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+        statuses.iter().find_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
+    }))
+}
+
+/// Events are for people; failing to publish one does not fail the reconcile.
+async fn publish<K: TaskResource>(ctx: &Context, task: &K, type_: EventType, reason: &str, action: &str, note: &str) {
+    let mut note = note.to_string();
+    if note.len() > 1000 {
+        let mut end = 1000;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+    }
+    let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&event, &task.object_ref(&())).await {
+        tracing::warn!("cannot publish event {reason}: {e}");
+    }
+}
+
+/// Transient errors are retried with a short delay; the error is logged by the caller.
+pub fn error_policy<K: TaskResource>(task: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(task = %task.name_any(), reason = error.reason(), "reconcile failed: {error}");
+    Action::requeue(Duration::from_secs(5))
+}

@@ -1,0 +1,51 @@
+# Shared helpers for the cluster scripts. Sourced, not run.
+TASKYARD_CACHE=${TASKYARD_CACHE:-/var/cache/taskyard}
+mkdir -p "$TASKYARD_CACHE"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+here_dir() { cd "$(dirname "${BASH_SOURCE[1]}")" && pwd; }
+
+# Layout of the local cluster. Everything listens on loopback or on the bridge below,
+# which the scripts create; pods reach the host (S3, test web servers) at HOST_IP.
+CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE="$CLUSTER_DIR/.state"
+RUNTIME=/var/lib/taskyard-cluster
+RUN_DIR=/run/taskyard
+BRIDGE=tyk0
+HOST_IP=10.213.0.1
+POD_CIDR=10.213.0.0/24
+SERVICE_CIDR=10.214.0.0/24
+SERVICE_IP=10.214.0.1
+NODE_NAME=taskyard-node
+APISERVER_PORT=6443
+ETCD_PORT=23790
+S3_PORT=9000
+S3_BUCKET=taskyard
+CONTAINERD_SOCK="$RUN_DIR/containerd/containerd.sock"
+K8S_BIN="$TASKYARD_CACHE/kubernetes-1.20.2/bin"
+S3S_BIN="$TASKYARD_CACHE/s3s-fs-0.14.1/bin/s3s-fs"
+
+# Starts a process in the background, recording its PID for down.sh.
+start_bg() {
+  local name=$1; shift
+  mkdir -p "$STATE/pids" "$STATE/logs"
+  nohup "$@" >"$STATE/logs/$name.log" 2>&1 &
+  echo $! >"$STATE/pids/$name.pid"
+}
+
+running() {
+  local pidfile="$STATE/pids/$1.pid"
+  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# Waits up to $2 seconds for the command after it to succeed.
+wait_for() {
+  local what=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "timed out after ${secs}s waiting for $what"
+    sleep 0.5
+  done
+}
