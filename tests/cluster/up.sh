@@ -54,7 +54,7 @@ if ! running kube-apiserver; then
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" \
     --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
-    --kubelet-certificate-authority "$pki/ca.crt" \
+    --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-account-issuer https://kubernetes.default.svc \
     --authorization-mode Node,RBAC --service-cluster-ip-range "$SERVICE_CIDR" \
@@ -92,7 +92,7 @@ cat >"$cni_dir/10-taskyard.conflist" <<CNI
   "name": "taskyard",
   "plugins": [
     {
-      "type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+      "type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "isDefaultGateway": true, "ipMasq": false, "hairpinMode": true,
       "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$POD_CIDR", "rangeStart": "10.213.0.10", "gateway": "$HOST_IP" }]] }
     },
     { "type": "portmap", "capabilities": { "portMappings": true } }
