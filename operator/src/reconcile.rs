@@ -8,12 +8,11 @@ use std::time::Duration;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, ResourceExt};
-use serde_json::json;
-use taskyard_api::{API_VERSION, Outcome, Phase, RunnerTask, TaskIdentity, TaskKind, TaskResult, TaskSpecCommon};
+use taskyard_api::{Outcome, Phase, RunnerTask, TaskIdentity, TaskKind, TaskResult, TaskSpecCommon};
 use taskyard_common::hashlog::LogLine;
 use taskyard_common::keys::result_key;
 use taskyard_common::netpolicy::NetworkPolicy;
@@ -28,7 +27,6 @@ use crate::logwriter::LogWriter;
 use crate::settings::Settings;
 use crate::task::TaskResource;
 use crate::validate::{Invalid, check_source};
-use crate::FIELD_MANAGER;
 
 /// A result.json larger than this is not a runner's.
 const MAX_RESULT_BYTES: u64 = 4 << 20;
@@ -80,7 +78,7 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
                     let mut status = fresh_status(&old, identity.generation);
                     set_phase(status.common_mut(), identity.generation, Phase::Failed, "InvalidSpec", &message, now());
                     status.common_mut().completion_time = Some(Time(now()));
-                    write_status(&tasks, &identity.name, &old, &status).await?;
+                    write_status(&tasks, &*task, &old, &status).await?;
                     publish(&ctx, &*task, EventType::Warning, "InvalidSpec", "Validate", &message).await;
                     return Ok(Action::await_change());
                 }
@@ -113,7 +111,7 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
     if state == JobState::Running {
         let message = format!("runner Job {name} is running");
         set_phase(status.common_mut(), identity.generation, Phase::Running, "Running", &message, now());
-        write_status(&tasks, &identity.name, &old, &status).await?;
+        write_status(&tasks, &*task, &old, &status).await?;
         return Ok(Action::requeue(RUNNING_RESYNC));
     }
 
@@ -137,7 +135,7 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
         ctx.log.append(LogLine::from_result(&finished)).await.map_err(Error::ResultsLog)?;
     }
     apply_result(&mut status, &finished);
-    write_status(&tasks, &identity.name, &old, &status).await?;
+    write_status(&tasks, &*task, &old, &status).await?;
     let (event_type, reason) = match finished.outcome {
         Outcome::Succeeded => (EventType::Normal, "Succeeded"),
         Outcome::Failed => (EventType::Warning, "Failed"),
@@ -164,13 +162,18 @@ fn now() -> jiff::Timestamp {
     jiff::Timestamp::now()
 }
 
-/// Writes status with server-side apply, only when it changed.
-async fn write_status<K: TaskResource>(api: &Api<K>, name: &str, old: &K::Status, new: &K::Status) -> Result<(), Error> {
+/// Writes status, only when it changed, as a replace with the resourceVersion read: a
+/// reconcile working from a stale copy gets a conflict and runs again, instead of
+/// overwriting newer status. (Server-side apply on Kubernetes 1.20 turns a dropped map field
+/// into null, which the schema rejects.)
+async fn write_status<K: TaskResource>(api: &Api<K>, task: &K, old: &K::Status, new: &K::Status) -> Result<(), Error> {
     if old == new {
         return Ok(());
     }
-    let patch = json!({ "apiVersion": API_VERSION, "kind": K::kind(&()), "status": new });
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    let mut value = serde_json::to_value(task).map_err(kube::Error::SerdeError)?;
+    value["status"] = serde_json::to_value(new).map_err(kube::Error::SerdeError)?;
+    let updated: K = serde_json::from_value(value).map_err(kube::Error::SerdeError)?;
+    api.replace_status(&task.name_any(), &PostParams::default(), &updated).await?;
     Ok(())
 }
 
@@ -216,8 +219,14 @@ async fn publish<K: TaskResource>(ctx: &Context, task: &K, type_: EventType, rea
     }
 }
 
-/// Transient errors are retried with a short delay; the error is logged by the caller.
+/// A conflict means another write landed first: look again at once. Other errors are
+/// retried after a short delay.
 pub fn error_policy<K: TaskResource>(task: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+    if let Error::Kube(kube::Error::Api(e)) = error
+        && e.code == 409
+    {
+        return Action::requeue(Duration::from_millis(200));
+    }
     tracing::warn!(task = %task.name_any(), reason = error.reason(), "reconcile failed: {error}");
     Action::requeue(Duration::from_secs(5))
 }

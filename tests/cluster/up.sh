@@ -26,7 +26,10 @@ kubectl_admin() { kubectl --kubeconfig "$STATE/admin.kubeconfig" "$@"; }
 if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
   ip link add "$BRIDGE" type bridge
 fi
-ip addr show dev "$BRIDGE" | grep -q "inet $HOST_IP/" || ip addr add "$HOST_IP/24" dev "$BRIDGE"
+case "$(ip -4 addr show dev "$BRIDGE")" in
+  *"inet $HOST_IP/"*) ;;
+  *) ip addr add "$HOST_IP/24" dev "$BRIDGE" ;;
+esac
 ip link set "$BRIDGE" up
 sysctl -qw net.ipv4.ip_forward=1
 modprobe br_netfilter 2>/dev/null || true

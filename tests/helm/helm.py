@@ -5,6 +5,7 @@ since no helm binary can be installed here. The same operations as the helm CLI:
   helm.py render  CHART [--values JSON] [--namespace NS]       (prints the manifests)
   helm.py install CHART RELEASE --namespace NS [--values JSON]   (waits for readiness)
   helm.py upgrade CHART RELEASE --namespace NS [--values JSON]
+  helm.py apply   CHART RELEASE --namespace NS [--values JSON]   (upgrade, or install if absent)
   helm.py uninstall RELEASE --namespace NS
 """
 import argparse
@@ -17,7 +18,7 @@ import helm_python as helm
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["lint", "render", "install", "upgrade", "uninstall"])
+    p.add_argument("action", choices=["lint", "render", "install", "upgrade", "apply", "uninstall"])
     p.add_argument("args", nargs="+")
     p.add_argument("--namespace", default="default")
     p.add_argument("--values", default="{}", help="values as JSON")
@@ -39,6 +40,12 @@ def main() -> int:
             if text.strip() and not name.endswith("NOTES.txt"):
                 print(f"---\n# Source: {name}\n{text}")
         return 0
+    if a.action == "apply":
+        try:
+            config.status(a.args[1])
+            a.action = "upgrade"
+        except helm.HelmNotFoundError:
+            a.action = "install"
     if a.action == "install":
         release = config.install(a.args[0], a.args[1], values, namespace=a.namespace, create_namespace=True,
                                  wait="watcher", timeout=a.timeout)

@@ -1,1 +1,7 @@
+//! Test support shared by Taskyard's integration and end-to-end tests: the local cluster's
+//! environment, a fixture web server, kubectl, and independent digests.
 
+pub mod cluster;
+pub mod files;
+pub mod http;
+pub mod kubectl;

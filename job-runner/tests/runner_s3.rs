@@ -1,0 +1,73 @@
+//! The runner in cluster mode (`job-runner exec`) against the real S3 server: input from the
+//! bucket, result.json written back, failures in the termination message.
+
+use bytes::Bytes;
+use taskyard_api::{Outcome, RunnerInput, TaskResult};
+use taskyard_tests::cluster::ClusterEnv;
+use taskyard_tests::files::{coreutils_digest, write_pattern};
+
+async fn exec(env: &ClusterEnv, tasks: &str, termination_log: &std::path::Path) -> i32 {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
+        .arg("exec")
+        .env("TASKYARD_TASKS", tasks)
+        .env("TASKYARD_S3_ENDPOINT", env.get("TASKYARD_S3_ENDPOINT"))
+        .env("TASKYARD_S3_BUCKET", env.get("TASKYARD_S3_BUCKET"))
+        .env("TASKYARD_S3_FORCE_PATH_STYLE", "true")
+        .env("AWS_ACCESS_KEY_ID", env.get("AWS_ACCESS_KEY_ID"))
+        .env("AWS_SECRET_ACCESS_KEY", env.get("AWS_SECRET_ACCESS_KEY"))
+        .env("TASKYARD_TERMINATION_LOG", termination_log)
+        .output()
+        .await
+        .unwrap();
+    out.status.code().unwrap_or(-1)
+}
+
+fn input(uid: &str, object: &str) -> String {
+    let input: RunnerInput = serde_json::from_value(serde_json::json!({"tasks": [{
+        "identity": {"namespace": "it", "name": "s3", "uid": uid, "generation": 1},
+        "kind": "HashTask",
+        "spec": {"source": {"object": object}, "algorithms": ["md5", "sha256"], "retries": 0, "timeoutSeconds": 60}
+    }]}))
+    .unwrap();
+    serde_json::to_string(&input).unwrap()
+}
+
+async fn result(env: &ClusterEnv, uid: &str) -> TaskResult {
+    let key = format!("tasks/it/hashtask/s3/{uid}/1/result.json");
+    let body = env.store().await.get(&key, 1 << 20).await.unwrap().expect("result.json was written");
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hashes_a_store_object_and_writes_the_result() {
+    let env = ClusterEnv::load();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("upload");
+    write_pattern(&file, 3_000_000, 42);
+    let uid = format!("s3-ok-{}", std::process::id());
+    let key = format!("uploads/it/{uid}.bin");
+    env.store().await.put(&key, Bytes::from(std::fs::read(&file).unwrap()), "application/octet-stream").await.unwrap();
+
+    assert_eq!(exec(&env, &input(&uid, &key), &tmp.path().join("termination")).await, 0);
+    let r = result(&env, &uid).await;
+    assert_eq!(r.outcome, Outcome::Succeeded);
+    let Some(taskyard_api::TaskOutput::Hash(out)) = r.output else { panic!("no hash output: {r:?}") };
+    assert_eq!(out.size, 3_000_000);
+    assert_eq!(out.digests["md5"], coreutils_digest("md5", &file));
+    assert_eq!(out.digests["sha256"], coreutils_digest("sha256", &file));
+    assert!(!tmp.path().join("termination").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_object_fails_with_a_result_and_a_termination_message() {
+    let env = ClusterEnv::load();
+    let tmp = tempfile::tempdir().unwrap();
+    let uid = format!("s3-missing-{}", std::process::id());
+    let termination = tmp.path().join("termination");
+    assert_eq!(exec(&env, &input(&uid, "uploads/it/not-there.bin"), &termination).await, 1);
+    let r = result(&env, &uid).await;
+    assert_eq!((r.outcome, r.reason.as_str()), (Outcome::Failed, "ObjectNotFound"));
+    assert!(r.message.contains("uploads/it/not-there.bin"), "{}", r.message);
+    let message = std::fs::read_to_string(&termination).unwrap();
+    assert!(message.contains("ObjectNotFound") && message.contains("not-there.bin"), "{message}");
+}

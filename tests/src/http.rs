@@ -1,0 +1,117 @@
+//! A fixture web server for tests, on an address of the test network. Routes:
+//!
+//! - `/files/NAME`: a file from the server's directory, streamed with a Content-Length
+//! - `/status/CODE`: an empty answer with that status
+//! - `/stall`: headers and a few bytes, then nothing, forever
+//! - `/slow/NAME?ms=N`: a file spread evenly over N milliseconds
+//! - `/redirect?to=URL`: a 302 to URL
+//!
+//! It speaks just enough HTTP/1.1 for a client that sends one request per connection.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+pub struct FixtureServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FixtureServer {
+    /// Serves `dir` on `ip`, on a free port, until dropped.
+    pub async fn start(ip: IpAddr, dir: PathBuf) -> Self {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind the fixture server");
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let dir = dir.clone();
+                tokio::spawn(async move {
+                    let _ = serve(stream, dir).await;
+                });
+            }
+        });
+        Self { addr, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for FixtureServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(stream: TcpStream, dir: PathBuf) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).await?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).await? == 0 || header == "\r\n" || header == "\n" {
+            break;
+        }
+    }
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut stream = reader.into_inner();
+    let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).map(str::to_string);
+
+    if let Some(name) = path.strip_prefix("/files/") {
+        return send_file(&mut stream, dir.join(name), None).await;
+    }
+    if let Some(name) = path.strip_prefix("/slow/") {
+        let ms = param("ms").and_then(|v| v.parse().ok()).unwrap_or(5000);
+        return send_file(&mut stream, dir.join(name), Some(Duration::from_millis(ms))).await;
+    }
+    if let Some(code) = path.strip_prefix("/status/") {
+        let head = format!("HTTP/1.1 {code} Fixture\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return stream.write_all(head.as_bytes()).await;
+    }
+    if path == "/stall" {
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\nstarted").await?;
+        stream.flush().await?;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return Ok(());
+    }
+    if path == "/redirect" {
+        let to = param("to").unwrap_or_default();
+        let head = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return stream.write_all(head.as_bytes()).await;
+    }
+    stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await
+}
+
+async fn send_file(stream: &mut TcpStream, path: PathBuf, spread: Option<Duration>) -> std::io::Result<()> {
+    let Ok(mut file) = tokio::fs::File::open(&path).await else {
+        return stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+    };
+    let len = file.metadata().await?.len();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let chunk = match spread {
+        Some(_) => (len / 20).max(1) as usize,
+        None => 256 << 10,
+    };
+    let pause = spread.map(|d| d / 20);
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        stream.write_all(&buf[..n]).await?;
+        if let Some(p) = pause {
+            tokio::time::sleep(p).await;
+        }
+    }
+    stream.flush().await
+}

@@ -1,0 +1,76 @@
+//! kubectl against the local cluster, as a user would run it.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cluster::ClusterEnv;
+
+pub struct Kubectl {
+    kubeconfig: String,
+}
+
+impl Kubectl {
+    pub fn new(env: &ClusterEnv) -> Self {
+        Self { kubeconfig: env.get("KUBECONFIG").to_string() }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.env("KUBECONFIG", &self.kubeconfig).args(args);
+        cmd
+    }
+
+    /// Runs kubectl; returns (success, stdout, stderr).
+    pub fn try_run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = self.command(args).output().expect("kubectl is installed");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    /// Runs kubectl and returns stdout, failing the test with kubectl's message otherwise.
+    pub fn run(&self, args: &[&str]) -> String {
+        let (ok, stdout, stderr) = self.try_run(args);
+        assert!(ok, "kubectl {} failed: {stderr}", args.join(" "));
+        stdout
+    }
+
+    /// `kubectl apply -f -` with the given YAML.
+    pub fn apply(&self, yaml: &str) -> String {
+        let mut child = self
+            .command(&["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl is installed");
+        child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "kubectl apply failed: {}\n{yaml}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into()
+    }
+
+    /// `kubectl get ... -o json`, parsed.
+    pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&self.run(&all)).expect("kubectl prints JSON")
+    }
+
+    /// Polls `check` every half second until it returns Some, or fails after `timeout`.
+    pub fn eventually<T>(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Creates a namespace (idempotent).
+    pub fn namespace(&self, name: &str) {
+        self.apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n"));
+    }
+}
