@@ -147,15 +147,24 @@ pub trait TaskSpecCommon {
 }
 
 /// Picks the one member that is set among a source's members, or says what is wrong.
-pub(crate) fn exactly_one<'a>(members: &[(&str, Option<SourceRef<'a>>)]) -> Result<SourceRef<'a>, String> {
+pub(crate) fn exactly_one<'a>(
+    members: &[(&str, Option<SourceRef<'a>>)],
+) -> Result<SourceRef<'a>, String> {
     let set: Vec<_> = members.iter().filter(|(_, v)| v.is_some()).collect();
-    let names = members.iter().map(|(n, _)| format!("source.{n}")).collect::<Vec<_>>().join(", ");
+    let names = members
+        .iter()
+        .map(|(n, _)| format!("source.{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     match set.as_slice() {
         [(_, Some(one))] => Ok(*one),
         [] => Err(format!("spec.source is empty: set exactly one of {names}")),
         many => Err(format!(
             "spec.source sets {}: set exactly one of {names}",
-            many.iter().map(|(n, _)| format!("source.{n}")).collect::<Vec<_>>().join(" and ")
+            many.iter()
+                .map(|(n, _)| format!("source.{n}"))
+                .collect::<Vec<_>>()
+                .join(" and ")
         )),
     }
 }

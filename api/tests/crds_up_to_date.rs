@@ -23,7 +23,12 @@ fn every_kind_is_in_the_taskyard_category_with_its_short_name() {
     let crds = taskyard_api::crds();
     let names: Vec<_> = crds
         .iter()
-        .map(|c| (c.spec.names.kind.as_str(), c.spec.names.short_names.clone().unwrap_or_default()))
+        .map(|c| {
+            (
+                c.spec.names.kind.as_str(),
+                c.spec.names.short_names.clone().unwrap_or_default(),
+            )
+        })
         .collect();
     assert_eq!(
         names,
@@ -34,10 +39,18 @@ fn every_kind_is_in_the_taskyard_category_with_its_short_name() {
         ]
     );
     for crd in &crds {
-        assert_eq!(crd.spec.names.categories.as_deref(), Some(&["taskyard".to_string()][..]));
+        assert_eq!(
+            crd.spec.names.categories.as_deref(),
+            Some(&["taskyard".to_string()][..])
+        );
         let version = &crd.spec.versions[0];
         assert!(version.subresources.as_ref().unwrap().status.is_some());
-        let columns: Vec<_> = version.additional_printer_columns.iter().flatten().map(|c| c.name.to_uppercase()).collect();
+        let columns: Vec<_> = version
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.to_uppercase())
+            .collect();
         assert_eq!(columns.first().map(String::as_str), Some("PHASE"));
         assert_eq!(columns.last().map(String::as_str), Some("AGE"));
     }

@@ -57,10 +57,21 @@ impl LogLine {
             Outcome::Succeeded => "Succeeded",
             Outcome::Failed => "Failed",
         };
-        let size = self.size.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+        let size = self
+            .size
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
         // One line per entry, whatever the message holds.
-        let message: String = self.message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        let message = if message.trim().is_empty() { "-".to_string() } else { message.trim().to_string() };
+        let message: String = self
+            .message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let message = if message.trim().is_empty() {
+            "-".to_string()
+        } else {
+            message.trim().to_string()
+        };
         format!(
             "{} {}/{} {} {} {outcome} {} {size} {message}",
             self.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -82,7 +93,8 @@ fn entry_of(line: &str) -> Option<(&str, &str)> {
 /// Whether the log already has the line of this uid and generation.
 pub fn has_entry(log: &str, uid: &str, generation: i64) -> bool {
     let generation = generation.to_string();
-    log.lines().any(|line| entry_of(line) == Some((uid, generation.as_str())))
+    log.lines()
+        .any(|line| entry_of(line) == Some((uid, generation.as_str())))
 }
 
 /// Appends the lines the log does not have yet. Returns the new log and how many were added.
@@ -122,7 +134,9 @@ pub async fn append(store: &Store, lines: &[LogLine]) -> Result<usize, StoreErro
         let existing = String::from_utf8_lossy(&existing);
         let (merged, n) = merge(&existing, &lines);
         if n > 0 {
-            store.put(&key, Bytes::from(merged), "text/plain; charset=utf-8").await?;
+            store
+                .put(&key, Bytes::from(merged), "text/plain; charset=utf-8")
+                .await?;
         }
         added += n;
     }
@@ -137,11 +151,20 @@ mod tests {
     fn line(uid: &str, generation: i64, outcome: Outcome) -> LogLine {
         LogLine {
             time: "2026-11-23T10:11:12.345Z".parse().unwrap(),
-            identity: TaskIdentity { namespace: "ns".into(), name: format!("t-{uid}"), uid: uid.into(), generation },
+            identity: TaskIdentity {
+                namespace: "ns".into(),
+                name: format!("t-{uid}"),
+                uid: uid.into(),
+                generation,
+            },
             outcome,
             md5: (outcome == Outcome::Succeeded).then(|| "d41d8cd98f00b204e9800998ecf8427e".into()),
             size: (outcome == Outcome::Succeeded).then_some(0),
-            message: if outcome == Outcome::Succeeded { "ok".into() } else { "fetch failed:\nHTTP 404".into() },
+            message: if outcome == Outcome::Succeeded {
+                "ok".into()
+            } else {
+                "fetch failed:\nHTTP 404".into()
+            },
         }
     }
 
@@ -151,20 +174,41 @@ mod tests {
             line("u1", 2, Outcome::Succeeded).render(),
             "2026-11-23T10:11:12Z ns/t-u1 u1 2 Succeeded d41d8cd98f00b204e9800998ecf8427e 0 ok"
         );
-        assert_eq!(line("u1", 2, Outcome::Failed).render(), "2026-11-23T10:11:12Z ns/t-u1 u1 2 Failed - - fetch failed: HTTP 404");
-        assert_eq!(line("u1", 2, Outcome::Failed).key(), "logs/hashtasks/2026-11-23.log");
+        assert_eq!(
+            line("u1", 2, Outcome::Failed).render(),
+            "2026-11-23T10:11:12Z ns/t-u1 u1 2 Failed - - fetch failed: HTTP 404"
+        );
+        assert_eq!(
+            line("u1", 2, Outcome::Failed).key(),
+            "logs/hashtasks/2026-11-23.log"
+        );
     }
 
     #[test]
     fn merge_is_idempotent_per_uid_and_generation() {
-        let (log, n) = merge("", &[line("a", 1, Outcome::Succeeded), line("b", 1, Outcome::Failed)]);
+        let (log, n) = merge(
+            "",
+            &[
+                line("a", 1, Outcome::Succeeded),
+                line("b", 1, Outcome::Failed),
+            ],
+        );
         assert_eq!(n, 2);
         // The same lines again, one new generation, and a duplicate inside the batch.
-        let (log2, n2) = merge(&log, &[line("a", 1, Outcome::Succeeded), line("a", 2, Outcome::Succeeded), line("a", 2, Outcome::Succeeded)]);
+        let (log2, n2) = merge(
+            &log,
+            &[
+                line("a", 1, Outcome::Succeeded),
+                line("a", 2, Outcome::Succeeded),
+                line("a", 2, Outcome::Succeeded),
+            ],
+        );
         assert_eq!(n2, 1);
         assert_eq!(log2.lines().count(), 3);
         assert!(log2.starts_with(&log));
-        assert!(has_entry(&log2, "a", 2) && !has_entry(&log2, "a", 3) && !has_entry(&log2, "ns/t-a", 1));
+        assert!(
+            has_entry(&log2, "a", 2) && !has_entry(&log2, "a", 3) && !has_entry(&log2, "ns/t-a", 1)
+        );
     }
 
     #[tokio::test]
@@ -173,12 +217,24 @@ mod tests {
         let store = Store::Dir(DirStore::new(dir.path()));
         let mut next_day = line("c", 1, Outcome::Succeeded);
         next_day.time = "2026-11-24T00:00:01Z".parse().unwrap();
-        let batch = vec![line("a", 1, Outcome::Succeeded), line("b", 1, Outcome::Failed), next_day];
+        let batch = vec![
+            line("a", 1, Outcome::Succeeded),
+            line("b", 1, Outcome::Failed),
+            next_day,
+        ];
         assert_eq!(append(&store, &batch).await.unwrap(), 3);
         // A crash after the append and before the status write repeats the append.
         assert_eq!(append(&store, &batch).await.unwrap(), 0);
-        let day1 = store.get("logs/hashtasks/2026-11-23.log", 1 << 20).await.unwrap().unwrap();
-        let day2 = store.get("logs/hashtasks/2026-11-24.log", 1 << 20).await.unwrap().unwrap();
+        let day1 = store
+            .get("logs/hashtasks/2026-11-23.log", 1 << 20)
+            .await
+            .unwrap()
+            .unwrap();
+        let day2 = store
+            .get("logs/hashtasks/2026-11-24.log", 1 << 20)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&day1).lines().count(), 2);
         assert_eq!(String::from_utf8_lossy(&day2).lines().count(), 1);
     }

@@ -5,7 +5,14 @@ use taskyard_api::{TaskIdentity, TaskKind};
 
 /// `tasks/<namespace>/<kind>/<name>/<uid>/<generation>/`
 fn task_prefix(kind: TaskKind, id: &TaskIdentity) -> String {
-    format!("tasks/{}/{}/{}/{}/{}", id.namespace, kind.lower(), id.name, id.uid, id.generation)
+    format!(
+        "tasks/{}/{}/{}/{}/{}",
+        id.namespace,
+        kind.lower(),
+        id.name,
+        id.uid,
+        id.generation
+    )
 }
 
 /// Where the runner writes a task's result.
@@ -20,7 +27,10 @@ pub fn manifest_key(kind: TaskKind, id: &TaskIdentity) -> String {
 
 /// Where a TextTask's extracted text goes.
 pub fn text_key(id: &TaskIdentity) -> String {
-    format!("texts/{}/{}/{}/{}.txt", id.namespace, id.name, id.uid, id.generation)
+    format!(
+        "texts/{}/{}/{}/{}.txt",
+        id.namespace, id.name, id.uid, id.generation
+    )
 }
 
 /// The daily HashTask results log, for a UTC date.
@@ -50,22 +60,39 @@ mod tests {
     use super::*;
 
     fn id() -> TaskIdentity {
-        TaskIdentity { namespace: "default".into(), name: "t".into(), uid: "u-1".into(), generation: 3 }
+        TaskIdentity {
+            namespace: "default".into(),
+            name: "t".into(),
+            uid: "u-1".into(),
+            generation: 3,
+        }
     }
 
     #[test]
     fn task_keys_follow_the_contract() {
-        assert_eq!(result_key(TaskKind::HashTask, &id()), "tasks/default/hashtask/t/u-1/3/result.json");
-        assert_eq!(manifest_key(TaskKind::ImageTask, &id()), "tasks/default/imagetask/t/u-1/3/manifest.json");
+        assert_eq!(
+            result_key(TaskKind::HashTask, &id()),
+            "tasks/default/hashtask/t/u-1/3/result.json"
+        );
+        assert_eq!(
+            manifest_key(TaskKind::ImageTask, &id()),
+            "tasks/default/imagetask/t/u-1/3/manifest.json"
+        );
         assert_eq!(text_key(&id()), "texts/default/t/u-1/3.txt");
-        assert_eq!(hash_log_key(jiff::civil::date(2026, 1, 2)), "logs/hashtasks/2026-01-02.log");
+        assert_eq!(
+            hash_log_key(jiff::civil::date(2026, 1, 2)),
+            "logs/hashtasks/2026-01-02.log"
+        );
     }
 
     #[test]
     fn image_keys_are_sharded_by_url_digest() {
         // sha256("https://example.com/a.png"), computed independently with sha256sum.
         let d = "494a30704d4f32ac0b81739d18a66d3638d440cbc6f5669f6af66f840edee5ab";
-        assert_eq!(image_key("https://example.com/a.png", "png"), format!("images/49/{d}.png"));
+        assert_eq!(
+            image_key("https://example.com/a.png", "png"),
+            format!("images/49/{d}.png")
+        );
         assert_eq!(
             variant_key("https://example.com/a.png", 100, 50, "fill", "jpeg"),
             format!("images/49/{d}-100x50-fill.jpeg")

@@ -47,11 +47,21 @@ impl NetworkPolicy {
 
     /// Admits `ip` unless it is in a blocked class and no allowed network contains it.
     pub fn check(&self, host: &str, ip: IpAddr) -> Result<(), BlockedAddress> {
-        let Some(class) = blocked_class(ip) else { return Ok(()) };
-        if self.allowed.iter().any(|net| net.contains(&ip) || net.contains(&canonical(ip))) {
+        let Some(class) = blocked_class(ip) else {
+            return Ok(());
+        };
+        if self
+            .allowed
+            .iter()
+            .any(|net| net.contains(&ip) || net.contains(&canonical(ip)))
+        {
             return Ok(());
         }
-        Err(BlockedAddress { host: host.to_string(), ip, class })
+        Err(BlockedAddress {
+            host: host.to_string(),
+            ip,
+            class,
+        })
     }
 
     /// Resolves `host` and admits it only if every address it resolves to is admitted, so a
@@ -62,11 +72,17 @@ impl NetworkPolicy {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
             Err(_) => tokio::net::lookup_host((bare, port))
                 .await
-                .map_err(|e| ResolveError::Lookup { host: host.to_string(), reason: e.to_string() })?
+                .map_err(|e| ResolveError::Lookup {
+                    host: host.to_string(),
+                    reason: e.to_string(),
+                })?
                 .collect(),
         };
         if addrs.is_empty() {
-            return Err(ResolveError::Lookup { host: host.to_string(), reason: "no addresses".into() });
+            return Err(ResolveError::Lookup {
+                host: host.to_string(),
+                reason: "no addresses".into(),
+            });
         }
         for addr in &addrs {
             self.check(host, addr.ip())?;
@@ -171,7 +187,14 @@ mod tests {
 
     #[test]
     fn admits_public_addresses() {
-        for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert_eq!(class(ip), None, "{ip}");
         }
     }
@@ -180,21 +203,33 @@ mod tests {
     fn allow_list_admits_named_networks_only() {
         let policy = NetworkPolicy::new(vec!["10.244.0.0/24".parse().unwrap()]);
         assert!(policy.check("h", "10.244.0.1".parse().unwrap()).is_ok());
-        let err = policy.check("h", "10.245.0.1".parse().unwrap()).unwrap_err();
+        let err = policy
+            .check("h", "10.245.0.1".parse().unwrap())
+            .unwrap_err();
         assert_eq!(err.class, "private");
         assert!(err.to_string().contains("runner.allowedNetworks"), "{err}");
         // An allowed IPv4 network also admits its IPv4-mapped IPv6 form.
-        assert!(policy.check("h", "::ffff:10.244.0.9".parse().unwrap()).is_ok());
+        assert!(
+            policy
+                .check("h", "::ffff:10.244.0.9".parse().unwrap())
+                .is_ok()
+        );
     }
 
     #[tokio::test]
     async fn resolve_checks_literal_and_named_hosts() {
         let policy = NetworkPolicy::default();
         let err = policy.resolve("localhost", 80).await.unwrap_err();
-        assert!(matches!(err, ResolveError::Blocked(ref b) if b.class == "loopback"), "{err}");
+        assert!(
+            matches!(err, ResolveError::Blocked(ref b) if b.class == "loopback"),
+            "{err}"
+        );
         let err = policy.resolve("[::1]", 80).await.unwrap_err();
         assert!(matches!(err, ResolveError::Blocked(_)), "{err}");
         let allowed = NetworkPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
-        assert_eq!(allowed.resolve("127.0.0.1", 8080).await.unwrap(), vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert_eq!(
+            allowed.resolve("127.0.0.1", 8080).await.unwrap(),
+            vec!["127.0.0.1:8080".parse().unwrap()]
+        );
     }
 }

@@ -3,7 +3,8 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use taskyard_api::{
-    CommonStatus, HashTaskStatus, ImageTaskStatus, Outcome, Phase, TaskOutput, TaskResult, TextTaskStatus,
+    CommonStatus, HashTaskStatus, ImageTaskStatus, Outcome, Phase, TaskOutput, TaskResult,
+    TextTaskStatus,
 };
 
 /// The condition type every task carries (Tekton style).
@@ -22,16 +23,29 @@ fn condition_status(phase: Phase) -> &'static str {
 pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition) {
     match conditions.iter_mut().find(|c| c.type_ == new.type_) {
         Some(old) => {
-            let last_transition_time =
-                if old.status == new.status { old.last_transition_time.clone() } else { new.last_transition_time.clone() };
-            *old = Condition { last_transition_time, ..new };
+            let last_transition_time = if old.status == new.status {
+                old.last_transition_time.clone()
+            } else {
+                new.last_transition_time.clone()
+            };
+            *old = Condition {
+                last_transition_time,
+                ..new
+            };
         }
         None => conditions.push(new),
     }
 }
 
 /// Puts a task in `phase` for `generation`, with the `Succeeded` condition that goes with it.
-pub fn set_phase(status: &mut CommonStatus, generation: i64, phase: Phase, reason: &str, message: &str, now: jiff::Timestamp) {
+pub fn set_phase(
+    status: &mut CommonStatus,
+    generation: i64,
+    phase: Phase,
+    reason: &str,
+    message: &str,
+    now: jiff::Timestamp,
+) {
     status.phase = Some(phase);
     status.observed_generation = Some(generation);
     set_condition(
@@ -48,7 +62,9 @@ pub fn set_phase(status: &mut CommonStatus, generation: i64, phase: Phase, reaso
 }
 
 /// The status of any task kind.
-pub trait TaskStatus: Default + Clone + PartialEq + serde::Serialize + Send + Sync + 'static {
+pub trait TaskStatus:
+    Default + Clone + PartialEq + serde::Serialize + Send + Sync + 'static
+{
     fn common(&self) -> &CommonStatus;
     fn common_mut(&mut self) -> &mut CommonStatus;
     /// Fills the kind-specific fields from a runner's output.
@@ -129,7 +145,14 @@ pub fn apply_result<S: TaskStatus>(status: &mut S, result: &TaskResult) {
         status.apply_output(output);
     }
     let common = status.common_mut();
-    set_phase(common, result.identity.generation, phase, &result.reason, &result.message, result.finished_at);
+    set_phase(
+        common,
+        result.identity.generation,
+        phase,
+        &result.reason,
+        &result.message,
+        result.finished_at,
+    );
     common.completion_time = Some(Time(result.finished_at));
 }
 
@@ -148,31 +171,69 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_status_changes() {
         let mut status = CommonStatus::default();
-        set_phase(&mut status, 1, Phase::Pending, "Queued", "waiting", ts("2026-01-01T00:00:00Z"));
-        set_phase(&mut status, 1, Phase::Running, "Running", "running", ts("2026-01-01T00:00:05Z"));
+        set_phase(
+            &mut status,
+            1,
+            Phase::Pending,
+            "Queued",
+            "waiting",
+            ts("2026-01-01T00:00:00Z"),
+        );
+        set_phase(
+            &mut status,
+            1,
+            Phase::Running,
+            "Running",
+            "running",
+            ts("2026-01-01T00:00:05Z"),
+        );
         let c = &status.conditions[0];
-        assert_eq!((c.status.as_str(), c.reason.as_str()), ("Unknown", "Running"));
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", "Running")
+        );
         assert_eq!(c.last_transition_time.0, ts("2026-01-01T00:00:00Z"));
-        set_phase(&mut status, 1, Phase::Succeeded, "Completed", "done", ts("2026-01-01T00:00:09Z"));
+        set_phase(
+            &mut status,
+            1,
+            Phase::Succeeded,
+            "Completed",
+            "done",
+            ts("2026-01-01T00:00:09Z"),
+        );
         assert_eq!(status.conditions.len(), 1);
         assert_eq!(status.conditions[0].status, "True");
-        assert_eq!(status.conditions[0].last_transition_time.0, ts("2026-01-01T00:00:09Z"));
+        assert_eq!(
+            status.conditions[0].last_transition_time.0,
+            ts("2026-01-01T00:00:09Z")
+        );
         assert_eq!(status.observed_generation, Some(1));
     }
 
     #[test]
     fn a_result_becomes_the_final_status() {
-        let mut status = HashTaskStatus { size: Some(99), ..Default::default() };
+        let mut status = HashTaskStatus {
+            size: Some(99),
+            ..Default::default()
+        };
         let result = TaskResult {
             kind: TaskKind::HashTask,
-            identity: TaskIdentity { namespace: "n".into(), name: "t".into(), uid: "u".into(), generation: 4 },
+            identity: TaskIdentity {
+                namespace: "n".into(),
+                name: "t".into(),
+                uid: "u".into(),
+                generation: 4,
+            },
             outcome: Outcome::Succeeded,
             reason: "Completed".into(),
             message: "md5 d41d8cd98f00b204e9800998ecf8427e, 0 bytes".into(),
             started_at: ts("2026-01-01T00:00:00Z"),
             finished_at: ts("2026-01-01T00:00:02Z"),
             output: Some(TaskOutput::Hash(HashOutput {
-                digests: BTreeMap::from([("md5".into(), "d41d8cd98f00b204e9800998ecf8427e".into())]),
+                digests: BTreeMap::from([(
+                    "md5".into(),
+                    "d41d8cd98f00b204e9800998ecf8427e".into(),
+                )]),
                 size: 0,
             })),
         };
@@ -181,9 +242,17 @@ mod tests {
         assert_eq!(status.common.observed_generation, Some(4));
         assert_eq!(status.size, Some(0));
         assert_eq!(status.digests["md5"], "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(status.common.completion_time, Some(Time(ts("2026-01-01T00:00:02Z"))));
+        assert_eq!(
+            status.common.completion_time,
+            Some(Time(ts("2026-01-01T00:00:02Z")))
+        );
 
-        let failed = TaskResult { outcome: Outcome::Failed, reason: "FetchFailed".into(), output: None, ..result };
+        let failed = TaskResult {
+            outcome: Outcome::Failed,
+            reason: "FetchFailed".into(),
+            output: None,
+            ..result
+        };
         apply_result(&mut status, &failed);
         assert_eq!(status.common.phase, Some(Phase::Failed));
         assert_eq!(status.common.conditions[0].status, "False");

@@ -59,7 +59,12 @@ impl MultiDigest {
         let mut algorithms = algorithms.to_vec();
         algorithms.sort();
         algorithms.dedup();
-        Self { hashers: algorithms.into_iter().map(|a| (a, Hasher::new(a))).collect() }
+        Self {
+            hashers: algorithms
+                .into_iter()
+                .map(|a| (a, Hasher::new(a)))
+                .collect(),
+        }
     }
 
     pub fn update(&mut self, data: &[u8]) {
@@ -69,7 +74,10 @@ impl MultiDigest {
     }
 
     pub fn finish(self) -> BTreeMap<String, String> {
-        self.hashers.into_iter().map(|(a, h)| (a.as_str().to_string(), h.finish())).collect()
+        self.hashers
+            .into_iter()
+            .map(|(a, h)| (a.as_str().to_string(), h.finish()))
+            .collect()
     }
 }
 
@@ -127,20 +135,45 @@ mod tests {
 
     #[tokio::test]
     async fn known_vectors_in_one_pass_across_chunk_boundaries() {
-        let all = [HashAlgorithm::Sha512, HashAlgorithm::Md5, HashAlgorithm::Sha256, HashAlgorithm::Sha1];
-        let out = digest_stream(stream(vec![b"a", b"", b"bc"]), &all, 100, "x").await.unwrap();
+        let all = [
+            HashAlgorithm::Sha512,
+            HashAlgorithm::Md5,
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha1,
+        ];
+        let out = digest_stream(stream(vec![b"a", b"", b"bc"]), &all, 100, "x")
+            .await
+            .unwrap();
         assert_eq!(out.size, 3);
         assert_eq!(out.digests["md5"], "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(out.digests["sha1"], "a9993e364706816aba3e25717850c26c9cd0d89d");
-        assert_eq!(out.digests["sha256"], "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            out.digests["sha1"],
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            out.digests["sha256"],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(out.digests["sha512"].starts_with("ddaf35a193617abacc417349ae204131"));
-        let empty = digest_stream(stream(vec![]), &[HashAlgorithm::Md5], 0, "x").await.unwrap();
-        assert_eq!((empty.size, empty.digests["md5"].as_str()), (0, "d41d8cd98f00b204e9800998ecf8427e"));
+        let empty = digest_stream(stream(vec![]), &[HashAlgorithm::Md5], 0, "x")
+            .await
+            .unwrap();
+        assert_eq!(
+            (empty.size, empty.digests["md5"].as_str()),
+            (0, "d41d8cd98f00b204e9800998ecf8427e")
+        );
     }
 
     #[tokio::test]
     async fn stops_at_the_limit_and_names_the_setting() {
-        let err = digest_stream(stream(vec![b"1234", b"5678"]), &[HashAlgorithm::Md5], 6, "the file").await.unwrap_err();
+        let err = digest_stream(
+            stream(vec![b"1234", b"5678"]),
+            &[HashAlgorithm::Md5],
+            6,
+            "the file",
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.reason(), "LimitExceeded");
         assert!(err.to_string().contains("TASKYARD_MAX_HASH_BYTES"), "{err}");
     }

@@ -13,7 +13,12 @@ use crate::tasks::{Context, run_task, write_result};
 const TERMINATION_MESSAGE_MAX: usize = 4000;
 
 /// Runs every task of the input. Returns the process exit code: 0 when all succeeded.
-pub async fn exec(input: &RunnerInput, s3: &S3Settings, args: RunnerArgs, termination_log: &str) -> i32 {
+pub async fn exec(
+    input: &RunnerInput,
+    s3: &S3Settings,
+    args: RunnerArgs,
+    termination_log: &str,
+) -> i32 {
     let store = Store::S3(S3Store::connect(s3).await);
     let ctx = match Context::new(store.clone(), args) {
         Ok(ctx) => ctx,
@@ -28,9 +33,15 @@ pub async fn exec(input: &RunnerInput, s3: &S3Settings, args: RunnerArgs, termin
         let id = &task.identity;
         tracing::info!(task = %format!("{}/{}", id.namespace, id.name), outcome = ?result.outcome, reason = %result.reason, "{}", result.message);
         if let Err(e) = write_result(&store, &result).await {
-            failures.push(format!("{}/{}: StoreError: cannot write result.json: {e}", id.namespace, id.name));
+            failures.push(format!(
+                "{}/{}: StoreError: cannot write result.json: {e}",
+                id.namespace, id.name
+            ));
         } else if result.outcome == Outcome::Failed {
-            failures.push(format!("{}/{}: {}: {}", id.namespace, id.name, result.reason, result.message));
+            failures.push(format!(
+                "{}/{}: {}: {}",
+                id.namespace, id.name, result.reason, result.message
+            ));
         }
     }
     if failures.is_empty() {

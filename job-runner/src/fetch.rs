@@ -55,7 +55,9 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .user_agent(concat!("taskyard-runner/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
             .redirect(redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > MAX_REDIRECTS {
                     return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
@@ -76,14 +78,30 @@ impl Fetcher {
     pub async fn get(&self, url: &str) -> Result<Fetched, RunnerError> {
         let parsed = parse_http_url(url)?;
         check_literal(&self.policy, &parsed)?;
-        let response = self.client.get(parsed.clone()).send().await.map_err(|e| classify(url, e))?;
+        let response = self
+            .client
+            .get(parsed.clone())
+            .send()
+            .await
+            .map_err(|e| classify(url, e))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(RunnerError::HttpStatus { url: response.url().to_string(), status: status.as_u16() });
+            return Err(RunnerError::HttpStatus {
+                url: response.url().to_string(),
+                status: status.as_u16(),
+            });
         }
-        let content_type =
-            response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-        Ok(Fetched { url: response.url().clone(), content_length: response.content_length(), content_type, response })
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Fetched {
+            url: response.url().clone(),
+            content_length: response.content_length(),
+            content_type,
+            response,
+        })
     }
 }
 
@@ -91,13 +109,18 @@ impl Fetched {
     /// The body as a stream of chunks; the caller enforces its size limit while reading.
     pub fn chunks(self) -> impl Stream<Item = Result<Bytes, RunnerError>> + Send + Unpin + 'static {
         let url = self.url.to_string();
-        self.response.bytes_stream().map(move |r| r.map_err(|e| classify(&url, e)))
+        self.response
+            .bytes_stream()
+            .map(move |r| r.map_err(|e| classify(&url, e)))
     }
 }
 
 /// Parses a URL a task may fetch: absolute, http or https, with a host.
 pub fn parse_http_url(url: &str) -> Result<Url, RunnerError> {
-    let invalid = |why: &str| RunnerError::InvalidUrl { url: url.to_string(), why: why.to_string() };
+    let invalid = |why: &str| RunnerError::InvalidUrl {
+        url: url.to_string(),
+        why: why.to_string(),
+    };
     let parsed = Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(invalid("only http and https URLs are fetched"));
@@ -111,14 +134,17 @@ pub fn parse_http_url(url: &str) -> Result<Url, RunnerError> {
 /// IP-literal hosts skip DNS, so they are checked here; names are checked when resolved.
 fn check_literal(policy: &NetworkPolicy, url: &Url) -> Result<(), RunnerError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(RunnerError::InvalidUrl { url: url.to_string(), why: "redirect to a scheme other than http or https".into() });
+        return Err(RunnerError::InvalidUrl {
+            url: url.to_string(),
+            why: "redirect to a scheme other than http or https".into(),
+        });
     }
     let ip = match url.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
         _ => return Ok(()),
     };
-    policy.check(&url.host_str().unwrap_or_default().to_string(), ip)?;
+    policy.check(url.host_str().unwrap_or_default(), ip)?;
     Ok(())
 }
 
@@ -140,9 +166,15 @@ fn classify(url: &str, e: reqwest::Error) -> RunnerError {
     }
     let message = error_chain(&e);
     if e.is_timeout() {
-        RunnerError::FetchTimeout { url: url.to_string(), message }
+        RunnerError::FetchTimeout {
+            url: url.to_string(),
+            message,
+        }
     } else {
-        RunnerError::Fetch { url: url.to_string(), message }
+        RunnerError::Fetch {
+            url: url.to_string(),
+            message,
+        }
     }
 }
 
@@ -166,15 +198,28 @@ mod tests {
     #[test]
     fn only_absolute_http_urls_are_accepted() {
         assert!(parse_http_url("https://example.com/a").is_ok());
-        for bad in ["ftp://example.com/a", "file:///etc/passwd", "/relative", "http://"] {
-            assert!(matches!(parse_http_url(bad), Err(RunnerError::InvalidUrl { .. })), "{bad}");
+        for bad in [
+            "ftp://example.com/a",
+            "file:///etc/passwd",
+            "/relative",
+            "http://",
+        ] {
+            assert!(
+                matches!(parse_http_url(bad), Err(RunnerError::InvalidUrl { .. })),
+                "{bad}"
+            );
         }
     }
 
     #[tokio::test]
     async fn literal_internal_addresses_are_refused_before_connecting() {
         let fetcher = Fetcher::new(&RunnerArgs::default()).unwrap();
-        for url in ["http://127.0.0.1:9/", "http://[::1]:9/", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"] {
+        for url in [
+            "http://127.0.0.1:9/",
+            "http://[::1]:9/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.1/",
+        ] {
             let err = fetcher.get(url).await.err().unwrap();
             assert_eq!(err.reason(), "BlockedAddress", "{url}: {err}");
         }

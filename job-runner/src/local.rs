@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use taskyard_api::{
-    API_VERSION, HashTaskStatus, ImageTaskStatus, Outcome, RunnerTask, TaskIdentity, TaskResult, TaskSpec,
-    TextTaskStatus,
+    API_VERSION, HashTaskStatus, ImageTaskStatus, Outcome, RunnerTask, TaskIdentity, TaskResult,
+    TaskSpec, TextTaskStatus,
 };
 use taskyard_common::hashlog::{self, LogLine};
 use taskyard_common::status::{TaskStatus, apply_result};
@@ -30,32 +30,58 @@ pub struct LocalOutcome {
 
 /// Reads a task resource from YAML text.
 pub fn parse_task(yaml: &str) -> Result<RunnerTask, UsageError> {
-    let doc: Value = serde_yaml::from_str(yaml).map_err(|e| UsageError(format!("the task file is not valid YAML: {e}")))?;
+    let doc: Value = serde_yaml::from_str(yaml)
+        .map_err(|e| UsageError(format!("the task file is not valid YAML: {e}")))?;
     let field = |path: &str| doc.pointer(path).and_then(Value::as_str);
     match field("/apiVersion") {
         Some(API_VERSION) => {}
-        other => return Err(UsageError(format!("apiVersion is {other:?}: a task file has apiVersion: {API_VERSION}"))),
+        other => {
+            return Err(UsageError(format!(
+                "apiVersion is {other:?}: a task file has apiVersion: {API_VERSION}"
+            )));
+        }
     }
-    let kind = field("/kind").ok_or_else(|| UsageError("the task file has no kind (ImageTask, TextTask or HashTask)".into()))?;
-    let name = field("/metadata/name").ok_or_else(|| UsageError("the task file has no metadata.name".into()))?;
-    let spec = doc.get("spec").cloned().ok_or_else(|| UsageError("the task file has no spec".into()))?;
+    let kind = field("/kind").ok_or_else(|| {
+        UsageError("the task file has no kind (ImageTask, TextTask or HashTask)".into())
+    })?;
+    let name = field("/metadata/name")
+        .ok_or_else(|| UsageError("the task file has no metadata.name".into()))?;
+    let spec = doc
+        .get("spec")
+        .cloned()
+        .ok_or_else(|| UsageError("the task file has no spec".into()))?;
     let spec: TaskSpec = serde_json::from_value(json!({"kind": kind, "spec": spec}))
         .map_err(|e| UsageError(format!("invalid {kind} spec: {e}")))?;
     let identity = TaskIdentity {
-        namespace: field("/metadata/namespace").unwrap_or("default").to_string(),
+        namespace: field("/metadata/namespace")
+            .unwrap_or("default")
+            .to_string(),
         name: name.to_string(),
         // Like `kubectl create`, every run is a new object unless the file names its uid.
-        uid: field("/metadata/uid").map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        generation: doc.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1),
+        uid: field("/metadata/uid")
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        generation: doc
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1),
     };
     Ok(RunnerTask { identity, spec })
 }
 
 /// Runs the task in `yaml` with `store_dir` as the store.
-pub async fn run_local(store_dir: &Path, yaml: &str, args: RunnerArgs) -> Result<LocalOutcome, UsageError> {
+pub async fn run_local(
+    store_dir: &Path,
+    yaml: &str,
+    args: RunnerArgs,
+) -> Result<LocalOutcome, UsageError> {
     let task = parse_task(yaml)?;
-    std::fs::create_dir_all(store_dir)
-        .map_err(|e| UsageError(format!("cannot create the store directory {}: {e}", store_dir.display())))?;
+    std::fs::create_dir_all(store_dir).map_err(|e| {
+        UsageError(format!(
+            "cannot create the store directory {}: {e}",
+            store_dir.display()
+        ))
+    })?;
     let store = Store::Dir(DirStore::new(store_dir));
     let ctx = Context::new(store.clone(), args).map_err(|e| UsageError(e.to_string()))?;
     let mut result = run_task(&ctx, &task).await;
@@ -97,7 +123,9 @@ mod tests {
         .unwrap();
         assert_eq!(task.identity.namespace, "default");
         assert_eq!(task.identity.generation, 1);
-        let TaskSpec::HashTask(spec) = task.spec else { panic!("not a HashTask") };
+        let TaskSpec::HashTask(spec) = task.spec else {
+            panic!("not a HashTask")
+        };
         assert_eq!(spec.retries, 2);
         assert_eq!(spec.timeout_seconds, 600);
         assert_eq!(spec.algorithms, vec![taskyard_api::HashAlgorithm::Md5]);
@@ -107,8 +135,14 @@ mod tests {
     fn explains_bad_task_files() {
         for (yaml, want) in [
             ("kind: HashTask", "apiVersion"),
-            ("apiVersion: taskyard.dev/v1alpha1\nkind: Pod\nmetadata: {name: a}\nspec: {}", "invalid Pod spec"),
-            ("apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nspec: {}", "metadata.name"),
+            (
+                "apiVersion: taskyard.dev/v1alpha1\nkind: Pod\nmetadata: {name: a}\nspec: {}",
+                "invalid Pod spec",
+            ),
+            (
+                "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nspec: {}",
+                "metadata.name",
+            ),
             (": : :", "not valid YAML"),
         ] {
             let err = parse_task(yaml).unwrap_err();

@@ -44,7 +44,11 @@ enum Command {
         #[arg(long, env = "TASKYARD_S3_FORCE_PATH_STYLE", default_value_t = false)]
         s3_force_path_style: bool,
         /// Where Kubernetes reads the container's termination message.
-        #[arg(long, env = "TASKYARD_TERMINATION_LOG", default_value = "/dev/termination-log")]
+        #[arg(
+            long,
+            env = "TASKYARD_TERMINATION_LOG",
+            default_value = "/dev/termination-log"
+        )]
         termination_log: String,
         #[command(flatten)]
         runner: RunnerArgs,
@@ -54,13 +58,27 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     taskyard_runner::install_crypto_provider();
     match Cli::parse().command {
-        Command::Run { store, task, runner } => run(store, task, runner).await,
-        Command::Exec { tasks, s3_endpoint, s3_region, s3_bucket, s3_force_path_style, termination_log, runner } => {
+        Command::Run {
+            store,
+            task,
+            runner,
+        } => run(store, task, runner).await,
+        Command::Exec {
+            tasks,
+            s3_endpoint,
+            s3_region,
+            s3_bucket,
+            s3_force_path_style,
+            termination_log,
+            runner,
+        } => {
             let input: RunnerInput = match serde_json::from_str(&tasks) {
                 Ok(input) => input,
                 Err(e) => {
@@ -91,7 +109,10 @@ async fn run(store: PathBuf, task: PathBuf, runner: RunnerArgs) -> ExitCode {
     };
     match taskyard_runner::local::run_local(&store, &yaml, runner).await {
         Ok(outcome) => {
-            print!("{}", serde_yaml::to_string(&outcome.status).expect("a status always serialises"));
+            print!(
+                "{}",
+                serde_yaml::to_string(&outcome.status).expect("a status always serialises")
+            );
             match outcome.result.outcome {
                 Outcome::Succeeded => ExitCode::SUCCESS,
                 Outcome::Failed => ExitCode::from(1),

@@ -11,7 +11,10 @@ use taskyard_tests::http::FixtureServer;
 
 /// Runs `job-runner run` on a HashTask; returns (exit code, status, stderr).
 async fn run_hash_task(store: &Path, url: &str, extra: &[&str]) -> (i32, Value, String) {
-    let task = store.parent().unwrap().join(format!("task-{}.yaml", uuid_like()));
+    let task = store
+        .parent()
+        .unwrap()
+        .join(format!("task-{}.yaml", uuid_like()));
     std::fs::write(
         &task,
         format!(
@@ -21,21 +24,44 @@ async fn run_hash_task(store: &Path, url: &str, extra: &[&str]) -> (i32, Value, 
     .unwrap();
     let env = ClusterEnv::load();
     let allow = format!("{}/32", env.host_ip());
-    let mut args = vec!["run", "--store", store.to_str().unwrap(), "--allow-network", &allow];
+    let mut args = vec![
+        "run",
+        "--store",
+        store.to_str().unwrap(),
+        "--allow-network",
+        &allow,
+    ];
     args.extend_from_slice(extra);
     args.push(task.to_str().unwrap());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner")).args(&args).output().await.unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
+        .args(&args)
+        .output()
+        .await
+        .unwrap();
     let status: Value = serde_yaml::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), status, String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        status,
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn uuid_like() -> String {
-    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
 }
 
 fn condition(status: &Value) -> (&str, &str) {
     let c = &status["conditions"][0];
-    (c["reason"].as_str().unwrap_or_default(), c["message"].as_str().unwrap_or_default())
+    (
+        c["reason"].as_str().unwrap_or_default(),
+        c["message"].as_str().unwrap_or_default(),
+    )
 }
 
 async fn server(dir: &Path) -> FixtureServer {
@@ -47,14 +73,20 @@ async fn digests_files_of_every_size_like_coreutils() {
     let tmp = tempfile::tempdir().unwrap();
     let files = tmp.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
-    let sizes: [(&str, u64); 4] = [("zero", 0), ("one", 1), ("three-mb", 3_000_000), ("big", (64 << 20) + 7)];
+    let sizes: [(&str, u64); 4] = [
+        ("zero", 0),
+        ("one", 1),
+        ("three-mb", 3_000_000),
+        ("big", (64 << 20) + 7),
+    ];
     for (i, (name, size)) in sizes.iter().enumerate() {
         write_pattern(&files.join(name), *size, 1000 + i as u64);
     }
     let http = server(&files).await;
     let store = tmp.path().join("store");
     for (name, size) in sizes {
-        let (code, status, stderr) = run_hash_task(&store, &http.url(&format!("/files/{name}")), &[]).await;
+        let (code, status, stderr) =
+            run_hash_task(&store, &http.url(&format!("/files/{name}")), &[]).await;
         assert_eq!(code, 0, "{name}: {status:?} {stderr}");
         assert_eq!(status["phase"], "Succeeded");
         assert_eq!(status["size"].as_u64(), Some(size), "{name}");
@@ -67,18 +99,25 @@ async fn digests_files_of_every_size_like_coreutils() {
         }
     }
     // Without a cluster the runner writes the results log itself: one line per task.
-    let logs: Vec<_> = std::fs::read_dir(store.join("logs/hashtasks")).unwrap().collect();
+    let logs: Vec<_> = std::fs::read_dir(store.join("logs/hashtasks"))
+        .unwrap()
+        .collect();
     assert_eq!(logs.len(), 1);
     let log = std::fs::read_to_string(logs[0].as_ref().unwrap().path()).unwrap();
     assert_eq!(log.lines().count(), 4, "{log}");
-    assert!(log.lines().all(|l| l.contains(" it/t ") && l.contains(" Succeeded ")), "{log}");
+    assert!(
+        log.lines()
+            .all(|l| l.contains(" it/t ") && l.contains(" Succeeded ")),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_file_fails_with_the_http_status() {
     let tmp = tempfile::tempdir().unwrap();
     let http = server(tmp.path()).await;
-    let (code, status, _) = run_hash_task(&tmp.path().join("store"), &http.url("/status/404"), &[]).await;
+    let (code, status, _) =
+        run_hash_task(&tmp.path().join("store"), &http.url("/status/404"), &[]).await;
     assert_eq!(code, 1);
     assert_eq!(status["phase"], "Failed");
     let (reason, message) = condition(&status);
@@ -91,12 +130,20 @@ async fn a_stalled_server_fails_instead_of_hanging() {
     let tmp = tempfile::tempdir().unwrap();
     let http = server(tmp.path()).await;
     let started = Instant::now();
-    let (code, status, _) =
-        run_hash_task(&tmp.path().join("store"), &http.url("/stall"), &["--read-timeout-seconds", "2"]).await;
+    let (code, status, _) = run_hash_task(
+        &tmp.path().join("store"),
+        &http.url("/stall"),
+        &["--read-timeout-seconds", "2"],
+    )
+    .await;
     assert_eq!(code, 1);
     let (reason, message) = condition(&status);
     assert_eq!(reason, "FetchTimeout", "{message}");
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,11 +154,19 @@ async fn a_redirect_into_loopback_is_refused() {
     // A loopback service the redirect points at; the runner must never connect to it.
     let inner = FixtureServer::start("127.0.0.1".parse().unwrap(), tmp.path().to_path_buf()).await;
     let target = inner.url("/files/secret");
-    let (code, status, _) = run_hash_task(&tmp.path().join("store"), &http.url(&format!("/redirect?to={target}")), &[]).await;
+    let (code, status, _) = run_hash_task(
+        &tmp.path().join("store"),
+        &http.url(&format!("/redirect?to={target}")),
+        &[],
+    )
+    .await;
     assert_eq!(code, 1);
     let (reason, message) = condition(&status);
     assert_eq!(reason, "BlockedAddress", "{message}");
-    assert!(message.contains("127.0.0.1") && message.contains("loopback"), "{message}");
+    assert!(
+        message.contains("127.0.0.1") && message.contains("loopback"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -119,12 +174,19 @@ async fn the_size_limit_names_its_setting() {
     let tmp = tempfile::tempdir().unwrap();
     write_pattern(&tmp.path().join("f"), 10_000, 7);
     let http = server(tmp.path()).await;
-    let (code, status, _) =
-        run_hash_task(&tmp.path().join("store"), &http.url("/files/f"), &["--max-hash-bytes", "4096"]).await;
+    let (code, status, _) = run_hash_task(
+        &tmp.path().join("store"),
+        &http.url("/files/f"),
+        &["--max-hash-bytes", "4096"],
+    )
+    .await;
     assert_eq!(code, 1);
     let (reason, message) = condition(&status);
     assert_eq!(reason, "LimitExceeded");
-    assert!(message.contains("4096") && message.contains("--max-hash-bytes"), "{message}");
+    assert!(
+        message.contains("4096") && message.contains("--max-hash-bytes"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,10 +195,19 @@ async fn usage_errors_exit_2_with_a_message() {
     let bad = tmp.path().join("bad.yaml");
     std::fs::write(&bad, "apiVersion: v1\nkind: Pod\n").unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
-        .args(["run", "--store", tmp.path().join("s").to_str().unwrap(), bad.to_str().unwrap()])
+        .args([
+            "run",
+            "--store",
+            tmp.path().join("s").to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ])
         .output()
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("apiVersion"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("apiVersion"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

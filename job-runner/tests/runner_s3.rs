@@ -34,7 +34,13 @@ fn input(uid: &str, object: &str) -> String {
 
 async fn result(env: &ClusterEnv, uid: &str) -> TaskResult {
     let key = format!("tasks/it/hashtask/s3/{uid}/1/result.json");
-    let body = env.store().await.get(&key, 1 << 20).await.unwrap().expect("result.json was written");
+    let body = env
+        .store()
+        .await
+        .get(&key, 1 << 20)
+        .await
+        .unwrap()
+        .expect("result.json was written");
     serde_json::from_slice(&body).unwrap()
 }
 
@@ -46,12 +52,25 @@ async fn hashes_a_store_object_and_writes_the_result() {
     write_pattern(&file, 3_000_000, 42);
     let uid = format!("s3-ok-{}", std::process::id());
     let key = format!("uploads/it/{uid}.bin");
-    env.store().await.put(&key, Bytes::from(std::fs::read(&file).unwrap()), "application/octet-stream").await.unwrap();
+    env.store()
+        .await
+        .put(
+            &key,
+            Bytes::from(std::fs::read(&file).unwrap()),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
 
-    assert_eq!(exec(&env, &input(&uid, &key), &tmp.path().join("termination")).await, 0);
+    assert_eq!(
+        exec(&env, &input(&uid, &key), &tmp.path().join("termination")).await,
+        0
+    );
     let r = result(&env, &uid).await;
     assert_eq!(r.outcome, Outcome::Succeeded);
-    let Some(taskyard_api::TaskOutput::Hash(out)) = r.output else { panic!("no hash output: {r:?}") };
+    let Some(taskyard_api::TaskOutput::Hash(out)) = r.output else {
+        panic!("no hash output: {r:?}")
+    };
     assert_eq!(out.size, 3_000_000);
     assert_eq!(out.digests["md5"], coreutils_digest("md5", &file));
     assert_eq!(out.digests["sha256"], coreutils_digest("sha256", &file));
@@ -64,10 +83,23 @@ async fn a_missing_object_fails_with_a_result_and_a_termination_message() {
     let tmp = tempfile::tempdir().unwrap();
     let uid = format!("s3-missing-{}", std::process::id());
     let termination = tmp.path().join("termination");
-    assert_eq!(exec(&env, &input(&uid, "uploads/it/not-there.bin"), &termination).await, 1);
+    assert_eq!(
+        exec(&env, &input(&uid, "uploads/it/not-there.bin"), &termination).await,
+        1
+    );
     let r = result(&env, &uid).await;
-    assert_eq!((r.outcome, r.reason.as_str()), (Outcome::Failed, "ObjectNotFound"));
-    assert!(r.message.contains("uploads/it/not-there.bin"), "{}", r.message);
+    assert_eq!(
+        (r.outcome, r.reason.as_str()),
+        (Outcome::Failed, "ObjectNotFound")
+    );
+    assert!(
+        r.message.contains("uploads/it/not-there.bin"),
+        "{}",
+        r.message
+    );
     let message = std::fs::read_to_string(&termination).unwrap();
-    assert!(message.contains("ObjectNotFound") && message.contains("not-there.bin"), "{message}");
+    assert!(
+        message.contains("ObjectNotFound") && message.contains("not-there.bin"),
+        "{message}"
+    );
 }

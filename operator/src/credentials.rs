@@ -8,15 +8,19 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
+use crate::FIELD_MANAGER;
 use crate::error::Error;
 use crate::job::{LABEL_MANAGED_BY, MANAGED_BY, RUNNER_CREDENTIALS_SECRET, credentials_secret_for};
 use crate::settings::Settings;
-use crate::FIELD_MANAGER;
 
 const KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
 
 /// Makes sure runner Pods in `namespace` can read the store credentials.
-pub async fn ensure(client: &kube::Client, settings: &Settings, namespace: &str) -> Result<(), Error> {
+pub async fn ensure(
+    client: &kube::Client,
+    settings: &Settings,
+    namespace: &str,
+) -> Result<(), Error> {
     if credentials_secret_for(settings, namespace).as_deref() != Some(RUNNER_CREDENTIALS_SECRET) {
         return Ok(());
     }
@@ -34,7 +38,10 @@ pub async fn ensure(client: &kube::Client, settings: &Settings, namespace: &str)
     let mut copied = BTreeMap::new();
     for key in KEYS {
         let value = data.get(key).ok_or_else(|| {
-            Error::Credentials(format!("Secret {}/{source_name} has no key {key}", settings.namespace))
+            Error::Credentials(format!(
+                "Secret {}/{source_name} has no key {key}",
+                settings.namespace
+            ))
         })?;
         copied.insert(key, value.clone());
     }
@@ -50,7 +57,11 @@ pub async fn ensure(client: &kube::Client, settings: &Settings, namespace: &str)
         "data": copied,
     });
     Api::<Secret>::namespaced(client.clone(), namespace)
-        .patch(RUNNER_CREDENTIALS_SECRET, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret))
+        .patch(
+            RUNNER_CREDENTIALS_SECRET,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&secret),
+        )
         .await?;
     Ok(())
 }

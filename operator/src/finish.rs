@@ -86,7 +86,12 @@ mod tests {
     use super::*;
 
     fn id(generation: i64) -> TaskIdentity {
-        TaskIdentity { namespace: "n".into(), name: "t".into(), uid: "u".into(), generation }
+        TaskIdentity {
+            namespace: "n".into(),
+            name: "t".into(),
+            uid: "u".into(),
+            generation,
+        }
     }
 
     fn ts() -> jiff::Timestamp {
@@ -98,16 +103,29 @@ mod tests {
             kind: TaskKind::HashTask,
             identity: id(generation),
             outcome,
-            reason: if outcome == Outcome::Succeeded { "Completed" } else { "FetchFailed" }.into(),
+            reason: if outcome == Outcome::Succeeded {
+                "Completed"
+            } else {
+                "FetchFailed"
+            }
+            .into(),
             message: "runner says".into(),
             started_at: ts(),
             finished_at: ts(),
-            output: (outcome == Outcome::Succeeded)
-                .then(|| TaskOutput::Hash(HashOutput { digests: Default::default(), size: 1 })),
+            output: (outcome == Outcome::Succeeded).then(|| {
+                TaskOutput::Hash(HashOutput {
+                    digests: Default::default(),
+                    size: 1,
+                })
+            }),
         }
     }
 
-    fn finished(state: &JobState, result: Option<TaskResult>, termination: Option<&str>) -> Option<TaskResult> {
+    fn finished(
+        state: &JobState,
+        result: Option<TaskResult>,
+        termination: Option<&str>,
+    ) -> Option<TaskResult> {
         let identity = id(2);
         final_result(Finished {
             kind: TaskKind::HashTask,
@@ -123,30 +141,74 @@ mod tests {
 
     #[test]
     fn running_jobs_have_no_result() {
-        assert!(finished(&JobState::Running, Some(result(2, Outcome::Succeeded)), None).is_none());
+        assert!(
+            finished(
+                &JobState::Running,
+                Some(result(2, Outcome::Succeeded)),
+                None
+            )
+            .is_none()
+        );
     }
 
     #[test]
     fn a_complete_job_takes_the_runners_result() {
-        let r = finished(&JobState::Complete, Some(result(2, Outcome::Succeeded)), None).unwrap();
-        assert_eq!((r.outcome, r.reason.as_str()), (Outcome::Succeeded, "Completed"));
+        let r = finished(
+            &JobState::Complete,
+            Some(result(2, Outcome::Succeeded)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.outcome, r.reason.as_str()),
+            (Outcome::Succeeded, "Completed")
+        );
         // A result of another generation is not this generation's result.
-        let r = finished(&JobState::Complete, Some(result(1, Outcome::Succeeded)), None).unwrap();
-        assert_eq!((r.outcome, r.reason.as_str()), (Outcome::Failed, "StoreError"));
+        let r = finished(
+            &JobState::Complete,
+            Some(result(1, Outcome::Succeeded)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.outcome, r.reason.as_str()),
+            (Outcome::Failed, "StoreError")
+        );
     }
 
     #[test]
     fn deadline_is_timed_out_and_retries_keep_the_runners_message() {
-        let deadline = JobState::Failed { reason: "DeadlineExceeded".into(), message: "x".into() };
+        let deadline = JobState::Failed {
+            reason: "DeadlineExceeded".into(),
+            message: "x".into(),
+        };
         let r = finished(&deadline, None, Some("still downloading")).unwrap();
         assert_eq!(r.reason, "TimedOut");
-        assert!(r.message.contains("timeoutSeconds (30 s)") && r.message.contains("still downloading"), "{}", r.message);
+        assert!(
+            r.message.contains("timeoutSeconds (30 s)") && r.message.contains("still downloading"),
+            "{}",
+            r.message
+        );
 
-        let backoff = JobState::Failed { reason: "BackoffLimitExceeded".into(), message: "Job has reached the specified backoff limit".into() };
+        let backoff = JobState::Failed {
+            reason: "BackoffLimitExceeded".into(),
+            message: "Job has reached the specified backoff limit".into(),
+        };
         let r = finished(&backoff, Some(result(2, Outcome::Failed)), Some("ignored")).unwrap();
-        assert_eq!((r.reason.as_str(), r.message.as_str()), ("FetchFailed", "runner says"));
-        let r = finished(&backoff, None, Some("n/t: StoreError: cannot write result.json\n")).unwrap();
-        assert_eq!((r.reason.as_str(), r.message.as_str()), ("Failed", "n/t: StoreError: cannot write result.json"));
+        assert_eq!(
+            (r.reason.as_str(), r.message.as_str()),
+            ("FetchFailed", "runner says")
+        );
+        let r = finished(
+            &backoff,
+            None,
+            Some("n/t: StoreError: cannot write result.json\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.reason.as_str(), r.message.as_str()),
+            ("Failed", "n/t: StoreError: cannot write result.json")
+        );
         let r = finished(&backoff, None, None).unwrap();
         assert!(r.message.contains("BackoffLimitExceeded"), "{}", r.message);
     }

@@ -65,14 +65,22 @@ pub fn labels(kind: TaskKind, task: &RunnerTask) -> BTreeMap<String, String> {
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value.into()), ..Default::default() }
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
 }
 
 fn secret_env(name: &str, secret: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector { name: secret.into(), key: name.into(), optional: Some(false) }),
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: name.into(),
+                optional: Some(false),
+            }),
             ..Default::default()
         }),
         ..Default::default()
@@ -102,18 +110,34 @@ pub fn build_job(
 ) -> Job {
     let id = &task.identity;
     let labels = labels(kind, task);
-    let input = RunnerInput { tasks: vec![task.clone()] };
+    let input = RunnerInput {
+        tasks: vec![task.clone()],
+    };
     let mut env = vec![
-        env("TASKYARD_TASKS", serde_json::to_string(&input).expect("a task always serialises")),
+        env(
+            "TASKYARD_TASKS",
+            serde_json::to_string(&input).expect("a task always serialises"),
+        ),
         env("TASKYARD_S3_ENDPOINT", settings.store_endpoint.clone()),
         env("TASKYARD_S3_REGION", settings.store_region.clone()),
         env("TASKYARD_S3_BUCKET", settings.store_bucket.clone()),
-        env("TASKYARD_S3_FORCE_PATH_STYLE", settings.store_force_path_style.to_string()),
+        env(
+            "TASKYARD_S3_FORCE_PATH_STYLE",
+            settings.store_force_path_style.to_string(),
+        ),
         env(
             "TASKYARD_ALLOWED_NETWORKS",
-            settings.allowed_networks.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            settings
+                .allowed_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
         ),
-        env("TASKYARD_READ_TIMEOUT_SECONDS", settings.runner_read_timeout_seconds.to_string()),
+        env(
+            "TASKYARD_READ_TIMEOUT_SECONDS",
+            settings.runner_read_timeout_seconds.to_string(),
+        ),
     ];
     if let Some(secret) = credentials_secret_for(settings, &id.namespace) {
         env.push(secret_env("AWS_ACCESS_KEY_ID", &secret));
@@ -141,11 +165,18 @@ pub fn build_job(
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
             ..Default::default()
         }),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
-        volume_mounts: Some(vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() }]),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..Default::default()
+        }]),
         ..Default::default()
     };
     Job {
@@ -160,7 +191,10 @@ pub fn build_job(
             backoff_limit: Some(retries),
             active_deadline_seconds: Some(timeout_seconds),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels), ..Default::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".into()),
                     automount_service_account_token: Some(false),
@@ -169,7 +203,10 @@ pub fn build_job(
                         run_as_non_root: Some(true),
                         run_as_user: Some(RUNNER_UID),
                         run_as_group: Some(RUNNER_UID),
-                        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), localhost_profile: None }),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            localhost_profile: None,
+                        }),
                         ..Default::default()
                     }),
                     containers: vec![container],
@@ -195,16 +232,32 @@ mod tests {
     use super::*;
 
     fn settings(extra: &[&str]) -> Settings {
-        let mut args = vec!["op", "--store-bucket", "b", "--runner-image", "runner:1", "--store-credentials-secret", "creds"];
+        let mut args = vec![
+            "op",
+            "--store-bucket",
+            "b",
+            "--runner-image",
+            "runner:1",
+            "--store-credentials-secret",
+            "creds",
+        ];
         args.extend_from_slice(extra);
         Settings::parse_from(args)
     }
 
     fn task(name: &str, namespace: &str) -> RunnerTask {
         RunnerTask {
-            identity: TaskIdentity { namespace: namespace.into(), name: name.into(), uid: "0a1b-uid".into(), generation: 7 },
+            identity: TaskIdentity {
+                namespace: namespace.into(),
+                name: name.into(),
+                uid: "0a1b-uid".into(),
+                generation: 7,
+            },
             spec: TaskSpec::HashTask(HashTaskSpec {
-                source: HashSource { url: Some("https://example.com/f".into()), object: None },
+                source: HashSource {
+                    url: Some("https://example.com/f".into()),
+                    object: None,
+                },
                 algorithms: vec![taskyard_api::HashAlgorithm::Md5],
                 retries: 3,
                 timeout_seconds: 42,
@@ -227,7 +280,10 @@ mod tests {
     fn job_names_are_deterministic_and_short() {
         let a = job_name("report", "0a1b-uid", 7);
         assert_eq!(a, job_name("report", "0a1b-uid", 7));
-        assert!(a.starts_with("report-7-") && a.len() == "report-7-".len() + 5, "{a}");
+        assert!(
+            a.starts_with("report-7-") && a.len() == "report-7-".len() + 5,
+            "{a}"
+        );
         assert_ne!(a, job_name("report", "0a1b-uid", 8));
         assert_ne!(a, job_name("report", "other-uid", 7));
         let long = job_name(&"x".repeat(250), "u", 123456);
@@ -237,13 +293,23 @@ mod tests {
 
     #[test]
     fn builds_a_locked_down_owned_job() {
-        let job = build_job(TaskKind::HashTask, &task("report", "team-a"), owner(), 3, 42, &settings(&["--allowed-networks", "10.0.0.0/8,192.168.0.0/16"]));
+        let job = build_job(
+            TaskKind::HashTask,
+            &task("report", "team-a"),
+            owner(),
+            3,
+            42,
+            &settings(&["--allowed-networks", "10.0.0.0/8,192.168.0.0/16"]),
+        );
         let spec = job.spec.as_ref().unwrap();
         assert_eq!(spec.backoff_limit, Some(3));
         assert_eq!(spec.active_deadline_seconds, Some(42));
         let meta = &job.metadata;
         assert_eq!(meta.namespace.as_deref(), Some("team-a"));
-        assert_eq!(meta.owner_references.as_ref().unwrap()[0].controller, Some(true));
+        assert_eq!(
+            meta.owner_references.as_ref().unwrap()[0].controller,
+            Some(true)
+        );
         let labels = meta.labels.as_ref().unwrap();
         assert_eq!(labels[LABEL_MANAGED_BY], "taskyard");
         assert_eq!(labels[LABEL_KIND], "hashtask");
@@ -251,33 +317,102 @@ mod tests {
         let pod = spec.template.spec.as_ref().unwrap();
         assert_eq!(pod.automount_service_account_token, Some(false));
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
-        assert_eq!(pod.security_context.as_ref().unwrap().seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
+        assert_eq!(
+            pod.security_context
+                .as_ref()
+                .unwrap()
+                .seccomp_profile
+                .as_ref()
+                .unwrap()
+                .type_,
+            "RuntimeDefault"
+        );
         let c = &pod.containers[0];
         let sc = c.security_context.as_ref().unwrap();
-        assert_eq!((sc.read_only_root_filesystem, sc.run_as_non_root, sc.allow_privilege_escalation), (Some(true), Some(true), Some(false)));
-        assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_string()][..]));
+        assert_eq!(
+            (
+                sc.read_only_root_filesystem,
+                sc.run_as_non_root,
+                sc.allow_privilege_escalation
+            ),
+            (Some(true), Some(true), Some(false))
+        );
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_string()][..])
+        );
         let resources = c.resources.as_ref().unwrap();
         assert!(resources.limits.as_ref().unwrap().contains_key("memory"));
-        let env: BTreeMap<_, _> = c.env.as_ref().unwrap().iter().map(|e| (e.name.as_str(), e)).collect();
-        assert_eq!(env["TASKYARD_ALLOWED_NETWORKS"].value.as_deref(), Some("10.0.0.0/8,192.168.0.0/16"));
-        let input: RunnerInput = serde_json::from_str(env["TASKYARD_TASKS"].value.as_deref().unwrap()).unwrap();
+        let env: BTreeMap<_, _> = c
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| (e.name.as_str(), e))
+            .collect();
+        assert_eq!(
+            env["TASKYARD_ALLOWED_NETWORKS"].value.as_deref(),
+            Some("10.0.0.0/8,192.168.0.0/16")
+        );
+        let input: RunnerInput =
+            serde_json::from_str(env["TASKYARD_TASKS"].value.as_deref().unwrap()).unwrap();
         assert_eq!(input.tasks, vec![task("report", "team-a")]);
         // Outside the operator's namespace the runner reads the operator's copy of the Secret.
-        let key_ref = env["AWS_ACCESS_KEY_ID"].value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+        let key_ref = env["AWS_ACCESS_KEY_ID"]
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
         assert_eq!(key_ref.name, RUNNER_CREDENTIALS_SECRET);
     }
 
     #[test]
     fn credentials_follow_the_settings() {
-        let in_operator_ns = build_job(TaskKind::HashTask, &task("r", "taskyard-system"), owner(), 0, 1, &settings(&[]));
-        let c = &in_operator_ns.spec.unwrap().template.spec.unwrap().containers[0];
-        let key = c.env.as_ref().unwrap().iter().find(|e| e.name == "AWS_ACCESS_KEY_ID").unwrap();
-        assert_eq!(key.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap().name, "creds");
+        let in_operator_ns = build_job(
+            TaskKind::HashTask,
+            &task("r", "taskyard-system"),
+            owner(),
+            0,
+            1,
+            &settings(&[]),
+        );
+        let c = &in_operator_ns
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers[0];
+        let key = c
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.name == "AWS_ACCESS_KEY_ID")
+            .unwrap();
+        assert_eq!(
+            key.value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap()
+                .name,
+            "creds"
+        );
 
         let mut chain = settings(&[]);
         chain.store_credentials_secret.clear();
         let job = build_job(TaskKind::HashTask, &task("r", "x"), owner(), 0, 1, &chain);
         let c = &job.spec.unwrap().template.spec.unwrap().containers[0];
-        assert!(!c.env.as_ref().unwrap().iter().any(|e| e.name.starts_with("AWS_")));
+        assert!(
+            !c.env
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|e| e.name.starts_with("AWS_"))
+        );
     }
 }

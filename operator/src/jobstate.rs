@@ -36,7 +36,10 @@ pub fn job_state(job: &Job) -> JobState {
 
 /// Runner Pods started for the Job so far.
 pub fn attempts(job: &Job) -> i32 {
-    job.status.as_ref().map(|s| s.succeeded.unwrap_or(0) + s.failed.unwrap_or(0) + s.active.unwrap_or(0)).unwrap_or(0)
+    job.status
+        .as_ref()
+        .map(|s| s.succeeded.unwrap_or(0) + s.failed.unwrap_or(0) + s.active.unwrap_or(0))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -51,7 +54,8 @@ mod tests {
     fn reads_terminal_conditions() {
         assert_eq!(job_state(&job("metadata: {name: j}\n")), JobState::Running);
         assert_eq!(job_state(&job("status: {active: 1}\n")), JobState::Running);
-        let complete = job("status:\n  succeeded: 1\n  conditions:\n  - {type: Complete, status: 'True'}\n");
+        let complete =
+            job("status:\n  succeeded: 1\n  conditions:\n  - {type: Complete, status: 'True'}\n");
         assert_eq!(job_state(&complete), JobState::Complete);
         assert_eq!(attempts(&complete), 1);
         let deadline = job(
@@ -59,7 +63,10 @@ mod tests {
         );
         assert_eq!(
             job_state(&deadline),
-            JobState::Failed { reason: "DeadlineExceeded".into(), message: "Job was active longer than specified deadline".into() }
+            JobState::Failed {
+                reason: "DeadlineExceeded".into(),
+                message: "Job was active longer than specified deadline".into()
+            }
         );
         assert_eq!(attempts(&deadline), 2);
         let not_yet = job("status:\n  conditions:\n  - {type: Failed, status: 'False'}\n");

@@ -29,8 +29,12 @@ impl LogWriter {
     /// Appends a line (once, however often it is asked) and returns when it is stored.
     pub async fn append(&self, line: LogLine) -> Result<(), String> {
         let (ack, done) = oneshot::channel();
-        self.tx.send((line, ack)).await.map_err(|_| "the results log writer has stopped".to_string())?;
-        done.await.map_err(|_| "the results log writer has stopped".to_string())?
+        self.tx
+            .send((line, ack))
+            .await
+            .map_err(|_| "the results log writer has stopped".to_string())?;
+        done.await
+            .map_err(|_| "the results log writer has stopped".to_string())?
     }
 }
 
@@ -41,7 +45,8 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>) {
         let outcome = hashlog::append(&store, &lines).await.map(|added| {
             tracing::debug!(lines = lines.len(), added, "results log written");
         });
-        let outcome = outcome.map_err(|e| format!("cannot append to the HashTask results log: {e}"));
+        let outcome =
+            outcome.map_err(|e| format!("cannot append to the HashTask results log: {e}"));
         for (_, ack) in batch.drain(..) {
             let _ = ack.send(outcome.clone());
         }
@@ -61,7 +66,12 @@ mod tests {
         let writer = LogWriter::spawn(Store::Dir(DirStore::new(dir.path())));
         let line = |i: usize| LogLine {
             time: "2026-11-23T10:00:00Z".parse().unwrap(),
-            identity: TaskIdentity { namespace: "n".into(), name: format!("t{i}"), uid: format!("uid-{i}"), generation: 1 },
+            identity: TaskIdentity {
+                namespace: "n".into(),
+                name: format!("t{i}"),
+                uid: format!("uid-{i}"),
+                generation: 1,
+            },
             outcome: Outcome::Succeeded,
             md5: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
             size: Some(0),
@@ -74,10 +84,16 @@ mod tests {
         for a in appends.collect::<Vec<_>>() {
             a.await.unwrap().unwrap();
         }
-        let log = std::fs::read_to_string(dir.path().join("logs/hashtasks/2026-11-23.log")).unwrap();
+        let log =
+            std::fs::read_to_string(dir.path().join("logs/hashtasks/2026-11-23.log")).unwrap();
         assert_eq!(log.lines().count(), 40);
         for i in 0..40 {
-            assert_eq!(log.lines().filter(|l| l.contains(&format!(" uid-{i} 1 "))).count(), 1);
+            assert_eq!(
+                log.lines()
+                    .filter(|l| l.contains(&format!(" uid-{i} 1 ")))
+                    .count(),
+                1
+            );
         }
     }
 }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use clap::Parser;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
+use kube::Api;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::Api;
 use taskyard_api::{HashTask, ImageTask, TextTask};
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
@@ -36,7 +36,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,kube=warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         builder.json().init();
@@ -49,7 +50,8 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let client = kube::Client::try_default().await?;
     let store = Store::S3(
         S3Store::connect(&S3Settings {
-            endpoint: (!settings.store_endpoint.is_empty()).then(|| settings.store_endpoint.clone()),
+            endpoint: (!settings.store_endpoint.is_empty())
+                .then(|| settings.store_endpoint.clone()),
             region: settings.store_region.clone(),
             bucket: settings.store_bucket.clone(),
             force_path_style: settings.store_force_path_style,
@@ -82,7 +84,8 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 /// Runs the controller of one task kind until a shutdown signal.
 async fn controller<K: TaskResource>(client: &kube::Client, ctx: Arc<Context>, kind_label: &str) {
     let jobs = Api::<Job>::all(client.clone());
-    let job_selector = format!("app.kubernetes.io/managed-by=taskyard,taskyard.dev/kind={kind_label}");
+    let job_selector =
+        format!("app.kubernetes.io/managed-by=taskyard,taskyard.dev/kind={kind_label}");
     Controller::new(Api::<K>::all(client.clone()), watcher::Config::default())
         .owns(jobs, watcher::Config::default().labels(&job_selector))
         .shutdown_on_signal()

@@ -12,7 +12,9 @@ use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, ResourceExt};
-use taskyard_api::{Outcome, Phase, RunnerTask, TaskIdentity, TaskKind, TaskResult, TaskSpecCommon};
+use taskyard_api::{
+    Outcome, Phase, RunnerTask, TaskIdentity, TaskKind, TaskResult, TaskSpecCommon,
+};
 use taskyard_common::hashlog::LogLine;
 use taskyard_common::keys::result_key;
 use taskyard_common::netpolicy::NetworkPolicy;
@@ -55,7 +57,9 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
         generation: task.meta().generation.unwrap_or(1),
     };
     let old = task.task_status().cloned().unwrap_or_default();
-    if old.common().observed_generation == Some(identity.generation) && old.common().phase.is_some_and(Phase::is_finished) {
+    if old.common().observed_generation == Some(identity.generation)
+        && old.common().phase.is_some_and(Phase::is_finished)
+    {
         return Ok(Action::await_change());
     }
     let tasks: Api<K> = Api::namespaced(ctx.client.clone(), &identity.namespace);
@@ -76,20 +80,55 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
                 Err(Invalid::Transient(message)) => return Err(Error::Store(message)),
                 Err(Invalid::Spec(message)) => {
                     let mut status = fresh_status(&old, identity.generation);
-                    set_phase(status.common_mut(), identity.generation, Phase::Failed, "InvalidSpec", &message, now());
+                    set_phase(
+                        status.common_mut(),
+                        identity.generation,
+                        Phase::Failed,
+                        "InvalidSpec",
+                        &message,
+                        now(),
+                    );
                     status.common_mut().completion_time = Some(Time(now()));
                     write_status(&tasks, &*task, &old, &status).await?;
-                    publish(&ctx, &*task, EventType::Warning, "InvalidSpec", "Validate", &message).await;
+                    publish(
+                        &ctx,
+                        &*task,
+                        EventType::Warning,
+                        "InvalidSpec",
+                        "Validate",
+                        &message,
+                    )
+                    .await;
                     return Ok(Action::await_change());
                 }
             }
             crate::credentials::ensure(&ctx.client, &ctx.settings, &identity.namespace).await?;
-            let runner_task = RunnerTask { identity: identity.clone(), spec: task.runner_spec() };
-            let owner = task.controller_owner_ref(&()).expect("a stored task has a name and uid");
-            let job = build_job(kind, &runner_task, owner, spec.retries(), spec.timeout_seconds(), &ctx.settings);
+            let runner_task = RunnerTask {
+                identity: identity.clone(),
+                spec: task.runner_spec(),
+            };
+            let owner = task
+                .controller_owner_ref(&())
+                .expect("a stored task has a name and uid");
+            let job = build_job(
+                kind,
+                &runner_task,
+                owner,
+                spec.retries(),
+                spec.timeout_seconds(),
+                &ctx.settings,
+            );
             match jobs.create(&PostParams::default(), &job).await {
                 Ok(job) => {
-                    publish(&ctx, &*task, EventType::Normal, "JobCreated", "CreateJob", &format!("created runner Job {name}")).await;
+                    publish(
+                        &ctx,
+                        &*task,
+                        EventType::Normal,
+                        "JobCreated",
+                        "CreateJob",
+                        &format!("created runner Job {name}"),
+                    )
+                    .await;
                     job
                 }
                 // Created by an earlier reconcile whose status write did not land.
@@ -100,7 +139,12 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
     };
 
     let state = job_state(&job);
-    let started_at = job.metadata.creation_timestamp.as_ref().map(|t| t.0).unwrap_or_else(now);
+    let started_at = job
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or_else(now);
     let mut status = fresh_status(&old, identity.generation);
     {
         let common = status.common_mut();
@@ -110,14 +154,25 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
     }
     if state == JobState::Running {
         let message = format!("runner Job {name} is running");
-        set_phase(status.common_mut(), identity.generation, Phase::Running, "Running", &message, now());
+        set_phase(
+            status.common_mut(),
+            identity.generation,
+            Phase::Running,
+            "Running",
+            &message,
+            now(),
+        );
         write_status(&tasks, &*task, &old, &status).await?;
         return Ok(Action::requeue(RUNNING_RESYNC));
     }
 
     let result = read_result(&ctx.store, kind, &identity).await?;
     let needs_pod_message = !matches!((&state, &result), (JobState::Complete, Some(_)));
-    let termination_message = if needs_pod_message { termination_message(&ctx.client, &identity.namespace, &name).await? } else { None };
+    let termination_message = if needs_pod_message {
+        termination_message(&ctx.client, &identity.namespace, &name).await?
+    } else {
+        None
+    };
     let finished = final_result(Finished {
         kind,
         identity: &identity,
@@ -132,7 +187,10 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
 
     if kind == TaskKind::HashTask {
         // Before the status: a crash in between repeats the append, which skips the line.
-        ctx.log.append(LogLine::from_result(&finished)).await.map_err(Error::ResultsLog)?;
+        ctx.log
+            .append(LogLine::from_result(&finished))
+            .await
+            .map_err(Error::ResultsLog)?;
     }
     apply_result(&mut status, &finished);
     write_status(&tasks, &*task, &old, &status).await?;
@@ -140,7 +198,15 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
         Outcome::Succeeded => (EventType::Normal, "Succeeded"),
         Outcome::Failed => (EventType::Warning, "Failed"),
     };
-    publish(&ctx, &*task, event_type, reason, "Finish", &format!("{}: {}", finished.reason, finished.message)).await;
+    publish(
+        &ctx,
+        &*task,
+        event_type,
+        reason,
+        "Finish",
+        &format!("{}: {}", finished.reason, finished.message),
+    )
+    .await;
     Ok(Action::await_change())
 }
 
@@ -166,21 +232,35 @@ fn now() -> jiff::Timestamp {
 /// reconcile working from a stale copy gets a conflict and runs again, instead of
 /// overwriting newer status. (Server-side apply on Kubernetes 1.20 turns a dropped map field
 /// into null, which the schema rejects.)
-async fn write_status<K: TaskResource>(api: &Api<K>, task: &K, old: &K::Status, new: &K::Status) -> Result<(), Error> {
+async fn write_status<K: TaskResource>(
+    api: &Api<K>,
+    task: &K,
+    old: &K::Status,
+    new: &K::Status,
+) -> Result<(), Error> {
     if old == new {
         return Ok(());
     }
     let mut value = serde_json::to_value(task).map_err(kube::Error::SerdeError)?;
     value["status"] = serde_json::to_value(new).map_err(kube::Error::SerdeError)?;
     let updated: K = serde_json::from_value(value).map_err(kube::Error::SerdeError)?;
-    api.replace_status(&task.name_any(), &PostParams::default(), &updated).await?;
+    api.replace_status(&task.name_any(), &PostParams::default(), &updated)
+        .await?;
     Ok(())
 }
 
 /// The runner's result for this generation, if it wrote one.
-async fn read_result(store: &Store, kind: TaskKind, identity: &TaskIdentity) -> Result<Option<TaskResult>, Error> {
+async fn read_result(
+    store: &Store,
+    kind: TaskKind,
+    identity: &TaskIdentity,
+) -> Result<Option<TaskResult>, Error> {
     let key = result_key(kind, identity);
-    let Some(body) = store.get(&key, MAX_RESULT_BYTES).await.map_err(|e| Error::Store(e.to_string()))? else {
+    let Some(body) = store
+        .get(&key, MAX_RESULT_BYTES)
+        .await
+        .map_err(|e| Error::Store(e.to_string()))?
+    else {
         return Ok(None);
     };
     match serde_json::from_slice(&body) {
@@ -193,18 +273,34 @@ async fn read_result(store: &Store, kind: TaskKind, identity: &TaskIdentity) -> 
 }
 
 /// The termination message of the Job's most recent runner Pod.
-async fn termination_message(client: &kube::Client, namespace: &str, job: &str) -> Result<Option<String>, Error> {
+async fn termination_message(
+    client: &kube::Client,
+    namespace: &str,
+    job: &str,
+) -> Result<Option<String>, Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let mut list = pods.list(&ListParams::default().labels(&format!("job-name={job}"))).await?.items;
+    let mut list = pods
+        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await?
+        .items;
     list.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
     Ok(list.iter().rev().find_map(|pod| {
         let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-        statuses.iter().find_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
+        statuses
+            .iter()
+            .find_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
     }))
 }
 
 /// Events are for people; failing to publish one does not fail the reconcile.
-async fn publish<K: TaskResource>(ctx: &Context, task: &K, type_: EventType, reason: &str, action: &str, note: &str) {
+async fn publish<K: TaskResource>(
+    ctx: &Context,
+    task: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
     let mut note = note.to_string();
     if note.len() > 1000 {
         let mut end = 1000;
@@ -213,7 +309,13 @@ async fn publish<K: TaskResource>(ctx: &Context, task: &K, type_: EventType, rea
         }
         note.truncate(end);
     }
-    let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
     if let Err(e) = ctx.recorder.publish(&event, &task.object_ref(&())).await {
         tracing::warn!("cannot publish event {reason}: {e}");
     }

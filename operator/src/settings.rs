@@ -5,7 +5,11 @@ use clap::Parser;
 use ipnet::IpNet;
 
 #[derive(Clone, Debug, Parser)]
-#[command(name = "taskyard-operator", version, about = "Runs Taskyard tasks as Kubernetes Jobs")]
+#[command(
+    name = "taskyard-operator",
+    version,
+    about = "Runs Taskyard tasks as Kubernetes Jobs"
+)]
 pub struct Settings {
     /// S3 endpoint URL; empty means AWS (Helm: store.endpoint).
     #[arg(long, env = "TASKYARD_STORE_ENDPOINT", default_value = "")]
@@ -50,7 +54,11 @@ pub struct Settings {
     #[arg(long, env = "TASKYARD_RUNNER_MEMORY_LIMIT", default_value = "512Mi")]
     pub runner_memory_limit: String,
     /// Seconds a download may go without data before it fails (runner setting).
-    #[arg(long, env = "TASKYARD_RUNNER_READ_TIMEOUT_SECONDS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "TASKYARD_RUNNER_READ_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
     pub runner_read_timeout_seconds: u64,
     /// Cluster-wide cap on runner Jobs that exist at once (Helm: maxRunningJobs).
     #[arg(long, env = "TASKYARD_MAX_RUNNING_JOBS", default_value_t = 10,

@@ -18,9 +18,14 @@ pub enum Invalid {
 
 /// The pure part: the URL's form.
 pub fn check_url(field: &str, url: &str) -> Result<Url, String> {
-    let parsed = Url::parse(url).map_err(|e| format!("{field} {url:?} is not a valid URL ({e}); write an absolute http or https URL"))?;
+    let parsed = Url::parse(url).map_err(|e| {
+        format!("{field} {url:?} is not a valid URL ({e}); write an absolute http or https URL")
+    })?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("{field} {url:?} uses {}: only http and https URLs are fetched", parsed.scheme()));
+        return Err(format!(
+            "{field} {url:?} uses {}: only http and https URLs are fetched",
+            parsed.scheme()
+        ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(format!("{field} {url:?} has no host"));
@@ -29,10 +34,18 @@ pub fn check_url(field: &str, url: &str) -> Result<Url, String> {
 }
 
 /// Checks a task's source before its Job is created.
-pub async fn check_source(source: SourceRef<'_>, policy: &NetworkPolicy, store: &Store) -> Result<(), Invalid> {
+pub async fn check_source(
+    source: SourceRef<'_>,
+    policy: &NetworkPolicy,
+    store: &Store,
+) -> Result<(), Invalid> {
     match source {
         SourceRef::Page(url) | SourceRef::Url(url) => {
-            let field = if matches!(source, SourceRef::Page(_)) { "spec.source.page" } else { "spec.source.url" };
+            let field = if matches!(source, SourceRef::Page(_)) {
+                "spec.source.page"
+            } else {
+                "spec.source.url"
+            };
             let parsed = check_url(field, url).map_err(Invalid::Spec)?;
             let host = parsed.host_str().unwrap_or_default();
             let port = parsed.port_or_known_default().unwrap_or(80);
@@ -49,9 +62,9 @@ pub async fn check_source(source: SourceRef<'_>, policy: &NetworkPolicy, store: 
             Ok(None) => Err(Invalid::Spec(format!(
                 "spec.source.object {key:?} does not exist in the store bucket; upload it first (for example to uploads/...) or fix the key"
             ))),
-            Err(taskyard_common::store::StoreError::InvalidKey { key, why }) => {
-                Err(Invalid::Spec(format!("spec.source.object {key:?} is not a valid key: {why}")))
-            }
+            Err(taskyard_common::store::StoreError::InvalidKey { key, why }) => Err(Invalid::Spec(
+                format!("spec.source.object {key:?} is not a valid key: {why}"),
+            )),
             Err(e) => Err(Invalid::Transient(e.to_string())),
         },
     }
@@ -66,8 +79,16 @@ mod tests {
     #[test]
     fn url_form_is_explained() {
         assert!(check_url("spec.source.url", "https://example.com/a").is_ok());
-        assert!(check_url("spec.source.url", "ftp://example.com/a").unwrap_err().contains("only http and https"));
-        assert!(check_url("spec.source.url", "not a url").unwrap_err().contains("not a valid URL"));
+        assert!(
+            check_url("spec.source.url", "ftp://example.com/a")
+                .unwrap_err()
+                .contains("only http and https")
+        );
+        assert!(
+            check_url("spec.source.url", "not a url")
+                .unwrap_err()
+                .contains("not a valid URL")
+        );
     }
 
     #[tokio::test]
@@ -75,23 +96,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::Dir(DirStore::new(dir.path()));
         let policy = NetworkPolicy::default();
-        let Err(Invalid::Spec(m)) = check_source(SourceRef::Url("http://127.0.0.1:8080/x"), &policy, &store).await else {
+        let Err(Invalid::Spec(m)) =
+            check_source(SourceRef::Url("http://127.0.0.1:8080/x"), &policy, &store).await
+        else {
             panic!("loopback accepted")
         };
-        assert!(m.contains("loopback") && m.contains("runner.allowedNetworks"), "{m}");
-        let Err(Invalid::Spec(m)) = check_source(SourceRef::Page("http://169.254.169.254/"), &policy, &store).await else {
+        assert!(
+            m.contains("loopback") && m.contains("runner.allowedNetworks"),
+            "{m}"
+        );
+        let Err(Invalid::Spec(m)) =
+            check_source(SourceRef::Page("http://169.254.169.254/"), &policy, &store).await
+        else {
             panic!("metadata address accepted")
         };
         assert!(m.starts_with("spec.source.page"), "{m}");
         let allowed = NetworkPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
-        assert_eq!(check_source(SourceRef::Url("http://127.0.0.1:8080/x"), &allowed, &store).await, Ok(()));
+        assert_eq!(
+            check_source(SourceRef::Url("http://127.0.0.1:8080/x"), &allowed, &store).await,
+            Ok(())
+        );
 
-        let Err(Invalid::Spec(m)) = check_source(SourceRef::Object("uploads/missing.bin"), &policy, &store).await else {
+        let Err(Invalid::Spec(m)) =
+            check_source(SourceRef::Object("uploads/missing.bin"), &policy, &store).await
+        else {
             panic!("missing object accepted")
         };
         assert!(m.contains("does not exist"), "{m}");
         std::fs::create_dir_all(dir.path().join("uploads")).unwrap();
         std::fs::write(dir.path().join("uploads/here.bin"), b"x").unwrap();
-        assert_eq!(check_source(SourceRef::Object("uploads/here.bin"), &policy, &store).await, Ok(()));
+        assert_eq!(
+            check_source(SourceRef::Object("uploads/here.bin"), &policy, &store).await,
+            Ok(())
+        );
     }
 }

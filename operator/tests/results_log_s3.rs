@@ -10,6 +10,8 @@ use taskyard_tests::cluster::ClusterEnv;
 const TASKS: usize = 30;
 
 fn line(run: &str, day: &str, i: usize) -> LogLine {
+    // Every seventh task failed.
+    let failed = i.is_multiple_of(7);
     LogLine {
         time: format!("{day}T12:00:{:02}Z", i % 60).parse().unwrap(),
         identity: TaskIdentity {
@@ -18,25 +20,50 @@ fn line(run: &str, day: &str, i: usize) -> LogLine {
             uid: format!("{run}-uid-{i}"),
             generation: 1,
         },
-        outcome: if i % 7 == 0 { Outcome::Failed } else { Outcome::Succeeded },
-        md5: (i % 7 != 0).then(|| format!("{i:032x}")),
-        size: (i % 7 != 0).then_some(i as u64 * 1000),
-        message: if i % 7 == 0 { "GET http://x/ answered HTTP 404\nsecond line".into() } else { format!("md5 {i:032x}") },
+        outcome: if failed {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        },
+        md5: (!failed).then(|| format!("{i:032x}")),
+        size: (!failed).then_some(i as u64 * 1000),
+        message: if failed {
+            "GET http://x/ answered HTTP 404\nsecond line".into()
+        } else {
+            format!("md5 {i:032x}")
+        },
     }
 }
 
 fn check_log(log: &str, run: &str) {
-    let ours: Vec<&str> = log.lines().filter(|l| l.contains(&format!(" {run}-uid-"))).collect();
-    assert_eq!(ours.len(), TASKS, "expected {TASKS} lines for run {run}:\n{log}");
+    let ours: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!(" {run}-uid-")))
+        .collect();
+    assert_eq!(
+        ours.len(),
+        TASKS,
+        "expected {TASKS} lines for run {run}:\n{log}"
+    );
     for i in 0..TASKS {
         let uid = format!("{run}-uid-{i}");
-        let matching: Vec<_> = ours.iter().filter(|l| l.split(' ').nth(2) == Some(uid.as_str())).collect();
+        let matching: Vec<_> = ours
+            .iter()
+            .filter(|l| l.split(' ').nth(2) == Some(uid.as_str()))
+            .collect();
         assert_eq!(matching.len(), 1, "uid {uid}");
         let fields: Vec<&str> = matching[0].splitn(8, ' ').collect();
         assert_eq!(fields.len(), 8, "intact line: {}", matching[0]);
         assert_eq!(fields[1], format!("it-log/task-{i}"));
         assert_eq!(fields[3], "1");
-        assert_eq!(fields[4], if i % 7 == 0 { "Failed" } else { "Succeeded" });
+        assert_eq!(
+            fields[4],
+            if i.is_multiple_of(7) {
+                "Failed"
+            } else {
+                "Succeeded"
+            }
+        );
     }
 }
 

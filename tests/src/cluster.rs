@@ -36,7 +36,10 @@ impl ClusterEnv {
     }
 
     pub fn get(&self, key: &str) -> &str {
-        self.vars.get(key).map(String::as_str).unwrap_or_else(|| panic!("{key} is missing from tests/cluster/.state/env"))
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("{key} is missing from tests/cluster/.state/env"))
     }
 
     pub fn vars(&self) -> &BTreeMap<String, String> {
@@ -45,7 +48,9 @@ impl ClusterEnv {
 
     /// The address pods (and the host) reach test servers at.
     pub fn host_ip(&self) -> std::net::IpAddr {
-        self.get("TASKYARD_HOST_IP").parse().expect("TASKYARD_HOST_IP is an IP address")
+        self.get("TASKYARD_HOST_IP")
+            .parse()
+            .expect("TASKYARD_HOST_IP is an IP address")
     }
 
     pub fn s3_settings(&self) -> S3Settings {
@@ -54,7 +59,10 @@ impl ClusterEnv {
             region: "us-east-1".into(),
             bucket: self.get("TASKYARD_S3_BUCKET").to_string(),
             force_path_style: true,
-            credentials: Some((self.get("AWS_ACCESS_KEY_ID").to_string(), self.get("AWS_SECRET_ACCESS_KEY").to_string())),
+            credentials: Some((
+                self.get("AWS_ACCESS_KEY_ID").to_string(),
+                self.get("AWS_SECRET_ACCESS_KEY").to_string(),
+            )),
         }
     }
 

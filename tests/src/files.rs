@@ -24,7 +24,19 @@ pub fn write_pattern(path: &Path, size: u64, seed: u64) {
 
 /// The digest of a file by coreutils' `<algorithm>sum`, not by the code under test.
 pub fn coreutils_digest(algorithm: &str, path: &Path) -> String {
-    let out = Command::new(format!("{algorithm}sum")).arg(path).output().expect("coreutils is installed");
-    assert!(out.status.success(), "{algorithm}sum failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    let out = Command::new(format!("{algorithm}sum"))
+        .arg(path)
+        .output()
+        .expect("coreutils is installed");
+    assert!(
+        out.status.success(),
+        "{algorithm}sum failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }

@@ -23,11 +23,15 @@ pub struct FixtureServer {
 impl FixtureServer {
     /// Serves `dir` on `ip`, on a free port, until dropped.
     pub async fn start(ip: IpAddr, dir: PathBuf) -> Self {
-        let listener = TcpListener::bind((ip, 0)).await.expect("bind the fixture server");
+        let listener = TcpListener::bind((ip, 0))
+            .await
+            .expect("bind the fixture server");
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let dir = dir.clone();
                 tokio::spawn(async move {
                     let _ = serve(stream, dir).await;
@@ -58,10 +62,19 @@ async fn serve(stream: TcpStream, dir: PathBuf) -> std::io::Result<()> {
             break;
         }
     }
-    let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let target = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let mut stream = reader.into_inner();
-    let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).map(str::to_string);
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(str::to_string)
+    };
 
     if let Some(name) = path.strip_prefix("/files/") {
         return send_file(&mut stream, dir.join(name), None).await;
@@ -71,26 +84,41 @@ async fn serve(stream: TcpStream, dir: PathBuf) -> std::io::Result<()> {
         return send_file(&mut stream, dir.join(name), Some(Duration::from_millis(ms))).await;
     }
     if let Some(code) = path.strip_prefix("/status/") {
-        let head = format!("HTTP/1.1 {code} Fixture\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let head =
+            format!("HTTP/1.1 {code} Fixture\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return stream.write_all(head.as_bytes()).await;
     }
     if path == "/stall" {
-        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\nstarted").await?;
+        stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\nstarted",
+            )
+            .await?;
         stream.flush().await?;
         tokio::time::sleep(Duration::from_secs(3600)).await;
         return Ok(());
     }
     if path == "/redirect" {
         let to = param("to").unwrap_or_default();
-        let head = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let head = format!(
+            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
         return stream.write_all(head.as_bytes()).await;
     }
-    stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await
+    stream
+        .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await
 }
 
-async fn send_file(stream: &mut TcpStream, path: PathBuf, spread: Option<Duration>) -> std::io::Result<()> {
+async fn send_file(
+    stream: &mut TcpStream,
+    path: PathBuf,
+    spread: Option<Duration>,
+) -> std::io::Result<()> {
     let Ok(mut file) = tokio::fs::File::open(&path).await else {
-        return stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+        return stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
     };
     let len = file.metadata().await?.len();
     let head = format!(

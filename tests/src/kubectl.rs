@@ -12,7 +12,9 @@ pub struct Kubectl {
 
 impl Kubectl {
     pub fn new(env: &ClusterEnv) -> Self {
-        Self { kubeconfig: env.get("KUBECONFIG").to_string() }
+        Self {
+            kubeconfig: env.get("KUBECONFIG").to_string(),
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -24,7 +26,11 @@ impl Kubectl {
     /// Runs kubectl; returns (success, stdout, stderr).
     pub fn try_run(&self, args: &[&str]) -> (bool, String, String) {
         let out = self.command(args).output().expect("kubectl is installed");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 
     /// Runs kubectl and returns stdout, failing the test with kubectl's message otherwise.
@@ -43,9 +49,18 @@ impl Kubectl {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kubectl is installed");
-        child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(yaml.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "kubectl apply failed: {}\n{yaml}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}\n{yaml}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into()
     }
 
@@ -58,19 +73,29 @@ impl Kubectl {
     }
 
     /// Polls `check` every half second until it returns Some, or fails after `timeout`.
-    pub fn eventually<T>(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    pub fn eventually<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(v) = check() {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}"
+            );
             std::thread::sleep(Duration::from_millis(500));
         }
     }
 
     /// Creates a namespace (idempotent).
     pub fn namespace(&self, name: &str) {
-        self.apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n"));
+        self.apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n"
+        ));
     }
 }

@@ -31,9 +31,19 @@ fn setup() -> &'static Setup {
         helm_apply(&env);
         let files = std::env::temp_dir().join(format!("taskyard-e2e-{}", std::process::id()));
         std::fs::create_dir_all(&files).unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let server = runtime.block_on(FixtureServer::start(env.host_ip(), files.clone()));
-        Setup { env, kubectl, files, server, runtime }
+        Setup {
+            env,
+            kubectl,
+            files,
+            server,
+            runtime,
+        }
     })
 }
 
@@ -60,12 +70,22 @@ fn helm_apply(env: &ClusterEnv) {
     let root = repo_root();
     let out = Command::new("python3")
         .arg(root.join("tests/helm/helm.py"))
-        .args(["apply", root.join("charts/taskyard").to_str().unwrap(), "taskyard", "--namespace", "taskyard-system"])
+        .args([
+            "apply",
+            root.join("charts/taskyard").to_str().unwrap(),
+            "taskyard",
+            "--namespace",
+            "taskyard-system",
+        ])
         .args(["--values", &helm_values(env).to_string()])
         .env("KUBECONFIG", env.get("KUBECONFIG"))
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "helm install failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helm install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A namespace of this test run, so runs on a reused cluster do not meet each other's tasks.
@@ -88,20 +108,36 @@ fn file(name: &str, size: u64, seed: u64) -> PathBuf {
 }
 
 fn jobs_of(s: &Setup, namespace: &str, uid: &str) -> Vec<Value> {
-    let jobs = s.kubectl.get_json(&["jobs", "-n", namespace, "-l", &format!("taskyard.dev/uid={uid}")]);
+    let jobs = s.kubectl.get_json(&[
+        "jobs",
+        "-n",
+        namespace,
+        "-l",
+        &format!("taskyard.dev/uid={uid}"),
+    ]);
     jobs["items"].as_array().unwrap().clone()
 }
 
 fn wait_succeeded(s: &Setup, namespace: &str, what: &[&str]) {
     let timeout = format!("--timeout={}s", WAIT.as_secs());
-    let mut args = vec!["wait", "-n", namespace, "--for=condition=Succeeded", &timeout];
+    let mut args = vec![
+        "wait",
+        "-n",
+        namespace,
+        "--for=condition=Succeeded",
+        &timeout,
+    ];
     args.extend_from_slice(what);
     s.kubectl.run(&args);
 }
 
 fn results_log(s: &Setup, date: &str) -> String {
     let store = s.runtime.block_on(s.env.store());
-    let body = s.runtime.block_on(store.get(&format!("logs/hashtasks/{date}.log"), 64 << 20)).unwrap().unwrap_or_default();
+    let body = s
+        .runtime
+        .block_on(store.get(&format!("logs/hashtasks/{date}.log"), 64 << 20))
+        .unwrap()
+        .unwrap_or_default();
     String::from_utf8(body.to_vec()).unwrap()
 }
 
@@ -110,17 +146,24 @@ fn a_hash_task_applied_with_kubectl_succeeds_with_the_right_md5() {
     let s = setup();
     let ns = &namespace(s, "basic");
     let path = file("basic.bin", 1_234_567, 1);
-    s.kubectl.apply(&hash_task(ns, "report", &s.server.url("/files/basic.bin")));
+    s.kubectl
+        .apply(&hash_task(ns, "report", &s.server.url("/files/basic.bin")));
     wait_succeeded(s, ns, &["hashtask/report"]);
 
     let task = s.kubectl.get_json(&["hashtask", "report", "-n", ns]);
     let status = &task["status"];
     assert_eq!(status["phase"], "Succeeded");
-    assert_eq!(status["digests"]["md5"].as_str().unwrap(), coreutils_digest("md5", &path));
+    assert_eq!(
+        status["digests"]["md5"].as_str().unwrap(),
+        coreutils_digest("md5", &path)
+    );
     assert_eq!(status["size"].as_u64(), Some(1_234_567));
     assert_eq!(status["observedGeneration"].as_i64(), Some(1));
     let condition = &status["conditions"][0];
-    assert_eq!((condition["type"].as_str(), condition["reason"].as_str()), (Some("Succeeded"), Some("Completed")));
+    assert_eq!(
+        (condition["type"].as_str(), condition["reason"].as_str()),
+        (Some("Succeeded"), Some("Completed"))
+    );
 
     // The printer columns a user sees.
     let table = s.kubectl.run(&["get", "hashtasks", "-n", ns]);
@@ -134,14 +177,33 @@ fn a_hash_task_applied_with_kubectl_succeeds_with_the_right_md5() {
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     assert_eq!(job["metadata"]["name"], status["jobName"]);
-    assert_eq!(job["metadata"]["ownerReferences"][0]["uid"].as_str(), Some(uid));
+    assert_eq!(
+        job["metadata"]["ownerReferences"][0]["uid"].as_str(),
+        Some(uid)
+    );
     assert_eq!(job["metadata"]["ownerReferences"][0]["controller"], true);
-    assert_eq!(job["metadata"]["labels"]["app.kubernetes.io/managed-by"], "taskyard");
+    assert_eq!(
+        job["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "taskyard"
+    );
     let pod = &job["spec"]["template"]["spec"];
     assert_eq!(pod["automountServiceAccountToken"], false);
-    assert_eq!(pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
-    let events = s.kubectl.run(&["get", "events", "-n", ns, "--field-selector", "involvedObject.name=report"]);
-    assert!(events.contains("JobCreated") && events.contains("Succeeded"), "{events}");
+    assert_eq!(
+        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    let events = s.kubectl.run(&[
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        "involvedObject.name=report",
+    ]);
+    assert!(
+        events.contains("JobCreated") && events.contains("Succeeded"),
+        "{events}"
+    );
 }
 
 #[test]
@@ -153,7 +215,11 @@ fn twenty_tasks_at_once_all_succeed_with_twenty_log_lines() {
     for i in 0..20 {
         let name = format!("burst-{i}.bin");
         paths.push(file(&name, 1000 + i * 4099, 100 + i));
-        yaml.push_str(&hash_task(ns, &format!("burst-{i}"), &s.server.url(&format!("/files/{name}"))));
+        yaml.push_str(&hash_task(
+            ns,
+            &format!("burst-{i}"),
+            &s.server.url(&format!("/files/{name}")),
+        ));
         yaml.push_str("---\n");
     }
     s.kubectl.apply(&yaml);
@@ -164,17 +230,39 @@ fn twenty_tasks_at_once_all_succeed_with_twenty_log_lines() {
     assert_eq!(items.len(), 20);
     let mut dates = std::collections::BTreeSet::new();
     for task in items {
-        let i: usize = task["metadata"]["name"].as_str().unwrap().trim_start_matches("burst-").parse().unwrap();
-        assert_eq!(task["status"]["digests"]["md5"].as_str().unwrap(), coreutils_digest("md5", &paths[i]));
+        let i: usize = task["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("burst-")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            task["status"]["digests"]["md5"].as_str().unwrap(),
+            coreutils_digest("md5", &paths[i])
+        );
         dates.insert(task["status"]["completionTime"].as_str().unwrap()[..10].to_string());
     }
     let log: String = dates.iter().map(|d| results_log(s, d)).collect();
-    let ours: Vec<&str> = log.lines().filter(|l| l.split(' ').nth(1).is_some_and(|n| n.starts_with(&format!("{ns}/")))).collect();
+    let ours: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(1)
+                .is_some_and(|n| n.starts_with(&format!("{ns}/")))
+        })
+        .collect();
     assert_eq!(ours.len(), 20, "{log}");
     for task in items {
         let uid = task["metadata"]["uid"].as_str().unwrap();
-        let line = ours.iter().find(|l| l.split(' ').nth(2) == Some(uid)).expect("a line per task");
-        assert!(line.contains(" 1 Succeeded ") && line.contains(task["status"]["digests"]["md5"].as_str().unwrap()), "{line}");
+        let line = ours
+            .iter()
+            .find(|l| l.split(' ').nth(2) == Some(uid))
+            .expect("a line per task");
+        assert!(
+            line.contains(" 1 Succeeded ")
+                && line.contains(task["status"]["digests"]["md5"].as_str().unwrap()),
+            "{line}"
+        );
     }
 }
 
@@ -182,21 +270,42 @@ fn twenty_tasks_at_once_all_succeed_with_twenty_log_lines() {
 fn an_invalid_spec_fails_with_invalid_spec_and_creates_no_job() {
     let s = setup();
     let ns = &namespace(s, "invalid");
-    s.kubectl.apply(&hash_task(ns, "loopback", "http://127.0.0.1:8080/file"));
+    s.kubectl
+        .apply(&hash_task(ns, "loopback", "http://127.0.0.1:8080/file"));
     s.kubectl.apply(&format!(
         "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: missing, namespace: {ns}}}\nspec:\n  source: {{object: uploads/e2e/does-not-exist.bin}}\n"
     ));
     for (name, needle) in [("loopback", "loopback"), ("missing", "does not exist")] {
         let timeout = format!("--timeout={}s", WAIT.as_secs());
-        s.kubectl.run(&["wait", "-n", ns, "--for=condition=Succeeded=False", &format!("hashtask/{name}"), &timeout]);
+        s.kubectl.run(&[
+            "wait",
+            "-n",
+            ns,
+            "--for=condition=Succeeded=False",
+            &format!("hashtask/{name}"),
+            &timeout,
+        ]);
         let task = s.kubectl.get_json(&["hashtask", name, "-n", ns]);
         let condition = &task["status"]["conditions"][0];
         assert_eq!(task["status"]["phase"], "Failed");
         assert_eq!(condition["reason"], "InvalidSpec");
-        assert!(condition["message"].as_str().unwrap().contains(needle), "{condition}");
+        assert!(
+            condition["message"].as_str().unwrap().contains(needle),
+            "{condition}"
+        );
         assert!(jobs_of(s, ns, task["metadata"]["uid"].as_str().unwrap()).is_empty());
-        let events = s.kubectl.run(&["get", "events", "-n", ns, "--field-selector", &format!("involvedObject.name={name}")]);
-        assert!(events.contains("Warning") && events.contains("InvalidSpec"), "{events}");
+        let events = s.kubectl.run(&[
+            "get",
+            "events",
+            "-n",
+            ns,
+            "--field-selector",
+            &format!("involvedObject.name={name}"),
+        ]);
+        assert!(
+            events.contains("Warning") && events.contains("InvalidSpec"),
+            "{events}"
+        );
     }
     // The API server's schema rejects what it can, before the operator sees it.
     let (ok, _, stderr) = {
@@ -213,20 +322,31 @@ fn deleting_a_task_garbage_collects_its_job_and_pods() {
     let s = setup();
     let ns = &namespace(s, "delete");
     file("slow-delete.bin", 200_000, 5);
-    s.kubectl.apply(&hash_task(ns, "doomed", &s.server.url("/slow/slow-delete.bin?ms=60000")));
+    s.kubectl.apply(&hash_task(
+        ns,
+        "doomed",
+        &s.server.url("/slow/slow-delete.bin?ms=60000"),
+    ));
     let uid = s.kubectl.eventually("the task's uid", WAIT, || {
         let task = s.kubectl.get_json(&["hashtask", "doomed", "-n", ns]);
         task["metadata"]["uid"].as_str().map(str::to_string)
     });
     s.kubectl.eventually("the runner Pod", WAIT, || {
-        let pods = s.kubectl.get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
+        let pods =
+            s.kubectl
+                .get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
         (!pods["items"].as_array().unwrap().is_empty()).then_some(())
     });
-    s.kubectl.run(&["delete", "hashtask", "doomed", "-n", ns, "--wait=true"]);
-    s.kubectl.eventually("the Job and Pods to be garbage-collected", WAIT, || {
-        let pods = s.kubectl.get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
-        (jobs_of(s, ns, &uid).is_empty() && pods["items"].as_array().unwrap().is_empty()).then_some(())
-    });
+    s.kubectl
+        .run(&["delete", "hashtask", "doomed", "-n", ns, "--wait=true"]);
+    s.kubectl
+        .eventually("the Job and Pods to be garbage-collected", WAIT, || {
+            let pods =
+                s.kubectl
+                    .get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
+            (jobs_of(s, ns, &uid).is_empty() && pods["items"].as_array().unwrap().is_empty())
+                .then_some(())
+        });
 }
 
 #[test]
@@ -234,18 +354,43 @@ fn an_operator_restarted_mid_run_keeps_the_same_job_and_the_task_completes() {
     let s = setup();
     let ns = &namespace(s, "restart");
     let path = file("slow-restart.bin", 300_000, 9);
-    s.kubectl.apply(&hash_task(ns, "survivor", &s.server.url("/slow/slow-restart.bin?ms=12000")));
+    s.kubectl.apply(&hash_task(
+        ns,
+        "survivor",
+        &s.server.url("/slow/slow-restart.bin?ms=12000"),
+    ));
     let uid = s.kubectl.eventually("the runner Job", WAIT, || {
         let task = s.kubectl.get_json(&["hashtask", "survivor", "-n", ns]);
         let uid = task["metadata"]["uid"].as_str()?.to_string();
         (!jobs_of(s, ns, &uid).is_empty()).then_some(uid)
     });
-    s.kubectl.run(&["delete", "pod", "-n", "taskyard-system", "-l", "app.kubernetes.io/component=operator", "--wait=true"]);
+    s.kubectl.run(&[
+        "delete",
+        "pod",
+        "-n",
+        "taskyard-system",
+        "-l",
+        "app.kubernetes.io/component=operator",
+        "--wait=true",
+    ]);
     wait_succeeded(s, ns, &["hashtask/survivor"]);
     let task = s.kubectl.get_json(&["hashtask", "survivor", "-n", ns]);
-    assert_eq!(task["status"]["digests"]["md5"].as_str().unwrap(), coreutils_digest("md5", &path));
-    assert_eq!(jobs_of(s, ns, &uid).len(), 1, "the restarted operator created a second Job");
+    assert_eq!(
+        task["status"]["digests"]["md5"].as_str().unwrap(),
+        coreutils_digest("md5", &path)
+    );
+    assert_eq!(
+        jobs_of(s, ns, &uid).len(),
+        1,
+        "the restarted operator created a second Job"
+    );
     let date = &task["status"]["completionTime"].as_str().unwrap()[..10];
     let log = results_log(s, date);
-    assert_eq!(log.lines().filter(|l| l.split(' ').nth(2) == Some(uid.as_str())).count(), 1, "{log}");
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.split(' ').nth(2) == Some(uid.as_str()))
+            .count(),
+        1,
+        "{log}"
+    );
 }

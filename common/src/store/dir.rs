@@ -27,9 +27,14 @@ impl DirStore {
 
     /// Maps a key to a path under the root, refusing keys that would leave it.
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
-        let invalid = |why| StoreError::InvalidKey { key: key.into(), why };
+        let invalid = |why| StoreError::InvalidKey {
+            key: key.into(),
+            why,
+        };
         if key.is_empty() || key.ends_with('/') {
-            return Err(invalid("a key names a file: it is not empty and does not end with /"));
+            return Err(invalid(
+                "a key names a file: it is not empty and does not end with /",
+            ));
         }
         let rel = Path::new(key);
         if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
@@ -39,7 +44,11 @@ impl DirStore {
     }
 
     fn backend(op: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Backend { op, key: key.into(), message: e.to_string() }
+        StoreError::Backend {
+            op,
+            key: key.into(),
+            message: e.to_string(),
+        }
     }
 
     pub async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
@@ -60,7 +69,8 @@ impl DirStore {
             Err(e) => return Err(Self::backend("open", key, e)),
         };
         let key = key.to_string();
-        let chunks = ReaderStream::with_capacity(file, READ_CHUNK).map(move |r| r.map_err(|e| Self::backend("read", &key, e)));
+        let chunks = ReaderStream::with_capacity(file, READ_CHUNK)
+            .map(move |r| r.map_err(|e| Self::backend("read", &key, e)));
         Ok(Box::pin(chunks))
     }
 
@@ -68,17 +78,27 @@ impl DirStore {
     async fn write_temp(&self, key: &str, body: &[u8]) -> Result<(PathBuf, PathBuf), StoreError> {
         let path = self.path(key)?;
         let dir = path.parent().expect("a key path has a parent");
-        tokio::fs::create_dir_all(dir).await.map_err(|e| Self::backend("mkdir", key, e))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Self::backend("mkdir", key, e))?;
         let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), uuid_like()));
-        let mut f = tokio::fs::File::create(&tmp).await.map_err(|e| Self::backend("create", key, e))?;
-        f.write_all(body).await.map_err(|e| Self::backend("write", key, e))?;
-        f.sync_all().await.map_err(|e| Self::backend("sync", key, e))?;
+        let mut f = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| Self::backend("create", key, e))?;
+        f.write_all(body)
+            .await
+            .map_err(|e| Self::backend("write", key, e))?;
+        f.sync_all()
+            .await
+            .map_err(|e| Self::backend("sync", key, e))?;
         Ok((tmp, path))
     }
 
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
         let (tmp, path) = self.write_temp(key, &body).await?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| Self::backend("rename", key, e))
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| Self::backend("rename", key, e))
     }
 
     pub async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<PutOutcome, StoreError> {
@@ -88,7 +108,9 @@ impl DirStore {
         let _ = tokio::fs::remove_file(&tmp).await;
         match linked {
             Ok(()) => Ok(PutOutcome::Created),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(PutOutcome::AlreadyExists),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok(PutOutcome::AlreadyExists)
+            }
             Err(e) => Err(Self::backend("link", key, e)),
         }
     }
@@ -106,7 +128,10 @@ impl DirStore {
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{nanos:x}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -121,14 +146,35 @@ mod tests {
         let store = Store::Dir(DirStore::new(dir.path()));
         assert_eq!(store.size("a/b.txt").await.unwrap(), None);
         assert!(store.get("a/b.txt", 10).await.unwrap().is_none());
-        store.put("a/b.txt", Bytes::from_static(b"hello"), "text/plain").await.unwrap();
+        store
+            .put("a/b.txt", Bytes::from_static(b"hello"), "text/plain")
+            .await
+            .unwrap();
         assert_eq!(store.size("a/b.txt").await.unwrap(), Some(5));
-        assert_eq!(store.get("a/b.txt", 10).await.unwrap().unwrap(), Bytes::from_static(b"hello"));
-        assert!(matches!(store.get("a/b.txt", 4).await, Err(StoreError::TooLarge { .. })));
-        let first = store.put_if_absent("a/c", Bytes::from_static(b"1"), "x").await.unwrap();
-        let second = store.put_if_absent("a/c", Bytes::from_static(b"2"), "x").await.unwrap();
-        assert_eq!((first, second), (PutOutcome::Created, PutOutcome::AlreadyExists));
-        assert_eq!(store.get("a/c", 10).await.unwrap().unwrap(), Bytes::from_static(b"1"));
+        assert_eq!(
+            store.get("a/b.txt", 10).await.unwrap().unwrap(),
+            Bytes::from_static(b"hello")
+        );
+        assert!(matches!(
+            store.get("a/b.txt", 4).await,
+            Err(StoreError::TooLarge { .. })
+        ));
+        let first = store
+            .put_if_absent("a/c", Bytes::from_static(b"1"), "x")
+            .await
+            .unwrap();
+        let second = store
+            .put_if_absent("a/c", Bytes::from_static(b"2"), "x")
+            .await
+            .unwrap();
+        assert_eq!(
+            (first, second),
+            (PutOutcome::Created, PutOutcome::AlreadyExists)
+        );
+        assert_eq!(
+            store.get("a/c", 10).await.unwrap().unwrap(),
+            Bytes::from_static(b"1")
+        );
         store.delete("a/c").await.unwrap();
         store.delete("a/c").await.unwrap();
         assert_eq!(store.size("a/c").await.unwrap(), None);
@@ -138,7 +184,10 @@ mod tests {
     async fn refuses_keys_that_leave_the_root() {
         let store = DirStore::new("/nonexistent");
         for key in ["../x", "/etc/passwd", "a/../../b", "", "dir/"] {
-            assert!(matches!(store.size(key).await, Err(StoreError::InvalidKey { .. })), "{key}");
+            assert!(
+                matches!(store.size(key).await, Err(StoreError::InvalidKey { .. })),
+                "{key}"
+            );
         }
     }
 }

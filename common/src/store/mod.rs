@@ -25,7 +25,11 @@ pub enum StoreError {
     #[error("invalid store key {key:?}: {why}")]
     InvalidKey { key: String, why: &'static str },
     #[error("object store {op} {key:?} failed: {message}")]
-    Backend { op: &'static str, key: String, message: String },
+    Backend {
+        op: &'static str,
+        key: String,
+        message: String,
+    },
 }
 
 /// Whether a conditional create wrote the object.
@@ -80,7 +84,11 @@ impl Store {
         while let Some(chunk) = chunks.try_next().await? {
             buf.extend_from_slice(&chunk);
             if buf.len() as u64 > limit {
-                return Err(StoreError::TooLarge { key: key.into(), size: buf.len() as u64, limit });
+                return Err(StoreError::TooLarge {
+                    key: key.into(),
+                    size: buf.len() as u64,
+                    limit,
+                });
             }
         }
         Ok(Some(Bytes::from(buf)))
@@ -96,7 +104,12 @@ impl Store {
 
     /// Writes an object only if no object exists at that key, atomically: of two writers
     /// racing for one key, exactly one gets `Created`.
-    pub async fn put_if_absent(&self, key: &str, body: Bytes, content_type: &str) -> Result<PutOutcome, StoreError> {
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<PutOutcome, StoreError> {
         match self {
             Store::S3(s) => s.put_if_absent(key, body, content_type).await,
             Store::Dir(d) => d.put_if_absent(key, body).await,

@@ -11,7 +11,11 @@ const LIMIT_SETTING: &str = "the runner setting TASKYARD_MAX_HASH_BYTES (--max-h
 
 pub async fn run(ctx: &Context, spec: &HashTaskSpec) -> Result<Done, RunnerError> {
     let limit = ctx.args.max_hash_bytes;
-    let too_large = |what: String| RunnerError::TooLarge { what, limit, setting: LIMIT_SETTING };
+    let too_large = |what: String| RunnerError::TooLarge {
+        what,
+        limit,
+        setting: LIMIT_SETTING,
+    };
     let output = match spec.source().map_err(RunnerError::InvalidSpec)? {
         SourceRef::Url(url) | SourceRef::Page(url) => {
             let what = format!("the file at {url}");
@@ -31,6 +35,10 @@ pub async fn run(ctx: &Context, spec: &HashTaskSpec) -> Result<Done, RunnerError
         }
     };
     let first = spec.algorithms.first().map(|a| a.as_str()).unwrap_or("md5");
-    let message = format!("{first} {}, {} bytes", output.digests.get(first).map(String::as_str).unwrap_or("-"), output.size);
+    let message = format!(
+        "{first} {}, {} bytes",
+        output.digests.get(first).map(String::as_str).unwrap_or("-"),
+        output.size
+    );
     Ok((message, TaskOutput::Hash(output)))
 }

@@ -21,7 +21,11 @@ pub struct Context {
 
 impl Context {
     pub fn new(store: Store, args: RunnerArgs) -> Result<Self, RunnerError> {
-        Ok(Self { fetcher: Fetcher::new(&args)?, store, args })
+        Ok(Self {
+            fetcher: Fetcher::new(&args)?,
+            store,
+            args,
+        })
     }
 }
 
@@ -43,7 +47,12 @@ pub async fn run_task(ctx: &Context, task: &RunnerTask) -> TaskResult {
         Err(_) => Err(RunnerError::TimedOut(timeout_seconds)),
     };
     let (outcome, reason, message, output) = match done {
-        Ok((message, output)) => (Outcome::Succeeded, "Completed".to_string(), message, Some(output)),
+        Ok((message, output)) => (
+            Outcome::Succeeded,
+            "Completed".to_string(),
+            message,
+            Some(output),
+        ),
         Err(e) => (Outcome::Failed, e.reason().to_string(), e.to_string(), None),
     };
     TaskResult {
