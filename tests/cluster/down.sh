@@ -6,16 +6,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib/common.sh"
 
 stop() {
-  local name=$1 pidfile="$STATE/pids/$1.pid"
-  [ -f "$pidfile" ] || return 0
-  local pid
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  local name=$1 pid
+  if pid=$(live_pid "$name"); then
     kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
   fi
-  rm -f "$pidfile"
+  rm -f "$STATE/pids/$name.pid" "$STATE/pids/$name.exe"
 }
 
 ctr_k8s() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }

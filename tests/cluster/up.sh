@@ -19,7 +19,15 @@ S3_SECRET_KEY=taskyard-test-secret-key
 "$here/install-s3-server.sh"
 python3 -c "import helm_python" 2>/dev/null || pip install -q helm-python-sdk==0.2.2
 
-mkdir -p "$STATE" "$RUNTIME" "$RUN_DIR"
+mkdir -p "$STATE"
+ln -sfn "$STATE" "$here/.state"
+# Nothing running: clear what a stopped or killed earlier cluster left (mounts, pod network
+# namespaces, data) and start afresh.
+if ! running etcd && ! running kube-apiserver && ! running containerd && ! running kubelet; then
+  "$here/down.sh" >/dev/null 2>&1 || true
+  rm -rf "$RUNTIME"
+fi
+mkdir -p "$RUNTIME" "$RUN_DIR"
 kubectl_admin() { kubectl --kubeconfig "$STATE/admin.kubeconfig" "$@"; }
 
 # --- network: a bridge of our own; pods live on it, the host is its gateway -----------------
@@ -199,6 +207,5 @@ export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_REGION=us-east-1
 export TASKYARD_OPERATOR_IMAGE=$operator_image
 export TASKYARD_RUNNER_IMAGE=$runner_image
-export TASKYARD_REPO=$repo
 ENV
 log "cluster ready; source $STATE/env"

@@ -9,8 +9,10 @@ here_dir() { cd "$(dirname "${BASH_SOURCE[1]}")" && pwd; }
 
 # Layout of the local cluster. Everything listens on loopback or on the bridge below,
 # which the scripts create; pods reach the host (S3, test web servers) at HOST_IP.
+# One cluster per machine, whichever checkout started it: its state (certificates, configs,
+# logs, PIDs, env) lives outside the checkout, and tests/cluster/.state links to it.
 CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STATE="$CLUSTER_DIR/.state"
+STATE=${TASKYARD_STATE:-/var/lib/taskyard-cluster-state}
 RUNTIME=/var/lib/taskyard-cluster
 RUN_DIR=/run/taskyard
 BRIDGE=tyk0
@@ -27,18 +29,27 @@ CONTAINERD_SOCK="$RUN_DIR/containerd/containerd.sock"
 K8S_BIN="$TASKYARD_CACHE/kubernetes-1.20.2/bin"
 S3S_BIN="$TASKYARD_CACHE/s3s-fs-0.14.1/bin/s3s-fs"
 
-# Starts a process in the background, recording its PID for down.sh.
+# Starts a process in the background, recording its PID (and executable, so a recycled PID
+# is never mistaken for it) for down.sh.
 start_bg() {
   local name=$1; shift
   mkdir -p "$STATE/pids" "$STATE/logs"
+  readlink -f "$(command -v "$1")" >"$STATE/pids/$name.exe"
   nohup "$@" >"$STATE/logs/$name.log" 2>&1 &
   echo $! >"$STATE/pids/$name.pid"
 }
 
-running() {
-  local pidfile="$STATE/pids/$1.pid"
-  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+# The recorded PID of a component, if that process is still the one we started.
+live_pid() {
+  local pidfile="$STATE/pids/$1.pid" exefile="$STATE/pids/$1.exe"
+  [ -f "$pidfile" ] && [ -f "$exefile" ] || return 1
+  local pid
+  pid=$(cat "$pidfile")
+  [ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = "$(cat "$exefile")" ] || return 1
+  echo "$pid"
 }
+
+running() { live_pid "$1" >/dev/null; }
 
 # Waits up to $2 seconds for the command after it to succeed.
 wait_for() {
