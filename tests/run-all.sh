@@ -23,8 +23,16 @@ log "starting the local cluster"
 tests/cluster/up.sh
 
 log "running the tests"
-# The chart's CRDs are what the cluster serves; the CRD test checks they match the code.
-cargo test --workspace --no-fail-fast 2>&1 | tee "$STATE/test-output.log"
+set +e
+cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee "$STATE/test-output.log"
 status=${PIPESTATUS[0]}
+set -e
 log "tests finished in $((SECONDS - started))s"
+
+if [ "${KEEP_CLUSTER:-0}" != 1 ]; then
+  trap - EXIT
+  tests/cluster/down.sh
+fi
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$STATE/test-output.log"
 exit "$status"

@@ -6,6 +6,9 @@
 
 use taskyard_common::hashlog::{self, LogLine};
 use taskyard_common::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::sync::{mpsc, oneshot};
 
 /// Most lines in one write.
@@ -16,14 +19,21 @@ type Request = (LogLine, oneshot::Sender<Result<(), String>>);
 #[derive(Clone)]
 pub struct LogWriter {
     tx: mpsc::Sender<Request>,
+    batches: Arc<AtomicU64>,
 }
 
 impl LogWriter {
     /// Starts the writer task.
     pub fn spawn(store: Store) -> Self {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(write_loop(store, rx));
-        Self { tx }
+        let batches = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_loop(store, rx, batches.clone()));
+        Self { tx, batches }
+    }
+
+    /// How many batches (appends to the store) the writer has made.
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
     }
 
     /// Appends a line (once, however often it is asked) and returns when it is stored.
@@ -38,9 +48,10 @@ impl LogWriter {
     }
 }
 
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>) {
+async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>, batches: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        batches.fetch_add(1, Ordering::Relaxed);
         let lines: Vec<LogLine> = batch.iter().map(|(line, _)| line.clone()).collect();
         let outcome = hashlog::append(&store, &lines).await.map(|added| {
             tracing::debug!(lines = lines.len(), added, "results log written");
@@ -61,7 +72,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn concurrent_appends_are_all_kept_once() {
+    async fn concurrent_appends_are_kept_once_and_coalesced_into_one_write() {
         let dir = tempfile::tempdir().unwrap();
         let writer = LogWriter::spawn(Store::Dir(DirStore::new(dir.path())));
         let line = |i: usize| LogLine {
