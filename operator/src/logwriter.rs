@@ -4,10 +4,10 @@
 //! flight are written together in the next one, so a burst of finishing tasks costs a few
 //! writes, not one per task. Appends skip lines already present (see `hashlog`).
 
-use taskyard_common::hashlog::{self, LogLine};
-use taskyard_common::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use taskyard_common::hashlog::{self, LogLine};
+use taskyard_common::store::Store;
 
 use tokio::sync::{mpsc, oneshot};
 
