@@ -4,6 +4,7 @@
 //! `job-runner exec` runs the tasks of a runner Job (cluster mode); `job-runner run --store DIR
 //! TASK.yaml` runs one task resource on this machine with a directory as the store.
 
+pub mod body;
 pub mod digest;
 pub mod error;
 pub mod exec;
@@ -11,6 +12,7 @@ pub mod fetch;
 pub mod local;
 pub mod settings;
 pub mod tasks;
+pub mod text;
 
 /// rustls needs one process-wide crypto provider; both our HTTP stacks use aws-lc-rs.
 pub fn install_crypto_provider() {

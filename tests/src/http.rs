@@ -1,6 +1,7 @@
 //! A fixture web server for tests, on an address of the test network. Routes:
 //!
-//! - `/files/NAME`: a file from the server's directory, streamed with a Content-Length
+//! - `/files/NAME[?type=MEDIA-TYPE]`: a file from the server's directory, streamed with a
+//!   Content-Length and the given (percent-encoded) Content-Type
 //! - `/status/CODE`: an empty answer with that status
 //! - `/stall`: headers and a few bytes, then nothing, forever
 //! - `/slow/NAME?ms=N`: a file spread evenly over N milliseconds
@@ -77,11 +78,18 @@ async fn serve(stream: TcpStream, dir: PathBuf) -> std::io::Result<()> {
     };
 
     if let Some(name) = path.strip_prefix("/files/") {
-        return send_file(&mut stream, dir.join(name), None).await;
+        let content_type = param("type").map(|t| percent_decode(&t));
+        return send_file(&mut stream, dir.join(name), content_type.as_deref(), None).await;
     }
     if let Some(name) = path.strip_prefix("/slow/") {
         let ms = param("ms").and_then(|v| v.parse().ok()).unwrap_or(5000);
-        return send_file(&mut stream, dir.join(name), Some(Duration::from_millis(ms))).await;
+        return send_file(
+            &mut stream,
+            dir.join(name),
+            None,
+            Some(Duration::from_millis(ms)),
+        )
+        .await;
     }
     if let Some(code) = path.strip_prefix("/status/") {
         let head =
@@ -110,9 +118,34 @@ async fn serve(stream: TcpStream, dir: PathBuf) -> std::io::Result<()> {
         .await
 }
 
+/// Decodes `%XX` escapes (and `+` as a space) of a query value.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 async fn send_file(
     stream: &mut TcpStream,
     path: PathBuf,
+    content_type: Option<&str>,
     spread: Option<Duration>,
 ) -> std::io::Result<()> {
     let Ok(mut file) = tokio::fs::File::open(&path).await else {
@@ -121,8 +154,9 @@ async fn send_file(
             .await;
     };
     let len = file.metadata().await?.len();
+    let content_type = content_type.unwrap_or("application/octet-stream");
     let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await?;
     let chunk = match spread {

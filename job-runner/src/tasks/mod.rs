@@ -1,6 +1,7 @@
 //! Running one task: dispatch by kind, the whole-task timeout, and the result.
 
 mod hash;
+mod text;
 
 use bytes::Bytes;
 use taskyard_api::{Outcome, RunnerTask, TaskOutput, TaskResult, TaskSpec, TaskSpecCommon};
@@ -42,7 +43,7 @@ pub async fn run_task(ctx: &Context, task: &RunnerTask) -> TaskResult {
         TaskSpec::HashTask(s) => s.timeout_seconds(),
     };
     let deadline = std::time::Duration::from_secs(timeout_seconds.max(1) as u64);
-    let done = match tokio::time::timeout(deadline, dispatch(ctx, &task.spec)).await {
+    let done = match tokio::time::timeout(deadline, dispatch(ctx, task)).await {
         Ok(done) => done,
         Err(_) => Err(RunnerError::TimedOut(timeout_seconds)),
     };
@@ -67,11 +68,11 @@ pub async fn run_task(ctx: &Context, task: &RunnerTask) -> TaskResult {
     }
 }
 
-async fn dispatch(ctx: &Context, spec: &TaskSpec) -> Result<Done, RunnerError> {
-    match spec {
+async fn dispatch(ctx: &Context, task: &RunnerTask) -> Result<Done, RunnerError> {
+    match &task.spec {
         TaskSpec::HashTask(spec) => hash::run(ctx, spec).await,
+        TaskSpec::TextTask(spec) => text::run(ctx, &task.identity, spec).await,
         TaskSpec::ImageTask(_) => Err(RunnerError::Unsupported { kind: "ImageTask" }),
-        TaskSpec::TextTask(_) => Err(RunnerError::Unsupported { kind: "TextTask" }),
     }
 }
 
