@@ -36,8 +36,8 @@ pub enum RunnerError {
     TimedOut(i64),
     #[error("{0}")]
     InvalidSpec(String),
-    #[error("{kind} is not supported by this runner version yet")]
-    Unsupported { kind: &'static str },
+    #[error("all {count} images failed; the first: {first}")]
+    AllImagesFailed { count: u32, first: String },
 }
 
 impl From<StoreError> for RunnerError {
@@ -61,7 +61,7 @@ impl RunnerError {
             RunnerError::ObjectNotFound { .. } => "ObjectNotFound",
             RunnerError::Store(_) => "StoreError",
             RunnerError::TimedOut(_) => "TimedOut",
-            RunnerError::Unsupported { .. } => "Unsupported",
+            RunnerError::AllImagesFailed { .. } => "AllImagesFailed",
         }
     }
 }

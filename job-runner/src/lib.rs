@@ -9,6 +9,7 @@ pub mod digest;
 pub mod error;
 pub mod exec;
 pub mod fetch;
+pub mod images;
 pub mod local;
 pub mod settings;
 pub mod tasks;

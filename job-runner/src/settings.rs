@@ -28,6 +28,10 @@ pub struct RunnerArgs {
     /// Largest file hashed, in bytes.
     #[arg(long, env = "TASKYARD_MAX_HASH_BYTES", default_value_t = 10 << 30)]
     pub max_hash_bytes: u64,
+    /// Images fetched at once by one ImageTask.
+    #[arg(long, env = "TASKYARD_IMAGE_CONCURRENCY", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub image_concurrency: u32,
     /// Seconds to wait for a TCP/TLS connection.
     #[arg(long, env = "TASKYARD_CONNECT_TIMEOUT_SECONDS", default_value_t = 10)]
     pub connect_timeout_seconds: u64,
@@ -44,6 +48,7 @@ impl Default for RunnerArgs {
             max_image_bytes: 50 << 20,
             max_image_pixels: 50_000_000,
             max_hash_bytes: 10 << 30,
+            image_concurrency: 8,
             connect_timeout_seconds: 10,
             read_timeout_seconds: 60,
         }

@@ -9,8 +9,10 @@
 //!
 //! It speaks just enough HTTP/1.1 for a client that sends one request per connection.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -18,8 +20,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub struct FixtureServer {
     pub addr: SocketAddr,
+    hits: Hits,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// Requests served, by path (without the query).
+type Hits = Arc<Mutex<HashMap<String, u64>>>;
 
 impl FixtureServer {
     /// Serves `dir` on `ip`, on a free port, until dropped.
@@ -28,18 +34,31 @@ impl FixtureServer {
             .await
             .expect("bind the fixture server");
         let addr = listener.local_addr().unwrap();
+        let hits = Hits::default();
+        let counter = hits.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let dir = dir.clone();
+                let counter = counter.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream, dir).await;
+                    let _ = serve(stream, dir, counter).await;
                 });
             }
         });
-        Self { addr, task }
+        Self { addr, hits, task }
+    }
+
+    /// How many requests were made for `path` (without its query).
+    pub fn hits(&self, path: &str) -> u64 {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// How many requests were made in all.
+    pub fn total_hits(&self) -> u64 {
+        self.hits.lock().unwrap().values().sum()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -53,7 +72,7 @@ impl Drop for FixtureServer {
     }
 }
 
-async fn serve(stream: TcpStream, dir: PathBuf) -> std::io::Result<()> {
+async fn serve(stream: TcpStream, dir: PathBuf, hits: Hits) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
     reader.read_line(&mut request_line).await?;
@@ -69,6 +88,7 @@ async fn serve(stream: TcpStream, dir: PathBuf) -> std::io::Result<()> {
         .unwrap_or("/")
         .to_string();
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    *hits.lock().unwrap().entry(path.to_string()).or_default() += 1;
     let mut stream = reader.into_inner();
     let param = |name: &str| {
         query

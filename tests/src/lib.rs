@@ -5,4 +5,5 @@ pub mod cluster;
 pub mod e2e;
 pub mod files;
 pub mod http;
+pub mod images;
 pub mod kubectl;

@@ -115,6 +115,38 @@ impl DirStore {
         }
     }
 
+    pub async fn first_with_prefix(&self, prefix: &str) -> Result<Option<String>, StoreError> {
+        let (dir_key, name_prefix) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+        let dir = if dir_key.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(&format!("{dir_key}/x"))?.with_file_name("")
+        };
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Self::backend("list", prefix, e)),
+        };
+        let mut found = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| Self::backend("list", prefix, e))?
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(name_prefix) && !name.starts_with(".tmp-") && entry.path().is_file()
+            {
+                found.push(if dir_key.is_empty() {
+                    name
+                } else {
+                    format!("{dir_key}/{name}")
+                });
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().next())
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match tokio::fs::remove_file(self.path(key)?).await {
             Ok(()) => Ok(()),
@@ -175,6 +207,16 @@ mod tests {
             store.get("a/c", 10).await.unwrap().unwrap(),
             Bytes::from_static(b"1")
         );
+        assert_eq!(
+            store.first_with_prefix("a/").await.unwrap().as_deref(),
+            Some("a/b.txt")
+        );
+        assert_eq!(
+            store.first_with_prefix("a/c").await.unwrap().as_deref(),
+            Some("a/c")
+        );
+        assert_eq!(store.first_with_prefix("a/x").await.unwrap(), None);
+        assert_eq!(store.first_with_prefix("nope/x").await.unwrap(), None);
         store.delete("a/c").await.unwrap();
         store.delete("a/c").await.unwrap();
         assert_eq!(store.size("a/c").await.unwrap(), None);

@@ -116,6 +116,14 @@ impl Store {
         }
     }
 
+    /// The first key (in key order) that starts with `prefix`, if any.
+    pub async fn first_with_prefix(&self, prefix: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::S3(s) => s.first_with_prefix(prefix).await,
+            Store::Dir(d) => d.first_with_prefix(prefix).await,
+        }
+    }
+
     /// Deletes an object; a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self {

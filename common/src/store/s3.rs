@@ -196,6 +196,22 @@ impl S3Store {
         unreachable!("the last attempt returns")
     }
 
+    pub async fn first_with_prefix(&self, prefix: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| backend("list", prefix, e))?;
+        Ok(out
+            .contents()
+            .first()
+            .and_then(|o| o.key().map(str::to_string)))
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self
             .client

@@ -1,6 +1,7 @@
 //! Running one task: dispatch by kind, the whole-task timeout, and the result.
 
 mod hash;
+mod image;
 mod text;
 
 use bytes::Bytes;
@@ -72,7 +73,7 @@ async fn dispatch(ctx: &Context, task: &RunnerTask) -> Result<Done, RunnerError>
     match &task.spec {
         TaskSpec::HashTask(spec) => hash::run(ctx, spec).await,
         TaskSpec::TextTask(spec) => text::run(ctx, &task.identity, spec).await,
-        TaskSpec::ImageTask(_) => Err(RunnerError::Unsupported { kind: "ImageTask" }),
+        TaskSpec::ImageTask(spec) => image::run(ctx, &task.identity, spec).await,
     }
 }
 

@@ -1,0 +1,325 @@
+//! ImageTask against a fixture website on a real HTTP server (`job-runner run`, a directory
+//! store): the exact URLs collected, failures with their reasons, sharing across tasks,
+//! resizing geometry, EXIF orientation, and a status that stays small for a large page.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+use taskyard_tests::cluster::ClusterEnv;
+use taskyard_tests::http::FixtureServer;
+use taskyard_tests::images::write_site;
+
+struct Site {
+    dir: tempfile::TempDir,
+    http: FixtureServer,
+}
+
+async fn site() -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    write_site(dir.path());
+    let http = FixtureServer::start(ClusterEnv::load().host_ip(), dir.path().to_path_buf()).await;
+    let origin = format!("{}", http.addr);
+    let gallery = format!(
+        r#"<html><head><base href="/files/"></head><body>
+        <img src="a.png"><img src="a.png"><img src="/files/b.jpg">
+        <img src="//{origin}/files/c.gif">
+        <img src="small.jpg" srcset="small.jpg 100w, large.jpg 800w">
+        <picture><source srcset="hero.webp 1x, hero-2x.png 2x"><img src="fallback.png"></picture>
+        <img src="data:image/png;base64,iVBORw0KGgo=">
+        <img src="missing.png"><img src="fake.png?type=image/png"><img src="huge.png">
+        <img src="truncated.jpg"><img src="rotated.jpg">
+        </body></html>"#
+    );
+    std::fs::write(dir.path().join("gallery.html"), gallery).unwrap();
+    let many: String = (0..3000)
+        .map(|i| format!("<img src=\"/files/tiny.png?i={i}\">\n"))
+        .collect();
+    std::fs::write(
+        dir.path().join("many.html"),
+        format!("<html><body>{many}</body></html>"),
+    )
+    .unwrap();
+    Site { dir, http }
+}
+
+/// Runs an ImageTask whose spec (after `source:`) is `spec`; returns (exit code, status, stdout bytes).
+async fn run_image_task(store: &Path, spec: &str) -> (i32, Value, usize) {
+    let task = store.with_extension(format!("{}.yaml", std::process::id()));
+    std::fs::write(&task, format!("apiVersion: taskyard.dev/v1alpha1\nkind: ImageTask\nmetadata: {{name: gallery}}\nspec:\n{spec}\n")).unwrap();
+    let allow = format!("{}/32", ClusterEnv::load().host_ip());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
+        .args([
+            "run",
+            "--store",
+            store.to_str().unwrap(),
+            "--allow-network",
+            &allow,
+            task.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let status: Value = serde_yaml::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), status, out.stdout.len())
+}
+
+fn manifest(store: &Path, status: &Value) -> Vec<Value> {
+    let key = status["manifest"].as_str().expect("a manifest key");
+    let m: Value = serde_json::from_slice(&std::fs::read(store.join(key)).unwrap()).unwrap();
+    m["items"].as_array().unwrap().clone()
+}
+
+fn stored_objects(store: &Path) -> usize {
+    walk(&store.join("images"))
+}
+
+fn walk(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            if p.is_dir() {
+                walk(&p)
+            } else {
+                usize::from(!p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            }
+        })
+        .sum()
+}
+
+fn counts(status: &Value) -> [u64; 5] {
+    let c = &status["images"];
+    ["found", "stored", "reused", "failed", "skipped"].map(|k| c[k].as_u64().unwrap_or(u64::MAX))
+}
+
+fn decode(store: &Path, key: &str) -> image::DynamicImage {
+    image::load_from_memory(&std::fs::read(store.join(key)).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collects_every_reference_form_and_explains_every_failure() {
+    let s = site().await;
+    let store = s.dir.path().join("store");
+    let page = s.http.url("/files/gallery.html");
+    let (code, status, _) =
+        run_image_task(&store, &format!("  source: {{page: \"{page}\"}}")).await;
+    assert_eq!(code, 0, "{status:?}");
+    assert_eq!(counts(&status), [12, 8, 0, 4, 1], "{status:?}");
+
+    let items = manifest(&store, &status);
+    let base = s.http.url("/files/");
+    let sources: BTreeSet<String> = items
+        .iter()
+        .map(|i| i["source"].as_str().unwrap().to_string())
+        .collect();
+    let mut want: BTreeSet<String> = [
+        "a.png",
+        "b.jpg",
+        "c.gif",
+        "small.jpg",
+        "large.jpg",
+        "hero-2x.png",
+        "fallback.png",
+        "missing.png",
+        "fake.png?type=image/png",
+        "huge.png",
+        "truncated.jpg",
+        "rotated.jpg",
+    ]
+    .iter()
+    .map(|f| format!("{base}{f}"))
+    .collect();
+    want.insert("data:image/png;base64,iVBORw0KGgo=".into());
+    assert_eq!(sources, want);
+
+    let error_of = |name: &str| -> String {
+        let item = items
+            .iter()
+            .find(|i| i["source"].as_str().unwrap().ends_with(name))
+            .unwrap();
+        assert_eq!(item["state"], "Failed", "{item}");
+        item["error"].as_str().unwrap().to_string()
+    };
+    assert!(error_of("missing.png").contains("HTTP 404"));
+    assert!(error_of("fake.png?type=image/png").contains("not an image"));
+    let huge = error_of("huge.png");
+    assert!(
+        huge.contains("40000x40000") && huge.contains("--max-image-pixels"),
+        "{huge}"
+    );
+    assert!(error_of("truncated.jpg").contains("decode"));
+
+    // Stored originals: at the shared key, with the type from the bytes.
+    let a = items
+        .iter()
+        .find(|i| i["source"].as_str().unwrap().ends_with("/a.png"))
+        .unwrap();
+    assert_eq!(a["state"], "Stored");
+    assert_eq!(
+        (a["width"].as_u64(), a["height"].as_u64()),
+        (Some(120), Some(80))
+    );
+    assert_eq!(a["contentType"], "image/png");
+    assert!(
+        a["key"].as_str().unwrap().starts_with("images/")
+            && a["key"].as_str().unwrap().ends_with(".png")
+    );
+    assert_eq!(stored_objects(&store), 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_task_reuses_everything_without_downloading() {
+    let s = site().await;
+    let store = s.dir.path().join("store");
+    let page = format!(
+        "  source: {{page: \"{}\"}}",
+        s.http.url("/files/gallery.html")
+    );
+    let (code, _, _) = run_image_task(&store, &page).await;
+    assert_eq!(code, 0);
+    let fetched_once = s.http.hits("/files/a.png");
+    assert_eq!(fetched_once, 1);
+
+    let (code, status, _) = run_image_task(&store, &page).await;
+    assert_eq!(code, 0);
+    assert_eq!(counts(&status), [12, 0, 8, 4, 1], "{status:?}");
+    assert_eq!(
+        s.http.hits("/files/a.png"),
+        1,
+        "a stored image was downloaded again"
+    );
+    assert_eq!(s.http.hits("/files/large.jpg"), 1);
+    assert_eq!(stored_objects(&store), 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_tasks_on_one_page_at_once_both_succeed_with_one_object_per_image() {
+    let s = site().await;
+    let store = s.dir.path().join("store");
+    let page = format!(
+        "  source: {{page: \"{}\"}}",
+        s.http.url("/files/gallery.html")
+    );
+    let (first, second) =
+        tokio::join!(run_image_task(&store, &page), run_image_task(&store, &page));
+    assert_eq!((first.0, second.0), (0, 0));
+    let [f1, s1, r1, ..] = counts(&first.1);
+    let [f2, s2, r2, ..] = counts(&second.1);
+    assert_eq!((f1, f2), (12, 12));
+    assert_eq!((s1 + r1, s2 + r2), (8, 8));
+    assert_eq!(s1 + s2, 8, "each image is stored by exactly one task");
+    assert_eq!(stored_objects(&store), 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resizes_to_exact_or_contained_geometry_in_every_format() {
+    let s = site().await;
+    let store = s.dir.path().join("store");
+    let url = s.http.url("/files/b.jpg"); // 300x200
+    for (fit, format, (w, h), want_type) in [
+        ("fill", "jpeg", (64, 48), "image/jpeg"),
+        ("cover", "png", (50, 50), "image/png"),
+        ("contain", "webp", (100, 100), "image/webp"),
+        ("contain", "original", (90, 30), "image/jpeg"),
+    ] {
+        let spec = format!(
+            "  source: {{url: \"{url}\"}}\n  resize: {{width: {w}, height: {h}, fit: {fit}, format: {format}, quality: 80}}"
+        );
+        let (code, status, _) = run_image_task(&store, &spec).await;
+        assert_eq!(code, 0, "{fit}/{format}: {status:?}");
+        let item = &status["items"][0];
+        assert_eq!(item["contentType"], want_type);
+        assert!(item["originalKey"].as_str().unwrap().ends_with(".jpg"));
+        let key = item["key"].as_str().unwrap();
+        assert!(key.contains(&format!("-{w}x{h}-{fit}.")), "{key}");
+        let out = decode(&store, key);
+        let (ow, oh) = (out.width(), out.height());
+        assert_eq!(
+            (item["width"].as_u64(), item["height"].as_u64()),
+            (Some(ow as u64), Some(oh as u64))
+        );
+        match fit {
+            "contain" => {
+                assert!(
+                    ow <= w && oh <= h && (ow == w || oh == h),
+                    "{fit}: {ow}x{oh} in {w}x{h}"
+                );
+                let aspect = ow as f64 / oh as f64;
+                assert!((aspect - 1.5).abs() < 0.06, "aspect {aspect}");
+            }
+            _ => assert_eq!((ow, oh), (w, h), "{fit}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exif_rotated_input_comes_out_upright() {
+    let s = site().await;
+    let store = s.dir.path().join("store");
+    let spec = format!(
+        "  source: {{url: \"{}\"}}\n  resize: {{width: 100, height: 100, fit: contain, format: png}}",
+        s.http.url("/files/rotated.jpg")
+    );
+    let (code, status, _) = run_image_task(&store, &spec).await;
+    assert_eq!(code, 0, "{status:?}");
+    let out = decode(&store, status["items"][0]["key"].as_str().unwrap()).to_rgb8();
+    assert_eq!(out.dimensions(), (50, 100), "turned upright: portrait");
+    let top = out.get_pixel(25, 10);
+    let bottom = out.get_pixel(25, 90);
+    assert!(top[0] > 200 && top[2] < 60, "top is red: {top:?}");
+    assert!(
+        bottom[2] > 200 && bottom[0] < 60,
+        "bottom is blue: {bottom:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_of_3000_images_keeps_status_small_and_the_cap_is_reported() {
+    let s = site().await;
+    let store = s.dir.path().join("store");
+    let page = s.http.url("/files/many.html");
+    let (code, status, stdout_len) = run_image_task(
+        &store,
+        &format!("  source: {{page: \"{page}\"}}\n  maxImages: 5000"),
+    )
+    .await;
+    assert_eq!(code, 0, "{status:?}");
+    assert_eq!(counts(&status), [3000, 3000, 0, 0, 0]);
+    assert_eq!(status["items"].as_array().unwrap().len(), 50);
+    assert!(stdout_len < 32 * 1024, "status is {stdout_len} bytes");
+    assert_eq!(manifest(&store, &status).len(), 3000);
+
+    let (code, status, _) = run_image_task(
+        &store,
+        &format!("  source: {{page: \"{page}\"}}\n  maxImages: 10"),
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(counts(&status)[0], 10);
+    assert_eq!(status["images"]["truncated"].as_u64(), Some(2990));
+    let message = status["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("2990 more not collected (maxImages 10)"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_redirects_into_loopback_is_refused() {
+    let s = site().await;
+    let store = s.dir.path().join("store");
+    let inner =
+        FixtureServer::start("127.0.0.1".parse().unwrap(), s.dir.path().to_path_buf()).await;
+    let page = s.http.url(&format!(
+        "/redirect?to={}",
+        inner.url("/files/gallery.html")
+    ));
+    let (code, status, _) =
+        run_image_task(&store, &format!("  source: {{page: \"{page}\"}}")).await;
+    assert_eq!(code, 1);
+    assert_eq!(status["conditions"][0]["reason"], "BlockedAddress");
+    assert_eq!(inner.total_hits(), 0);
+}
