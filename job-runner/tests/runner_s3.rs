@@ -103,3 +103,106 @@ async fn a_missing_object_fails_with_a_result_and_a_termination_message() {
         "{message}"
     );
 }
+
+/// Two runners storing the same images in the real bucket at once: both succeed, and every
+/// image ends as one object at its shared key. (Which runner reports `Stored` is decided by
+/// the server's `If-None-Match: *`; s3s-fs checks it before writing rather than atomically,
+/// so both may report it for an image. The directory store's test checks exact attribution.)
+#[tokio::test(flavor = "multi_thread")]
+async fn two_runners_storing_the_same_images_at_once_leave_one_object_each() {
+    let env = ClusterEnv::load();
+    let tmp = tempfile::tempdir().unwrap();
+    taskyard_tests::images::write_site(tmp.path());
+    let http =
+        taskyard_tests::http::FixtureServer::start(env.host_ip(), tmp.path().to_path_buf()).await;
+    let names = [
+        "a.png",
+        "b.jpg",
+        "c.gif",
+        "small.jpg",
+        "large.jpg",
+        "hero.webp",
+    ];
+    let page: String = names.iter().map(|n| format!("<img src=\"{n}\">")).collect();
+    std::fs::write(tmp.path().join("page.html"), page).unwrap();
+    let url = http.url("/files/page.html");
+    let task = |uid: &str| {
+        serde_json::json!({"tasks": [{
+            "identity": {"namespace": "it", "name": "img", "uid": uid, "generation": 1},
+            "kind": "ImageTask",
+            "spec": {"source": {"page": url}, "maxImages": 100, "retries": 0, "timeoutSeconds": 60}
+        }]})
+        .to_string()
+    };
+    let run = |uid: String| {
+        let env = env.clone();
+        let input = task(&uid);
+        let termination = tmp.path().join(format!("termination-{uid}"));
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
+                .arg("exec")
+                .env("TASKYARD_TASKS", input)
+                .env("TASKYARD_S3_ENDPOINT", env.get("TASKYARD_S3_ENDPOINT"))
+                .env("TASKYARD_S3_BUCKET", env.get("TASKYARD_S3_BUCKET"))
+                .env("TASKYARD_S3_FORCE_PATH_STYLE", "true")
+                .env("TASKYARD_ALLOWED_NETWORKS", format!("{}/32", env.host_ip()))
+                .env("AWS_ACCESS_KEY_ID", env.get("AWS_ACCESS_KEY_ID"))
+                .env("AWS_SECRET_ACCESS_KEY", env.get("AWS_SECRET_ACCESS_KEY"))
+                .env("TASKYARD_TERMINATION_LOG", termination)
+                .output()
+                .await
+                .unwrap();
+            (out.status.code(), uid)
+        }
+    };
+    let id = std::process::id();
+    let (a, b) = tokio::join!(run(format!("img-a-{id}")), run(format!("img-b-{id}")));
+    assert_eq!((a.0, b.0), (Some(0), Some(0)));
+    let store = env.store().await;
+    for uid in [a.1, b.1] {
+        let body = store
+            .get(
+                &format!("tasks/it/imagetask/img/{uid}/1/result.json"),
+                1 << 20,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let r: TaskResult = serde_json::from_slice(&body).unwrap();
+        let Some(taskyard_api::TaskOutput::Image(out)) = r.output else {
+            panic!("no image output: {r:?}")
+        };
+        assert_eq!(out.counts.found, 6);
+        assert_eq!(out.counts.stored + out.counts.reused, 6);
+        assert_eq!(out.counts.failed, 0);
+    }
+    // The server keeps objects as files: exactly one per image, whatever the race.
+    let bucket_dir =
+        std::path::Path::new(env.get("TASKYARD_S3_ROOT")).join(env.get("TASKYARD_S3_BUCKET"));
+    for name in names {
+        let source = http.url(&format!("/files/{name}"));
+        let prefix = taskyard_common::keys::image_key(&source, "");
+        let key = store
+            .first_with_prefix(&prefix)
+            .await
+            .unwrap()
+            .expect("the image is stored");
+        let dir = bucket_dir.join(std::path::Path::new(&key).parent().unwrap());
+        let file_prefix = std::path::Path::new(&prefix)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let objects = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(&file_prefix)
+            })
+            .count();
+        assert_eq!(objects, 1, "{source}: one object");
+    }
+}
