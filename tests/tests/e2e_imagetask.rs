@@ -16,7 +16,9 @@ fn image_tasks_store_shared_images_and_show_their_counts() {
     let ns = &namespace(s, "images");
     write_site(&s.files);
     let page = concat!(
-        "<html><body><img src=\"a.png\"><img src=\"b.jpg\"><img src=\"a.png\"><img src=\"missing.png\"><img src=\"data:image/gif;base64,R0lGOD\"><picture><source srcset=\"hero.webp 1x, hero-2x.png 2x\"></picture></body></html>"
+        "<html><body><img src=\"a.png\"><img src=\"b.jpg\"><img src=\"a.png\">",
+        "<img src=\"missing.png\"><img src=\"data:image/gif;base64,R0lGOD\">",
+        "<picture><source srcset=\"hero.webp 1x, hero-2x.png 2x\"></picture></body></html>",
     );
     std::fs::write(s.files.join("e2e-gallery.html"), page).unwrap();
     let url = s.server.url("/files/e2e-gallery.html");
