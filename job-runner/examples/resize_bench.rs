@@ -19,7 +19,13 @@ fn main() {
     }
     let side: u32 = args[1].parse().expect("MAX_SIDE is a number");
     let rounds: usize = args[2].parse().expect("ROUNDS is a number");
-    let resize = Resize { width: side, height: side, fit: Fit::Contain, format: OutputFormat::Jpeg, quality: 85 };
+    let resize = Resize {
+        width: side,
+        height: side,
+        fit: Fit::Contain,
+        format: OutputFormat::Jpeg,
+        quality: 85,
+    };
     let mut rates = Vec::new();
     for _ in 0..rounds {
         let mut megapixels = 0.0;

@@ -4,7 +4,6 @@
 use std::io::Cursor;
 
 use fast_image_resize as fr;
-use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use taskyard_api::{Fit, OutputFormat, Resize};
 
@@ -16,18 +15,80 @@ pub fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Strin
 }
 
 /// Decodes an image (whose header was checked against the pixel limit) and turns it upright
-/// per its EXIF orientation.
-pub fn decode_upright(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, String> {
+/// per its EXIF orientation. With `shrink_to`, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale
+/// in the DCT (shrink-on-load), never below twice what that resize needs, so the final
+/// Lanczos3 pass still has detail to work with.
+pub fn decode_upright(
+    bytes: &[u8],
+    format: ImageFormat,
+    shrink_to: Option<&Resize>,
+) -> Result<DynamicImage, String> {
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
         .map_err(|e| format!("cannot decode the image: {e}"))?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode the image: {e}"))?;
+    let shrunk = match (format, shrink_to) {
+        (ImageFormat::Jpeg, Some(r)) => {
+            decode_jpeg_scaled(bytes, decoder.dimensions(), orientation, r)
+        }
+        _ => None,
+    };
+    let mut img = match shrunk {
+        Some(img) => img,
+        None => DynamicImage::from_decoder(decoder)
+            .map_err(|e| format!("cannot decode the image: {e}"))?,
+    };
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// A JPEG decoded at the smallest DCT scale that leaves at least twice the pixels `r` needs
+/// on each axis; `None` when no scaling helps or the colour model is not RGB or grey.
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    (w, h): (u32, u32),
+    orientation: image::metadata::Orientation,
+    r: &Resize,
+) -> Option<DynamicImage> {
+    use image::metadata::Orientation::*;
+    // The box in stored (not upright) axes.
+    let (bw, bh) = match orientation {
+        Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH => (r.height, r.width),
+        _ => (r.width, r.height),
+    };
+    let (sx, sy) = match r.fit {
+        Fit::Fill => (bw as f64 / w as f64, bh as f64 / h as f64),
+        Fit::Contain => {
+            let s = f64::min(bw as f64 / w as f64, bh as f64 / h as f64);
+            (s, s)
+        }
+        Fit::Cover => {
+            let s = f64::max(bw as f64 / w as f64, bh as f64 / h as f64);
+            (s, s)
+        }
+    };
+    let need = |size: u32, scale: f64| ((2.0 * size as f64 * scale).ceil() as u32).clamp(1, size);
+    let (nw, nh) = (need(w, sx), need(h, sy));
+    if nw * 2 > w || nh * 2 > h {
+        return None;
+    }
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().ok()?;
+    let clamp = |n: u32| n.min(u16::MAX as u32) as u16;
+    let (dw, dh) = decoder.scale(clamp(nw), clamp(nh)).ok()?;
+    let pixels = decoder.decode().ok()?;
+    let (dw, dh) = (dw as u32, dh as u32);
+    match decoder.info()?.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => {
+            image::RgbImage::from_raw(dw, dh, pixels).map(DynamicImage::ImageRgb8)
+        }
+        jpeg_decoder::PixelFormat::L8 => {
+            image::GrayImage::from_raw(dw, dh, pixels).map(DynamicImage::ImageLuma8)
+        }
+        _ => None,
+    }
 }
 
 /// The output size for a source of `src` pixels fitted to `width` x `height`.
@@ -68,17 +129,26 @@ pub fn resize(
     Ok(dst)
 }
 
-/// Encodes `img` as `format`. JPEG drops alpha; WebP is written lossless (the image crate has
-/// no lossy WebP encoder), so `quality` applies to JPEG only.
+/// Encodes `img` as `format`. JPEG (with the SIMD jpeg-encoder) drops alpha; WebP is written
+/// lossless (the image crate has no lossy WebP encoder), so `quality` applies to JPEG only.
 pub fn encode(img: &DynamicImage, format: ImageFormat, quality: u8) -> Result<Vec<u8>, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot encode the image as {format:?}: {e}");
+    if format == ImageFormat::Jpeg {
+        let rgb = img.to_rgb8();
+        let w = u16::try_from(rgb.width()).map_err(|e| failed(&e))?;
+        let h = u16::try_from(rgb.height()).map_err(|e| failed(&e))?;
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100))
+            .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+            .map_err(|e| failed(&e))?;
+        return Ok(out);
+    }
     let mut out = Cursor::new(Vec::new());
     let result = match format {
-        ImageFormat::Jpeg => JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))
-            .encode_image(&img.to_rgb8()),
         ImageFormat::Png => img.write_to(&mut out, ImageFormat::Png),
         other => DynamicImage::ImageRgba8(img.to_rgba8()).write_to(&mut out, other),
     };
-    result.map_err(|e| format!("cannot encode the image as {format:?}: {e}"))?;
+    result.map_err(|e| failed(&e))?;
     Ok(out.into_inner())
 }
 
@@ -90,7 +160,8 @@ pub struct Variant {
     pub height: u32,
 }
 
-/// What processing an image gave: its upright size, and the variant when resizing.
+/// What processing an image gave: the decoded upright size (the original's, unless a resize
+/// let a JPEG be decoded at a smaller scale), and the variant when resizing.
 pub struct Processed {
     pub width: u32,
     pub height: u32,
@@ -114,7 +185,7 @@ pub fn process(
     format: ImageFormat,
     resize_to: Option<&Resize>,
 ) -> Result<Processed, String> {
-    let img = decode_upright(bytes, format)?;
+    let img = decode_upright(bytes, format, resize_to)?;
     let variant = match resize_to {
         None => None,
         Some(r) => {
