@@ -111,10 +111,18 @@ pub fn resize(
     width: u32,
     height: u32,
 ) -> Result<DynamicImage, String> {
-    let src = if img.color().has_alpha() {
-        DynamicImage::ImageRgba8(img.to_rgba8())
-    } else {
-        DynamicImage::ImageRgb8(img.to_rgb8())
+    // 8-bit RGB or RGBA as it is; anything else converted to one of them.
+    let converted;
+    let src = match img {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => img,
+        other if other.color().has_alpha() => {
+            converted = DynamicImage::ImageRgba8(other.to_rgba8());
+            &converted
+        }
+        other => {
+            converted = DynamicImage::ImageRgb8(other.to_rgb8());
+            &converted
+        }
     };
     let (w, h) = target_size((src.width(), src.height()), fit, width, height);
     let mut dst = DynamicImage::new(w, h, src.color());
