@@ -132,7 +132,7 @@ pub fn resize(
         options = options.fit_into_destination(Some((0.5, 0.5)));
     }
     fr::Resizer::new()
-        .resize(&src, &mut dst, &options)
+        .resize(src, &mut dst, &options)
         .map_err(|e| format!("cannot resize the image: {e}"))?;
     Ok(dst)
 }
