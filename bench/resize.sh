@@ -27,5 +27,5 @@ for _ in $(seq 1 "$ROUNDS"); do
   echo "round: taskyard $t MP/s, pillow $p MP/s"
 done
 printf '%-34s %10s\n' "pipeline" "MP/s (best)"
-printf '%-34s %10s\n' "taskyard (zune-jpeg, fir, image)" "${best[taskyard]}"
+printf "%-34s %10s\n" "taskyard (DCT scale, fir, simd enc)" "${best[taskyard]}"
 printf '%-34s %10s\n' "Pillow 13 thumbnail (draft+LANCZOS)" "${best[pillow]}"
