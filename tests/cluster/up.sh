@@ -183,8 +183,8 @@ fi
 # --- Taskyard images, from this checkout -----------------------------------------------------
 log "building taskyard binaries"
 (cd "$repo" && cargo build -q -p taskyard-operator -p job-runner --bins)
-operator_image=$("$here/images/build-image.sh" taskyard-operator "$CARGO_TARGET_DIR/debug/taskyard-operator")
-runner_image=$("$here/images/build-image.sh" job-runner "$CARGO_TARGET_DIR/debug/job-runner")
+operator_image=$("$here/images/build-image.sh" --target operator "$CARGO_TARGET_DIR/debug")
+runner_image=$("$here/images/build-image.sh" --target runner "$CARGO_TARGET_DIR/debug")
 
 # --- the operator's namespace and store credentials ------------------------------------------
 kubectl_admin create namespace taskyard-system --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
