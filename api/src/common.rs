@@ -147,9 +147,7 @@ pub trait TaskSpecCommon {
 }
 
 /// Picks the one member that is set among a source's members, or says what is wrong.
-pub(crate) fn exactly_one<'a>(
-    members: &[(&str, Option<SourceRef<'a>>)],
-) -> Result<SourceRef<'a>, String> {
+pub(crate) fn exactly_one<'a>(members: &[(&str, Option<SourceRef<'a>>)]) -> Result<SourceRef<'a>, String> {
     let set: Vec<_> = members.iter().filter(|(_, v)| v.is_some()).collect();
     let names = members
         .iter()

@@ -65,9 +65,7 @@ pub struct HashSource {
 }
 
 /// A digest algorithm.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HashAlgorithm {
     Md5,
@@ -107,10 +105,7 @@ impl TaskSpecCommon for HashTaskSpec {
     fn source(&self) -> Result<SourceRef<'_>, String> {
         exactly_one(&[
             ("url", self.source.url.as_deref().map(SourceRef::Url)),
-            (
-                "object",
-                self.source.object.as_deref().map(SourceRef::Object),
-            ),
+            ("object", self.source.object.as_deref().map(SourceRef::Object)),
         ])
     }
 

@@ -201,10 +201,7 @@ impl TaskSpecCommon for ImageTaskSpec {
         exactly_one(&[
             ("page", self.source.page.as_deref().map(SourceRef::Page)),
             ("url", self.source.url.as_deref().map(SourceRef::Url)),
-            (
-                "object",
-                self.source.object.as_deref().map(SourceRef::Object),
-            ),
+            ("object", self.source.object.as_deref().map(SourceRef::Object)),
         ])
     }
 

@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    HashTaskSpec, ImageCounts, ImageItem, ImageTaskSpec, TaskKind, TextSummary, TextTaskSpec,
-};
+use crate::{HashTaskSpec, ImageCounts, ImageItem, ImageTaskSpec, TaskKind, TextSummary, TextTaskSpec};
 
 /// Which task resource, and which generation of it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -92,10 +92,7 @@ impl TaskSpecCommon for TextTaskSpec {
     fn source(&self) -> Result<SourceRef<'_>, String> {
         exactly_one(&[
             ("page", self.source.page.as_deref().map(SourceRef::Page)),
-            (
-                "object",
-                self.source.object.as_deref().map(SourceRef::Object),
-            ),
+            ("object", self.source.object.as_deref().map(SourceRef::Object)),
         ])
     }
 

@@ -57,10 +57,7 @@ impl LogLine {
             Outcome::Succeeded => "Succeeded",
             Outcome::Failed => "Failed",
         };
-        let size = self
-            .size
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "-".into());
+        let size = self.size.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
         // One line per entry, whatever the message holds.
         let message: String = self
             .message
@@ -178,21 +175,12 @@ mod tests {
             line("u1", 2, Outcome::Failed).render(),
             "2026-11-23T10:11:12Z ns/t-u1 u1 2 Failed - - fetch failed: HTTP 404"
         );
-        assert_eq!(
-            line("u1", 2, Outcome::Failed).key(),
-            "logs/hashtasks/2026-11-23.log"
-        );
+        assert_eq!(line("u1", 2, Outcome::Failed).key(), "logs/hashtasks/2026-11-23.log");
     }
 
     #[test]
     fn merge_is_idempotent_per_uid_and_generation() {
-        let (log, n) = merge(
-            "",
-            &[
-                line("a", 1, Outcome::Succeeded),
-                line("b", 1, Outcome::Failed),
-            ],
-        );
+        let (log, n) = merge("", &[line("a", 1, Outcome::Succeeded), line("b", 1, Outcome::Failed)]);
         assert_eq!(n, 2);
         // The same lines again, one new generation, and a duplicate inside the batch.
         let (log2, n2) = merge(
@@ -206,9 +194,7 @@ mod tests {
         assert_eq!(n2, 1);
         assert_eq!(log2.lines().count(), 3);
         assert!(log2.starts_with(&log));
-        assert!(
-            has_entry(&log2, "a", 2) && !has_entry(&log2, "a", 3) && !has_entry(&log2, "ns/t-a", 1)
-        );
+        assert!(has_entry(&log2, "a", 2) && !has_entry(&log2, "a", 3) && !has_entry(&log2, "ns/t-a", 1));
     }
 
     #[tokio::test]

@@ -27,10 +27,7 @@ pub fn manifest_key(kind: TaskKind, id: &TaskIdentity) -> String {
 
 /// Where a TextTask's extracted text goes.
 pub fn text_key(id: &TaskIdentity) -> String {
-    format!(
-        "texts/{}/{}/{}/{}.txt",
-        id.namespace, id.name, id.uid, id.generation
-    )
+    format!("texts/{}/{}/{}/{}.txt", id.namespace, id.name, id.uid, id.generation)
 }
 
 /// The daily HashTask results log, for a UTC date.

@@ -203,17 +203,11 @@ mod tests {
     fn allow_list_admits_named_networks_only() {
         let policy = NetworkPolicy::new(vec!["10.244.0.0/24".parse().unwrap()]);
         assert!(policy.check("h", "10.244.0.1".parse().unwrap()).is_ok());
-        let err = policy
-            .check("h", "10.245.0.1".parse().unwrap())
-            .unwrap_err();
+        let err = policy.check("h", "10.245.0.1".parse().unwrap()).unwrap_err();
         assert_eq!(err.class, "private");
         assert!(err.to_string().contains("runner.allowedNetworks"), "{err}");
         // An allowed IPv4 network also admits its IPv4-mapped IPv6 form.
-        assert!(
-            policy
-                .check("h", "::ffff:10.244.0.9".parse().unwrap())
-                .is_ok()
-        );
+        assert!(policy.check("h", "::ffff:10.244.0.9".parse().unwrap()).is_ok());
     }
 
     #[tokio::test]

@@ -3,8 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use taskyard_api::{
-    CommonStatus, HashTaskStatus, ImageTaskStatus, Outcome, Phase, TaskOutput, TaskResult,
-    TextTaskStatus,
+    CommonStatus, HashTaskStatus, ImageTaskStatus, Outcome, Phase, TaskOutput, TaskResult, TextTaskStatus,
 };
 
 /// The condition type every task carries (Tekton style).
@@ -62,9 +61,7 @@ pub fn set_phase(
 }
 
 /// The status of any task kind.
-pub trait TaskStatus:
-    Default + Clone + PartialEq + serde::Serialize + Send + Sync + 'static
-{
+pub trait TaskStatus: Default + Clone + PartialEq + serde::Serialize + Send + Sync + 'static {
     fn common(&self) -> &CommonStatus;
     fn common_mut(&mut self) -> &mut CommonStatus;
     /// Fills the kind-specific fields from a runner's output.
@@ -188,10 +185,7 @@ mod tests {
             ts("2026-01-01T00:00:05Z"),
         );
         let c = &status.conditions[0];
-        assert_eq!(
-            (c.status.as_str(), c.reason.as_str()),
-            ("Unknown", "Running")
-        );
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("Unknown", "Running"));
         assert_eq!(c.last_transition_time.0, ts("2026-01-01T00:00:00Z"));
         set_phase(
             &mut status,
@@ -203,10 +197,7 @@ mod tests {
         );
         assert_eq!(status.conditions.len(), 1);
         assert_eq!(status.conditions[0].status, "True");
-        assert_eq!(
-            status.conditions[0].last_transition_time.0,
-            ts("2026-01-01T00:00:09Z")
-        );
+        assert_eq!(status.conditions[0].last_transition_time.0, ts("2026-01-01T00:00:09Z"));
         assert_eq!(status.observed_generation, Some(1));
     }
 
@@ -230,10 +221,7 @@ mod tests {
             started_at: ts("2026-01-01T00:00:00Z"),
             finished_at: ts("2026-01-01T00:00:02Z"),
             output: Some(TaskOutput::Hash(HashOutput {
-                digests: BTreeMap::from([(
-                    "md5".into(),
-                    "d41d8cd98f00b204e9800998ecf8427e".into(),
-                )]),
+                digests: BTreeMap::from([("md5".into(), "d41d8cd98f00b204e9800998ecf8427e".into())]),
                 size: 0,
             })),
         };
@@ -242,10 +230,7 @@ mod tests {
         assert_eq!(status.common.observed_generation, Some(4));
         assert_eq!(status.size, Some(0));
         assert_eq!(status.digests["md5"], "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(
-            status.common.completion_time,
-            Some(Time(ts("2026-01-01T00:00:02Z")))
-        );
+        assert_eq!(status.common.completion_time, Some(Time(ts("2026-01-01T00:00:02Z"))));
 
         let failed = TaskResult {
             outcome: Outcome::Failed,

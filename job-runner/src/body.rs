@@ -36,19 +36,9 @@ mod tests {
 
     #[tokio::test]
     async fn stops_past_the_limit() {
-        let chunks = || {
-            futures::stream::iter(vec![
-                Ok(Bytes::from_static(b"abc")),
-                Ok(Bytes::from_static(b"de")),
-            ])
-        };
-        assert_eq!(
-            collect_limited(chunks(), 5, "x", "S").await.unwrap(),
-            b"abcde"
-        );
-        let err = collect_limited(chunks(), 4, "the page", "S")
-            .await
-            .unwrap_err();
+        let chunks = || futures::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Ok(Bytes::from_static(b"de"))]);
+        assert_eq!(collect_limited(chunks(), 5, "x", "S").await.unwrap(), b"abcde");
+        let err = collect_limited(chunks(), 4, "the page", "S").await.unwrap_err();
         assert_eq!(err.reason(), "LimitExceeded");
     }
 }

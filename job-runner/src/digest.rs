@@ -60,10 +60,7 @@ impl MultiDigest {
         algorithms.sort();
         algorithms.dedup();
         Self {
-            hashers: algorithms
-                .into_iter()
-                .map(|a| (a, Hasher::new(a)))
-                .collect(),
+            hashers: algorithms.into_iter().map(|a| (a, Hasher::new(a))).collect(),
         }
     }
 
@@ -146,10 +143,7 @@ mod tests {
             .unwrap();
         assert_eq!(out.size, 3);
         assert_eq!(out.digests["md5"], "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(
-            out.digests["sha1"],
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
+        assert_eq!(out.digests["sha1"], "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(
             out.digests["sha256"],
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -166,14 +160,9 @@ mod tests {
 
     #[tokio::test]
     async fn stops_at_the_limit_and_names_the_setting() {
-        let err = digest_stream(
-            stream(vec![b"1234", b"5678"]),
-            &[HashAlgorithm::Md5],
-            6,
-            "the file",
-        )
-        .await
-        .unwrap_err();
+        let err = digest_stream(stream(vec![b"1234", b"5678"]), &[HashAlgorithm::Md5], 6, "the file")
+            .await
+            .unwrap_err();
         assert_eq!(err.reason(), "LimitExceeded");
         assert!(err.to_string().contains("TASKYARD_MAX_HASH_BYTES"), "{err}");
     }

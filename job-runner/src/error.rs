@@ -12,9 +12,7 @@ pub enum RunnerError {
     Blocked(#[from] BlockedAddress),
     #[error("GET {url} answered HTTP {status}; check that the URL is right and publicly readable")]
     HttpStatus { url: String, status: u16 },
-    #[error(
-        "{what} is larger than the {limit}-byte limit; raise it with {setting} if this input is expected"
-    )]
+    #[error("{what} is larger than the {limit}-byte limit; raise it with {setting} if this input is expected")]
     TooLarge {
         what: String,
         limit: u64,
@@ -24,15 +22,11 @@ pub enum RunnerError {
     Fetch { url: String, message: String },
     #[error("GET {url} timed out: {message}")]
     FetchTimeout { url: String, message: String },
-    #[error(
-        "source object {key:?} does not exist in the store; upload it first or fix spec.source.object"
-    )]
+    #[error("source object {key:?} does not exist in the store; upload it first or fix spec.source.object")]
     ObjectNotFound { key: String },
     #[error("{0}")]
     Store(StoreError),
-    #[error(
-        "the task did not finish within timeoutSeconds ({0} s); raise spec.timeoutSeconds if it needs longer"
-    )]
+    #[error("the task did not finish within timeoutSeconds ({0} s); raise spec.timeoutSeconds if it needs longer")]
     TimedOut(i64),
     #[error("{0}")]
     InvalidSpec(String),

@@ -13,12 +13,7 @@ use crate::tasks::{Context, run_task, write_result};
 const TERMINATION_MESSAGE_MAX: usize = 4000;
 
 /// Runs every task of the input. Returns the process exit code: 0 when all succeeded.
-pub async fn exec(
-    input: &RunnerInput,
-    s3: &S3Settings,
-    args: RunnerArgs,
-    termination_log: &str,
-) -> i32 {
+pub async fn exec(input: &RunnerInput, s3: &S3Settings, args: RunnerArgs, termination_log: &str) -> i32 {
     let store = Store::S3(S3Store::connect(s3).await);
     let ctx = match Context::new(store.clone(), args) {
         Ok(ctx) => ctx,

@@ -55,9 +55,7 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .user_agent(concat!("taskyard-runner/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-            }))
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
             .redirect(redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > MAX_REDIRECTS {
                     return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
@@ -198,12 +196,7 @@ mod tests {
     #[test]
     fn only_absolute_http_urls_are_accepted() {
         assert!(parse_http_url("https://example.com/a").is_ok());
-        for bad in [
-            "ftp://example.com/a",
-            "file:///etc/passwd",
-            "/relative",
-            "http://",
-        ] {
+        for bad in ["ftp://example.com/a", "file:///etc/passwd", "/relative", "http://"] {
             assert!(
                 matches!(parse_http_url(bad), Err(RunnerError::InvalidUrl { .. })),
                 "{bad}"

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use taskyard_api::{
-    API_VERSION, HashTaskStatus, ImageTaskStatus, Outcome, RunnerTask, TaskIdentity, TaskResult,
-    TaskSpec, TextTaskStatus,
+    API_VERSION, HashTaskStatus, ImageTaskStatus, Outcome, RunnerTask, TaskIdentity, TaskResult, TaskSpec,
+    TextTaskStatus,
 };
 use taskyard_common::hashlog::{self, LogLine};
 use taskyard_common::status::{TaskStatus, apply_result};
@@ -30,8 +30,8 @@ pub struct LocalOutcome {
 
 /// Reads a task resource from YAML text.
 pub fn parse_task(yaml: &str) -> Result<RunnerTask, UsageError> {
-    let doc: Value = serde_yaml::from_str(yaml)
-        .map_err(|e| UsageError(format!("the task file is not valid YAML: {e}")))?;
+    let doc: Value =
+        serde_yaml::from_str(yaml).map_err(|e| UsageError(format!("the task file is not valid YAML: {e}")))?;
     let field = |path: &str| doc.pointer(path).and_then(Value::as_str);
     match field("/apiVersion") {
         Some(API_VERSION) => {}
@@ -41,11 +41,9 @@ pub fn parse_task(yaml: &str) -> Result<RunnerTask, UsageError> {
             )));
         }
     }
-    let kind = field("/kind").ok_or_else(|| {
-        UsageError("the task file has no kind (ImageTask, TextTask or HashTask)".into())
-    })?;
-    let name = field("/metadata/name")
-        .ok_or_else(|| UsageError("the task file has no metadata.name".into()))?;
+    let kind = field("/kind")
+        .ok_or_else(|| UsageError("the task file has no kind (ImageTask, TextTask or HashTask)".into()))?;
+    let name = field("/metadata/name").ok_or_else(|| UsageError("the task file has no metadata.name".into()))?;
     let spec = doc
         .get("spec")
         .cloned()
@@ -53,28 +51,19 @@ pub fn parse_task(yaml: &str) -> Result<RunnerTask, UsageError> {
     let spec: TaskSpec = serde_json::from_value(json!({"kind": kind, "spec": spec}))
         .map_err(|e| UsageError(format!("invalid {kind} spec: {e}")))?;
     let identity = TaskIdentity {
-        namespace: field("/metadata/namespace")
-            .unwrap_or("default")
-            .to_string(),
+        namespace: field("/metadata/namespace").unwrap_or("default").to_string(),
         name: name.to_string(),
         // Like `kubectl create`, every run is a new object unless the file names its uid.
         uid: field("/metadata/uid")
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        generation: doc
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(1),
+        generation: doc.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1),
     };
     Ok(RunnerTask { identity, spec })
 }
 
 /// Runs the task in `yaml` with `store_dir` as the store.
-pub async fn run_local(
-    store_dir: &Path,
-    yaml: &str,
-    args: RunnerArgs,
-) -> Result<LocalOutcome, UsageError> {
+pub async fn run_local(store_dir: &Path, yaml: &str, args: RunnerArgs) -> Result<LocalOutcome, UsageError> {
     let task = parse_task(yaml)?;
     std::fs::create_dir_all(store_dir).map_err(|e| {
         UsageError(format!(

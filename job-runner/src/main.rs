@@ -44,11 +44,7 @@ enum Command {
         #[arg(long, env = "TASKYARD_S3_FORCE_PATH_STYLE", default_value_t = false)]
         s3_force_path_style: bool,
         /// Where Kubernetes reads the container's termination message.
-        #[arg(
-            long,
-            env = "TASKYARD_TERMINATION_LOG",
-            default_value = "/dev/termination-log"
-        )]
+        #[arg(long, env = "TASKYARD_TERMINATION_LOG", default_value = "/dev/termination-log")]
         termination_log: String,
         #[command(flatten)]
         runner: RunnerArgs,
@@ -58,18 +54,12 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     taskyard_runner::install_crypto_provider();
     match Cli::parse().command {
-        Command::Run {
-            store,
-            task,
-            runner,
-        } => run(store, task, runner).await,
+        Command::Run { store, task, runner } => run(store, task, runner).await,
         Command::Exec {
             tasks,
             s3_endpoint,

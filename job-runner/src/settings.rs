@@ -10,11 +10,7 @@ use taskyard_common::netpolicy::NetworkPolicy;
 #[derive(Clone, Debug, clap::Args)]
 pub struct RunnerArgs {
     /// A CIDR the runner may fetch from although it is private or loopback (repeatable).
-    #[arg(
-        long = "allow-network",
-        env = "TASKYARD_ALLOWED_NETWORKS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "allow-network", env = "TASKYARD_ALLOWED_NETWORKS", value_delimiter = ',')]
     pub allow_networks: Vec<IpNet>,
     /// Largest web page fetched, in bytes.
     #[arg(long, env = "TASKYARD_MAX_PAGE_BYTES", default_value_t = 10 << 20)]

@@ -11,10 +11,7 @@ use taskyard_tests::http::FixtureServer;
 
 /// Runs `job-runner run` on a HashTask; returns (exit code, status, stderr).
 async fn run_hash_task(store: &Path, url: &str, extra: &[&str]) -> (i32, Value, String) {
-    let task = store
-        .parent()
-        .unwrap()
-        .join(format!("task-{}.yaml", uuid_like()));
+    let task = store.parent().unwrap().join(format!("task-{}.yaml", uuid_like()));
     std::fs::write(
         &task,
         format!(
@@ -24,13 +21,7 @@ async fn run_hash_task(store: &Path, url: &str, extra: &[&str]) -> (i32, Value, 
     .unwrap();
     let env = ClusterEnv::load();
     let allow = format!("{}/32", env.host_ip());
-    let mut args = vec![
-        "run",
-        "--store",
-        store.to_str().unwrap(),
-        "--allow-network",
-        &allow,
-    ];
+    let mut args = vec!["run", "--store", store.to_str().unwrap(), "--allow-network", &allow];
     args.extend_from_slice(extra);
     args.push(task.to_str().unwrap());
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
@@ -85,8 +76,7 @@ async fn digests_files_of_every_size_like_coreutils() {
     let http = server(&files).await;
     let store = tmp.path().join("store");
     for (name, size) in sizes {
-        let (code, status, stderr) =
-            run_hash_task(&store, &http.url(&format!("/files/{name}")), &[]).await;
+        let (code, status, stderr) = run_hash_task(&store, &http.url(&format!("/files/{name}")), &[]).await;
         assert_eq!(code, 0, "{name}: {status:?} {stderr}");
         assert_eq!(status["phase"], "Succeeded");
         assert_eq!(status["size"].as_u64(), Some(size), "{name}");
@@ -99,15 +89,12 @@ async fn digests_files_of_every_size_like_coreutils() {
         }
     }
     // Without a cluster the runner writes the results log itself: one line per task.
-    let logs: Vec<_> = std::fs::read_dir(store.join("logs/hashtasks"))
-        .unwrap()
-        .collect();
+    let logs: Vec<_> = std::fs::read_dir(store.join("logs/hashtasks")).unwrap().collect();
     assert_eq!(logs.len(), 1);
     let log = std::fs::read_to_string(logs[0].as_ref().unwrap().path()).unwrap();
     assert_eq!(log.lines().count(), 4, "{log}");
     assert!(
-        log.lines()
-            .all(|l| l.contains(" it/t ") && l.contains(" Succeeded ")),
+        log.lines().all(|l| l.contains(" it/t ") && l.contains(" Succeeded ")),
         "{log}"
     );
 }
@@ -116,8 +103,7 @@ async fn digests_files_of_every_size_like_coreutils() {
 async fn a_missing_file_fails_with_the_http_status() {
     let tmp = tempfile::tempdir().unwrap();
     let http = server(tmp.path()).await;
-    let (code, status, _) =
-        run_hash_task(&tmp.path().join("store"), &http.url("/status/404"), &[]).await;
+    let (code, status, _) = run_hash_task(&tmp.path().join("store"), &http.url("/status/404"), &[]).await;
     assert_eq!(code, 1);
     assert_eq!(status["phase"], "Failed");
     let (reason, message) = condition(&status);

@@ -46,7 +46,11 @@ async fn site() -> Site {
 /// Runs an ImageTask whose spec (after `source:`) is `spec`; returns (exit code, status, stdout bytes).
 async fn run_image_task(store: &Path, spec: &str) -> (i32, Value, usize) {
     let task = store.with_extension(format!("{}.yaml", std::process::id()));
-    std::fs::write(&task, format!("apiVersion: taskyard.dev/v1alpha1\nkind: ImageTask\nmetadata: {{name: gallery}}\nspec:\n{spec}\n")).unwrap();
+    std::fs::write(
+        &task,
+        format!("apiVersion: taskyard.dev/v1alpha1\nkind: ImageTask\nmetadata: {{name: gallery}}\nspec:\n{spec}\n"),
+    )
+    .unwrap();
     let allow = format!("{}/32", ClusterEnv::load().host_ip());
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
         .args([
@@ -104,8 +108,7 @@ async fn collects_every_reference_form_and_explains_every_failure() {
     let s = site().await;
     let store = s.dir.path().join("store");
     let page = s.http.url("/files/gallery.html");
-    let (code, status, _) =
-        run_image_task(&store, &format!("  source: {{page: \"{page}\"}}")).await;
+    let (code, status, _) = run_image_task(&store, &format!("  source: {{page: \"{page}\"}}")).await;
     assert_eq!(code, 0, "{status:?}");
     assert_eq!(counts(&status), [12, 8, 0, 4, 1], "{status:?}");
 
@@ -158,15 +161,9 @@ async fn collects_every_reference_form_and_explains_every_failure() {
         .find(|i| i["source"].as_str().unwrap().ends_with("/a.png"))
         .unwrap();
     assert_eq!(a["state"], "Stored");
-    assert_eq!(
-        (a["width"].as_u64(), a["height"].as_u64()),
-        (Some(120), Some(80))
-    );
+    assert_eq!((a["width"].as_u64(), a["height"].as_u64()), (Some(120), Some(80)));
     assert_eq!(a["contentType"], "image/png");
-    assert!(
-        a["key"].as_str().unwrap().starts_with("images/")
-            && a["key"].as_str().unwrap().ends_with(".png")
-    );
+    assert!(a["key"].as_str().unwrap().starts_with("images/") && a["key"].as_str().unwrap().ends_with(".png"));
     assert_eq!(stored_objects(&store), 8);
 }
 
@@ -174,10 +171,7 @@ async fn collects_every_reference_form_and_explains_every_failure() {
 async fn a_second_task_reuses_everything_without_downloading() {
     let s = site().await;
     let store = s.dir.path().join("store");
-    let page = format!(
-        "  source: {{page: \"{}\"}}",
-        s.http.url("/files/gallery.html")
-    );
+    let page = format!("  source: {{page: \"{}\"}}", s.http.url("/files/gallery.html"));
     let (code, _, _) = run_image_task(&store, &page).await;
     assert_eq!(code, 0);
     let fetched_once = s.http.hits("/files/a.png");
@@ -186,11 +180,7 @@ async fn a_second_task_reuses_everything_without_downloading() {
     let (code, status, _) = run_image_task(&store, &page).await;
     assert_eq!(code, 0);
     assert_eq!(counts(&status), [12, 0, 8, 4, 1], "{status:?}");
-    assert_eq!(
-        s.http.hits("/files/a.png"),
-        1,
-        "a stored image was downloaded again"
-    );
+    assert_eq!(s.http.hits("/files/a.png"), 1, "a stored image was downloaded again");
     assert_eq!(s.http.hits("/files/large.jpg"), 1);
     assert_eq!(stored_objects(&store), 8);
 }
@@ -199,12 +189,8 @@ async fn a_second_task_reuses_everything_without_downloading() {
 async fn two_tasks_on_one_page_at_once_both_succeed_with_one_object_per_image() {
     let s = site().await;
     let store = s.dir.path().join("store");
-    let page = format!(
-        "  source: {{page: \"{}\"}}",
-        s.http.url("/files/gallery.html")
-    );
-    let (first, second) =
-        tokio::join!(run_image_task(&store, &page), run_image_task(&store, &page));
+    let page = format!("  source: {{page: \"{}\"}}", s.http.url("/files/gallery.html"));
+    let (first, second) = tokio::join!(run_image_task(&store, &page), run_image_task(&store, &page));
     assert_eq!((first.0, second.0), (0, 0));
     let [f1, s1, r1, ..] = counts(&first.1);
     let [f2, s2, r2, ..] = counts(&second.1);
@@ -270,10 +256,7 @@ async fn exif_rotated_input_comes_out_upright() {
     let top = out.get_pixel(25, 10);
     let bottom = out.get_pixel(25, 90);
     assert!(top[0] > 200 && top[2] < 60, "top is red: {top:?}");
-    assert!(
-        bottom[2] > 200 && bottom[0] < 60,
-        "bottom is blue: {bottom:?}"
-    );
+    assert!(bottom[2] > 200 && bottom[0] < 60, "bottom is blue: {bottom:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -281,44 +264,31 @@ async fn a_page_of_3000_images_keeps_status_small_and_the_cap_is_reported() {
     let s = site().await;
     let store = s.dir.path().join("store");
     let page = s.http.url("/files/many.html");
-    let (code, status, stdout_len) = run_image_task(
-        &store,
-        &format!("  source: {{page: \"{page}\"}}\n  maxImages: 5000"),
-    )
-    .await;
+    let (code, status, stdout_len) =
+        run_image_task(&store, &format!("  source: {{page: \"{page}\"}}\n  maxImages: 5000")).await;
     assert_eq!(code, 0, "{status:?}");
     assert_eq!(counts(&status), [3000, 3000, 0, 0, 0]);
     assert_eq!(status["items"].as_array().unwrap().len(), 50);
     assert!(stdout_len < 32 * 1024, "status is {stdout_len} bytes");
     assert_eq!(manifest(&store, &status).len(), 3000);
 
-    let (code, status, _) = run_image_task(
-        &store,
-        &format!("  source: {{page: \"{page}\"}}\n  maxImages: 10"),
-    )
-    .await;
+    let (code, status, _) = run_image_task(&store, &format!("  source: {{page: \"{page}\"}}\n  maxImages: 10")).await;
     assert_eq!(code, 0);
     assert_eq!(counts(&status)[0], 10);
     assert_eq!(status["images"]["truncated"].as_u64(), Some(2990));
     let message = status["conditions"][0]["message"].as_str().unwrap();
-    assert!(
-        message.contains("2990 more not collected (maxImages 10)"),
-        "{message}"
-    );
+    assert!(message.contains("2990 more not collected (maxImages 10)"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_page_that_redirects_into_loopback_is_refused() {
     let s = site().await;
     let store = s.dir.path().join("store");
-    let inner =
-        FixtureServer::start("127.0.0.1".parse().unwrap(), s.dir.path().to_path_buf()).await;
-    let page = s.http.url(&format!(
-        "/redirect?to={}",
-        inner.url("/files/gallery.html")
-    ));
-    let (code, status, _) =
-        run_image_task(&store, &format!("  source: {{page: \"{page}\"}}")).await;
+    let inner = FixtureServer::start("127.0.0.1".parse().unwrap(), s.dir.path().to_path_buf()).await;
+    let page = s
+        .http
+        .url(&format!("/redirect?to={}", inner.url("/files/gallery.html")));
+    let (code, status, _) = run_image_task(&store, &format!("  source: {{page: \"{page}\"}}")).await;
     assert_eq!(code, 1);
     assert_eq!(status["conditions"][0]["reason"], "BlockedAddress");
     assert_eq!(inner.total_hits(), 0);

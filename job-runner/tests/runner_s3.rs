@@ -62,10 +62,7 @@ async fn hashes_a_store_object_and_writes_the_result() {
         .await
         .unwrap();
 
-    assert_eq!(
-        exec(&env, &input(&uid, &key), &tmp.path().join("termination")).await,
-        0
-    );
+    assert_eq!(exec(&env, &input(&uid, &key), &tmp.path().join("termination")).await, 0);
     let r = result(&env, &uid).await;
     assert_eq!(r.outcome, Outcome::Succeeded);
     let Some(taskyard_api::TaskOutput::Hash(out)) = r.output else {
@@ -88,15 +85,8 @@ async fn a_missing_object_fails_with_a_result_and_a_termination_message() {
         1
     );
     let r = result(&env, &uid).await;
-    assert_eq!(
-        (r.outcome, r.reason.as_str()),
-        (Outcome::Failed, "ObjectNotFound")
-    );
-    assert!(
-        r.message.contains("uploads/it/not-there.bin"),
-        "{}",
-        r.message
-    );
+    assert_eq!((r.outcome, r.reason.as_str()), (Outcome::Failed, "ObjectNotFound"));
+    assert!(r.message.contains("uploads/it/not-there.bin"), "{}", r.message);
     let message = std::fs::read_to_string(&termination).unwrap();
     assert!(
         message.contains("ObjectNotFound") && message.contains("not-there.bin"),
@@ -113,16 +103,8 @@ async fn two_runners_storing_the_same_images_at_once_leave_one_object_each() {
     let env = ClusterEnv::load();
     let tmp = tempfile::tempdir().unwrap();
     taskyard_tests::images::write_site(tmp.path());
-    let http =
-        taskyard_tests::http::FixtureServer::start(env.host_ip(), tmp.path().to_path_buf()).await;
-    let names = [
-        "a.png",
-        "b.jpg",
-        "c.gif",
-        "small.jpg",
-        "large.jpg",
-        "hero.webp",
-    ];
+    let http = taskyard_tests::http::FixtureServer::start(env.host_ip(), tmp.path().to_path_buf()).await;
+    let names = ["a.png", "b.jpg", "c.gif", "small.jpg", "large.jpg", "hero.webp"];
     let page: String = names.iter().map(|n| format!("<img src=\"{n}\">")).collect();
     std::fs::write(tmp.path().join("page.html"), page).unwrap();
     let url = http.url("/files/page.html");
@@ -161,10 +143,7 @@ async fn two_runners_storing_the_same_images_at_once_leave_one_object_each() {
     let store = env.store().await;
     for uid in [a.1, b.1] {
         let body = store
-            .get(
-                &format!("tasks/it/imagetask/img/{uid}/1/result.json"),
-                1 << 20,
-            )
+            .get(&format!("tasks/it/imagetask/img/{uid}/1/result.json"), 1 << 20)
             .await
             .unwrap()
             .unwrap();
@@ -177,8 +156,7 @@ async fn two_runners_storing_the_same_images_at_once_leave_one_object_each() {
         assert_eq!(out.counts.failed, 0);
     }
     // The server keeps objects as files: exactly one per image, whatever the race.
-    let bucket_dir =
-        std::path::Path::new(env.get("TASKYARD_S3_ROOT")).join(env.get("TASKYARD_S3_BUCKET"));
+    let bucket_dir = std::path::Path::new(env.get("TASKYARD_S3_ROOT")).join(env.get("TASKYARD_S3_BUCKET"));
     for name in names {
         let source = http.url(&format!("/files/{name}"));
         let prefix = taskyard_common::keys::image_key(&source, "");

@@ -22,7 +22,9 @@ async fn run_text_task(store: &Path, source: &str) -> (i32, Value, Option<String
     let task = store.with_extension("task.yaml");
     std::fs::write(
         &task,
-        format!("apiVersion: taskyard.dev/v1alpha1\nkind: TextTask\nmetadata: {{name: page}}\nspec:\n  source: {source}\n"),
+        format!(
+            "apiVersion: taskyard.dev/v1alpha1\nkind: TextTask\nmetadata: {{name: page}}\nspec:\n  source: {source}\n"
+        ),
     )
     .unwrap();
     let allow = format!("{}/32", ClusterEnv::load().host_ip());
@@ -56,12 +58,7 @@ async fn golden_texts_for_every_page_and_charset() {
             "article.txt",
             Some("Field notes & sketches"),
         ),
-        (
-            "cp1251-meta.html",
-            "text/html",
-            "cp1251.txt",
-            Some("Новости"),
-        ),
+        ("cp1251-meta.html", "text/html", "cp1251.txt", Some("Новости")),
         (
             "cp1251-header.html",
             "text/html;%20charset=windows-1251",
@@ -90,20 +87,13 @@ async fn golden_texts_for_every_page_and_charset() {
             Some(want.split_whitespace().count() as u64),
             "{page}"
         );
-        assert_eq!(
-            summary["lines"].as_u64(),
-            Some(want.lines().count() as u64),
-            "{page}"
-        );
+        assert_eq!(summary["lines"].as_u64(), Some(want.lines().count() as u64), "{page}");
         assert_eq!(
             summary["sha256"].as_str().unwrap(),
             hex::encode(Sha256::digest(want.as_bytes()))
         );
         assert!(
-            summary["key"]
-                .as_str()
-                .unwrap()
-                .starts_with("texts/default/page/"),
+            summary["key"].as_str().unwrap().starts_with("texts/default/page/"),
             "{summary}"
         );
         assert_eq!(status["title"].as_str(), title, "{page}");
@@ -117,11 +107,7 @@ async fn text_of_a_stored_document() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     std::fs::create_dir_all(store.join("uploads")).unwrap();
-    std::fs::copy(
-        fixtures().join("cp1251-meta.html"),
-        store.join("uploads/news.html"),
-    )
-    .unwrap();
+    std::fs::copy(fixtures().join("cp1251-meta.html"), store.join("uploads/news.html")).unwrap();
     let (code, status, text) = run_text_task(&store, "{object: uploads/news.html}").await;
     assert_eq!(code, 0, "{status:?}");
     assert_eq!(text.unwrap(), golden("cp1251.txt"));

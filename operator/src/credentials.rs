@@ -16,11 +16,7 @@ use crate::settings::Settings;
 const KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
 
 /// Makes sure runner Pods in `namespace` can read the store credentials.
-pub async fn ensure(
-    client: &kube::Client,
-    settings: &Settings,
-    namespace: &str,
-) -> Result<(), Error> {
+pub async fn ensure(client: &kube::Client, settings: &Settings, namespace: &str) -> Result<(), Error> {
     if credentials_secret_for(settings, namespace).as_deref() != Some(RUNNER_CREDENTIALS_SECRET) {
         return Ok(());
     }
@@ -38,10 +34,7 @@ pub async fn ensure(
     let mut copied = BTreeMap::new();
     for key in KEYS {
         let value = data.get(key).ok_or_else(|| {
-            Error::Credentials(format!(
-                "Secret {}/{source_name} has no key {key}",
-                settings.namespace
-            ))
+            Error::Credentials(format!("Secret {}/{source_name} has no key {key}", settings.namespace))
         })?;
         copied.insert(key, value.clone());
     }

@@ -121,11 +121,7 @@ mod tests {
         }
     }
 
-    fn finished(
-        state: &JobState,
-        result: Option<TaskResult>,
-        termination: Option<&str>,
-    ) -> Option<TaskResult> {
+    fn finished(state: &JobState, result: Option<TaskResult>, termination: Option<&str>) -> Option<TaskResult> {
         let identity = id(2);
         final_result(Finished {
             kind: TaskKind::HashTask,
@@ -141,39 +137,16 @@ mod tests {
 
     #[test]
     fn running_jobs_have_no_result() {
-        assert!(
-            finished(
-                &JobState::Running,
-                Some(result(2, Outcome::Succeeded)),
-                None
-            )
-            .is_none()
-        );
+        assert!(finished(&JobState::Running, Some(result(2, Outcome::Succeeded)), None).is_none());
     }
 
     #[test]
     fn a_complete_job_takes_the_runners_result() {
-        let r = finished(
-            &JobState::Complete,
-            Some(result(2, Outcome::Succeeded)),
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            (r.outcome, r.reason.as_str()),
-            (Outcome::Succeeded, "Completed")
-        );
+        let r = finished(&JobState::Complete, Some(result(2, Outcome::Succeeded)), None).unwrap();
+        assert_eq!((r.outcome, r.reason.as_str()), (Outcome::Succeeded, "Completed"));
         // A result of another generation is not this generation's result.
-        let r = finished(
-            &JobState::Complete,
-            Some(result(1, Outcome::Succeeded)),
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            (r.outcome, r.reason.as_str()),
-            (Outcome::Failed, "StoreError")
-        );
+        let r = finished(&JobState::Complete, Some(result(1, Outcome::Succeeded)), None).unwrap();
+        assert_eq!((r.outcome, r.reason.as_str()), (Outcome::Failed, "StoreError"));
     }
 
     #[test]
@@ -195,16 +168,8 @@ mod tests {
             message: "Job has reached the specified backoff limit".into(),
         };
         let r = finished(&backoff, Some(result(2, Outcome::Failed)), Some("ignored")).unwrap();
-        assert_eq!(
-            (r.reason.as_str(), r.message.as_str()),
-            ("FetchFailed", "runner says")
-        );
-        let r = finished(
-            &backoff,
-            None,
-            Some("n/t: StoreError: cannot write result.json\n"),
-        )
-        .unwrap();
+        assert_eq!((r.reason.as_str(), r.message.as_str()), ("FetchFailed", "runner says"));
+        let r = finished(&backoff, None, Some("n/t: StoreError: cannot write result.json\n")).unwrap();
         assert_eq!(
             (r.reason.as_str(), r.message.as_str()),
             ("Failed", "n/t: StoreError: cannot write result.json")

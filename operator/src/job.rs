@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -280,10 +280,7 @@ mod tests {
     fn job_names_are_deterministic_and_short() {
         let a = job_name("report", "0a1b-uid", 7);
         assert_eq!(a, job_name("report", "0a1b-uid", 7));
-        assert!(
-            a.starts_with("report-7-") && a.len() == "report-7-".len() + 5,
-            "{a}"
-        );
+        assert!(a.starts_with("report-7-") && a.len() == "report-7-".len() + 5, "{a}");
         assert_ne!(a, job_name("report", "0a1b-uid", 8));
         assert_ne!(a, job_name("report", "other-uid", 7));
         let long = job_name(&"x".repeat(250), "u", 123456);
@@ -306,10 +303,7 @@ mod tests {
         assert_eq!(spec.active_deadline_seconds, Some(42));
         let meta = &job.metadata;
         assert_eq!(meta.namespace.as_deref(), Some("team-a"));
-        assert_eq!(
-            meta.owner_references.as_ref().unwrap()[0].controller,
-            Some(true)
-        );
+        assert_eq!(meta.owner_references.as_ref().unwrap()[0].controller, Some(true));
         let labels = meta.labels.as_ref().unwrap();
         assert_eq!(labels[LABEL_MANAGED_BY], "taskyard");
         assert_eq!(labels[LABEL_KIND], "hashtask");
@@ -343,19 +337,12 @@ mod tests {
         );
         let resources = c.resources.as_ref().unwrap();
         assert!(resources.limits.as_ref().unwrap().contains_key("memory"));
-        let env: BTreeMap<_, _> = c
-            .env
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|e| (e.name.as_str(), e))
-            .collect();
+        let env: BTreeMap<_, _> = c.env.as_ref().unwrap().iter().map(|e| (e.name.as_str(), e)).collect();
         assert_eq!(
             env["TASKYARD_ALLOWED_NETWORKS"].value.as_deref(),
             Some("10.0.0.0/8,192.168.0.0/16")
         );
-        let input: RunnerInput =
-            serde_json::from_str(env["TASKYARD_TASKS"].value.as_deref().unwrap()).unwrap();
+        let input: RunnerInput = serde_json::from_str(env["TASKYARD_TASKS"].value.as_deref().unwrap()).unwrap();
         assert_eq!(input.tasks, vec![task("report", "team-a")]);
         // Outside the operator's namespace the runner reads the operator's copy of the Secret.
         let key_ref = env["AWS_ACCESS_KEY_ID"]
@@ -378,13 +365,7 @@ mod tests {
             1,
             &settings(&[]),
         );
-        let c = &in_operator_ns
-            .spec
-            .unwrap()
-            .template
-            .spec
-            .unwrap()
-            .containers[0];
+        let c = &in_operator_ns.spec.unwrap().template.spec.unwrap().containers[0];
         let key = c
             .env
             .as_ref()
@@ -393,13 +374,7 @@ mod tests {
             .find(|e| e.name == "AWS_ACCESS_KEY_ID")
             .unwrap();
         assert_eq!(
-            key.value_from
-                .as_ref()
-                .unwrap()
-                .secret_key_ref
-                .as_ref()
-                .unwrap()
-                .name,
+            key.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap().name,
             "creds"
         );
 
@@ -407,12 +382,6 @@ mod tests {
         chain.store_credentials_secret.clear();
         let job = build_job(TaskKind::HashTask, &task("r", "x"), owner(), 0, 1, &chain);
         let c = &job.spec.unwrap().template.spec.unwrap().containers[0];
-        assert!(
-            !c.env
-                .as_ref()
-                .unwrap()
-                .iter()
-                .any(|e| e.name.starts_with("AWS_"))
-        );
+        assert!(!c.env.as_ref().unwrap().iter().any(|e| e.name.starts_with("AWS_")));
     }
 }

@@ -54,8 +54,7 @@ mod tests {
     fn reads_terminal_conditions() {
         assert_eq!(job_state(&job("metadata: {name: j}\n")), JobState::Running);
         assert_eq!(job_state(&job("status: {active: 1}\n")), JobState::Running);
-        let complete =
-            job("status:\n  succeeded: 1\n  conditions:\n  - {type: Complete, status: 'True'}\n");
+        let complete = job("status:\n  succeeded: 1\n  conditions:\n  - {type: Complete, status: 'True'}\n");
         assert_eq!(job_state(&complete), JobState::Complete);
         assert_eq!(attempts(&complete), 1);
         let deadline = job(

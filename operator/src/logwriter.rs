@@ -56,8 +56,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>, batches: Arc<
         let outcome = hashlog::append(&store, &lines).await.map(|added| {
             tracing::debug!(lines = lines.len(), added, "results log written");
         });
-        let outcome =
-            outcome.map_err(|e| format!("cannot append to the HashTask results log: {e}"));
+        let outcome = outcome.map_err(|e| format!("cannot append to the HashTask results log: {e}"));
         for (_, ack) in batch.drain(..) {
             let _ = ack.send(outcome.clone());
         }
@@ -95,16 +94,10 @@ mod tests {
         for a in appends.collect::<Vec<_>>() {
             a.await.unwrap().unwrap();
         }
-        let log =
-            std::fs::read_to_string(dir.path().join("logs/hashtasks/2026-11-23.log")).unwrap();
+        let log = std::fs::read_to_string(dir.path().join("logs/hashtasks/2026-11-23.log")).unwrap();
         assert_eq!(log.lines().count(), 40);
         for i in 0..40 {
-            assert_eq!(
-                log.lines()
-                    .filter(|l| l.contains(&format!(" uid-{i} 1 ")))
-                    .count(),
-                1
-            );
+            assert_eq!(log.lines().filter(|l| l.contains(&format!(" uid-{i} 1 "))).count(), 1);
         }
     }
 }

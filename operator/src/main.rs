@@ -36,8 +36,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,kube=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         builder.json().init();
@@ -50,8 +49,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let client = kube::Client::try_default().await?;
     let store = Store::S3(
         S3Store::connect(&S3Settings {
-            endpoint: (!settings.store_endpoint.is_empty())
-                .then(|| settings.store_endpoint.clone()),
+            endpoint: (!settings.store_endpoint.is_empty()).then(|| settings.store_endpoint.clone()),
             region: settings.store_region.clone(),
             bucket: settings.store_bucket.clone(),
             force_path_style: settings.store_force_path_style,
@@ -84,8 +82,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 /// Runs the controller of one task kind until a shutdown signal.
 async fn controller<K: TaskResource>(client: &kube::Client, ctx: Arc<Context>, kind_label: &str) {
     let jobs = Api::<Job>::all(client.clone());
-    let job_selector =
-        format!("app.kubernetes.io/managed-by=taskyard,taskyard.dev/kind={kind_label}");
+    let job_selector = format!("app.kubernetes.io/managed-by=taskyard,taskyard.dev/kind={kind_label}");
     Controller::new(Api::<K>::all(client.clone()), watcher::Config::default())
         .owns(jobs, watcher::Config::default().labels(&job_selector))
         .shutdown_on_signal()

@@ -12,9 +12,7 @@ use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, ResourceExt};
-use taskyard_api::{
-    Outcome, Phase, RunnerTask, TaskIdentity, TaskKind, TaskResult, TaskSpecCommon,
-};
+use taskyard_api::{Outcome, Phase, RunnerTask, TaskIdentity, TaskKind, TaskResult, TaskSpecCommon};
 use taskyard_common::hashlog::LogLine;
 use taskyard_common::keys::result_key;
 use taskyard_common::netpolicy::NetworkPolicy;
@@ -90,15 +88,7 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
                     );
                     status.common_mut().completion_time = Some(Time(now()));
                     write_status(&tasks, &*task, &old, &status).await?;
-                    publish(
-                        &ctx,
-                        &*task,
-                        EventType::Warning,
-                        "InvalidSpec",
-                        "Validate",
-                        &message,
-                    )
-                    .await;
+                    publish(&ctx, &*task, EventType::Warning, "InvalidSpec", "Validate", &message).await;
                     return Ok(Action::await_change());
                 }
             }
@@ -232,12 +222,7 @@ fn now() -> jiff::Timestamp {
 /// reconcile working from a stale copy gets a conflict and runs again, instead of
 /// overwriting newer status. (Server-side apply on Kubernetes 1.20 turns a dropped map field
 /// into null, which the schema rejects.)
-async fn write_status<K: TaskResource>(
-    api: &Api<K>,
-    task: &K,
-    old: &K::Status,
-    new: &K::Status,
-) -> Result<(), Error> {
+async fn write_status<K: TaskResource>(api: &Api<K>, task: &K, old: &K::Status, new: &K::Status) -> Result<(), Error> {
     if old == new {
         return Ok(());
     }
@@ -250,11 +235,7 @@ async fn write_status<K: TaskResource>(
 }
 
 /// The runner's result for this generation, if it wrote one.
-async fn read_result(
-    store: &Store,
-    kind: TaskKind,
-    identity: &TaskIdentity,
-) -> Result<Option<TaskResult>, Error> {
+async fn read_result(store: &Store, kind: TaskKind, identity: &TaskIdentity) -> Result<Option<TaskResult>, Error> {
     let key = result_key(kind, identity);
     let Some(body) = store
         .get(&key, MAX_RESULT_BYTES)
@@ -273,11 +254,7 @@ async fn read_result(
 }
 
 /// The termination message of the Job's most recent runner Pod.
-async fn termination_message(
-    client: &kube::Client,
-    namespace: &str,
-    job: &str,
-) -> Result<Option<String>, Error> {
+async fn termination_message(client: &kube::Client, namespace: &str, job: &str) -> Result<Option<String>, Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let mut list = pods
         .list(&ListParams::default().labels(&format!("job-name={job}")))
@@ -293,14 +270,7 @@ async fn termination_message(
 }
 
 /// Events are for people; failing to publish one does not fail the reconcile.
-async fn publish<K: TaskResource>(
-    ctx: &Context,
-    task: &K,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: &str,
-) {
+async fn publish<K: TaskResource>(ctx: &Context, task: &K, type_: EventType, reason: &str, action: &str, note: &str) {
     let mut note = note.to_string();
     if note.len() > 1000 {
         let mut end = 1000;

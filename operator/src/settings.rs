@@ -54,11 +54,7 @@ pub struct Settings {
     #[arg(long, env = "TASKYARD_RUNNER_MEMORY_LIMIT", default_value = "512Mi")]
     pub runner_memory_limit: String,
     /// Seconds a download may go without data before it fails (runner setting).
-    #[arg(
-        long,
-        env = "TASKYARD_RUNNER_READ_TIMEOUT_SECONDS",
-        default_value_t = 60
-    )]
+    #[arg(long, env = "TASKYARD_RUNNER_READ_TIMEOUT_SECONDS", default_value_t = 60)]
     pub runner_read_timeout_seconds: u64,
     /// Cluster-wide cap on runner Jobs that exist at once (Helm: maxRunningJobs).
     #[arg(long, env = "TASKYARD_MAX_RUNNING_JOBS", default_value_t = 10,
@@ -79,10 +75,14 @@ impl Settings {
     /// Checks what clap cannot, with messages that say how to fix it.
     pub fn validate(&self) -> Result<(), String> {
         if self.store_bucket.trim().is_empty() {
-            return Err("store bucket is empty: set --store-bucket / TASKYARD_STORE_BUCKET (Helm: store.bucket)".into());
+            return Err(
+                "store bucket is empty: set --store-bucket / TASKYARD_STORE_BUCKET (Helm: store.bucket)".into(),
+            );
         }
         if self.runner_image.trim().is_empty() {
-            return Err("runner image is empty: set --runner-image / TASKYARD_RUNNER_IMAGE (Helm: runner.image)".into());
+            return Err(
+                "runner image is empty: set --runner-image / TASKYARD_RUNNER_IMAGE (Helm: runner.image)".into(),
+            );
         }
         if !self.store_endpoint.is_empty() && url::Url::parse(&self.store_endpoint).is_err() {
             return Err(format!(

@@ -5,8 +5,7 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskyard_api::{
-    HashTask, HashTaskStatus, ImageTask, ImageTaskStatus, TaskSpec, TaskSpecCommon, TextTask,
-    TextTaskStatus,
+    HashTask, HashTaskStatus, ImageTask, ImageTaskStatus, TaskSpec, TaskSpecCommon, TextTask, TextTaskStatus,
 };
 use taskyard_common::status::TaskStatus;
 

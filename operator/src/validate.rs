@@ -18,9 +18,8 @@ pub enum Invalid {
 
 /// The pure part: the URL's form.
 pub fn check_url(field: &str, url: &str) -> Result<Url, String> {
-    let parsed = Url::parse(url).map_err(|e| {
-        format!("{field} {url:?} is not a valid URL ({e}); write an absolute http or https URL")
-    })?;
+    let parsed = Url::parse(url)
+        .map_err(|e| format!("{field} {url:?} is not a valid URL ({e}); write an absolute http or https URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!(
             "{field} {url:?} uses {}: only http and https URLs are fetched",
@@ -34,11 +33,7 @@ pub fn check_url(field: &str, url: &str) -> Result<Url, String> {
 }
 
 /// Checks a task's source before its Job is created.
-pub async fn check_source(
-    source: SourceRef<'_>,
-    policy: &NetworkPolicy,
-    store: &Store,
-) -> Result<(), Invalid> {
+pub async fn check_source(source: SourceRef<'_>, policy: &NetworkPolicy, store: &Store) -> Result<(), Invalid> {
     match source {
         SourceRef::Page(url) | SourceRef::Url(url) => {
             let field = if matches!(source, SourceRef::Page(_)) {
@@ -62,9 +57,9 @@ pub async fn check_source(
             Ok(None) => Err(Invalid::Spec(format!(
                 "spec.source.object {key:?} does not exist in the store bucket; upload it first (for example to uploads/...) or fix the key"
             ))),
-            Err(taskyard_common::store::StoreError::InvalidKey { key, why }) => Err(Invalid::Spec(
-                format!("spec.source.object {key:?} is not a valid key: {why}"),
-            )),
+            Err(taskyard_common::store::StoreError::InvalidKey { key, why }) => Err(Invalid::Spec(format!(
+                "spec.source.object {key:?} is not a valid key: {why}"
+            ))),
             Err(e) => Err(Invalid::Transient(e.to_string())),
         },
     }
@@ -96,17 +91,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::Dir(DirStore::new(dir.path()));
         let policy = NetworkPolicy::default();
-        let Err(Invalid::Spec(m)) =
-            check_source(SourceRef::Url("http://127.0.0.1:8080/x"), &policy, &store).await
+        let Err(Invalid::Spec(m)) = check_source(SourceRef::Url("http://127.0.0.1:8080/x"), &policy, &store).await
         else {
             panic!("loopback accepted")
         };
-        assert!(
-            m.contains("loopback") && m.contains("runner.allowedNetworks"),
-            "{m}"
-        );
-        let Err(Invalid::Spec(m)) =
-            check_source(SourceRef::Page("http://169.254.169.254/"), &policy, &store).await
+        assert!(m.contains("loopback") && m.contains("runner.allowedNetworks"), "{m}");
+        let Err(Invalid::Spec(m)) = check_source(SourceRef::Page("http://169.254.169.254/"), &policy, &store).await
         else {
             panic!("metadata address accepted")
         };
@@ -117,8 +107,7 @@ mod tests {
             Ok(())
         );
 
-        let Err(Invalid::Spec(m)) =
-            check_source(SourceRef::Object("uploads/missing.bin"), &policy, &store).await
+        let Err(Invalid::Spec(m)) = check_source(SourceRef::Object("uploads/missing.bin"), &policy, &store).await
         else {
             panic!("missing object accepted")
         };

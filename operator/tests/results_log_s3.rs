@@ -20,11 +20,7 @@ fn line(run: &str, day: &str, i: usize) -> LogLine {
             uid: format!("{run}-uid-{i}"),
             generation: 1,
         },
-        outcome: if failed {
-            Outcome::Failed
-        } else {
-            Outcome::Succeeded
-        },
+        outcome: if failed { Outcome::Failed } else { Outcome::Succeeded },
         md5: (!failed).then(|| format!("{i:032x}")),
         size: (!failed).then_some(i as u64 * 1000),
         message: if failed {
@@ -36,15 +32,8 @@ fn line(run: &str, day: &str, i: usize) -> LogLine {
 }
 
 fn check_log(log: &str, run: &str) {
-    let ours: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains(&format!(" {run}-uid-")))
-        .collect();
-    assert_eq!(
-        ours.len(),
-        TASKS,
-        "expected {TASKS} lines for run {run}:\n{log}"
-    );
+    let ours: Vec<&str> = log.lines().filter(|l| l.contains(&format!(" {run}-uid-"))).collect();
+    assert_eq!(ours.len(), TASKS, "expected {TASKS} lines for run {run}:\n{log}");
     for i in 0..TASKS {
         let uid = format!("{run}-uid-{i}");
         let matching: Vec<_> = ours
@@ -56,14 +45,7 @@ fn check_log(log: &str, run: &str) {
         assert_eq!(fields.len(), 8, "intact line: {}", matching[0]);
         assert_eq!(fields[1], format!("it-log/task-{i}"));
         assert_eq!(fields[3], "1");
-        assert_eq!(
-            fields[4],
-            if i.is_multiple_of(7) {
-                "Failed"
-            } else {
-                "Succeeded"
-            }
-        );
+        assert_eq!(fields[4], if i.is_multiple_of(7) { "Failed" } else { "Succeeded" });
     }
 }
 

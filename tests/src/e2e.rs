@@ -109,25 +109,15 @@ pub fn file(name: &str, size: u64, seed: u64) -> PathBuf {
 }
 
 pub fn jobs_of(s: &Setup, namespace: &str, uid: &str) -> Vec<Value> {
-    let jobs = s.kubectl.get_json(&[
-        "jobs",
-        "-n",
-        namespace,
-        "-l",
-        &format!("taskyard.dev/uid={uid}"),
-    ]);
+    let jobs = s
+        .kubectl
+        .get_json(&["jobs", "-n", namespace, "-l", &format!("taskyard.dev/uid={uid}")]);
     jobs["items"].as_array().unwrap().clone()
 }
 
 pub fn wait_succeeded(s: &Setup, namespace: &str, what: &[&str]) {
     let timeout = format!("--timeout={}s", WAIT.as_secs());
-    let mut args = vec![
-        "wait",
-        "-n",
-        namespace,
-        "--for=condition=Succeeded",
-        &timeout,
-    ];
+    let mut args = vec!["wait", "-n", namespace, "--for=condition=Succeeded", &timeout];
     args.extend_from_slice(what);
     s.kubectl.run(&args);
 }

@@ -30,9 +30,7 @@ type Hits = Arc<Mutex<HashMap<String, u64>>>;
 impl FixtureServer {
     /// Serves `dir` on `ip`, on a free port, until dropped.
     pub async fn start(ip: IpAddr, dir: PathBuf) -> Self {
-        let listener = TcpListener::bind((ip, 0))
-            .await
-            .expect("bind the fixture server");
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind the fixture server");
         let addr = listener.local_addr().unwrap();
         let hits = Hits::default();
         let counter = hits.clone();
@@ -82,11 +80,7 @@ async fn serve(stream: TcpStream, dir: PathBuf, hits: Hits) -> std::io::Result<(
             break;
         }
     }
-    let target = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     *hits.lock().unwrap().entry(path.to_string()).or_default() += 1;
     let mut stream = reader.into_inner();
@@ -103,24 +97,15 @@ async fn serve(stream: TcpStream, dir: PathBuf, hits: Hits) -> std::io::Result<(
     }
     if let Some(name) = path.strip_prefix("/slow/") {
         let ms = param("ms").and_then(|v| v.parse().ok()).unwrap_or(5000);
-        return send_file(
-            &mut stream,
-            dir.join(name),
-            None,
-            Some(Duration::from_millis(ms)),
-        )
-        .await;
+        return send_file(&mut stream, dir.join(name), None, Some(Duration::from_millis(ms))).await;
     }
     if let Some(code) = path.strip_prefix("/status/") {
-        let head =
-            format!("HTTP/1.1 {code} Fixture\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let head = format!("HTTP/1.1 {code} Fixture\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return stream.write_all(head.as_bytes()).await;
     }
     if path == "/stall" {
         stream
-            .write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\nstarted",
-            )
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\nstarted")
             .await?;
         stream.flush().await?;
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -128,9 +113,7 @@ async fn serve(stream: TcpStream, dir: PathBuf, hits: Hits) -> std::io::Result<(
     }
     if path == "/redirect" {
         let to = param("to").unwrap_or_default();
-        let head = format!(
-            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
+        let head = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return stream.write_all(head.as_bytes()).await;
     }
     stream

@@ -28,11 +28,7 @@ pub fn encoded(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 /// must be turned 90 degrees clockwise: upright it is 20x40, red on top.
 pub fn exif_rotated_jpeg() -> Vec<u8> {
     let img = DynamicImage::ImageRgb8(RgbImage::from_fn(40, 20, |x, _| {
-        if x < 20 {
-            Rgb([255, 0, 0])
-        } else {
-            Rgb([0, 0, 255])
-        }
+        if x < 20 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) }
     }));
     let jpeg = encoded(&img, ImageFormat::Jpeg);
     // APP1 "Exif": a little-endian TIFF header and one IFD entry, Orientation (0x0112) = 6.
@@ -89,26 +85,14 @@ pub fn write_site(dir: &Path) {
     write("b.jpg", &encoded(&gradient(300, 200), ImageFormat::Jpeg));
     write("c.gif", &encoded(&gradient(64, 64), ImageFormat::Gif));
     write("small.jpg", &encoded(&gradient(100, 50), ImageFormat::Jpeg));
-    write(
-        "large.jpg",
-        &encoded(&gradient(800, 400), ImageFormat::Jpeg),
-    );
+    write("large.jpg", &encoded(&gradient(800, 400), ImageFormat::Jpeg));
     write("hero.webp", &encoded(&gradient(160, 90), ImageFormat::WebP));
-    write(
-        "hero-2x.png",
-        &encoded(&gradient(320, 180), ImageFormat::Png),
-    );
-    write(
-        "fallback.png",
-        &encoded(&gradient(50, 50), ImageFormat::Png),
-    );
+    write("hero-2x.png", &encoded(&gradient(320, 180), ImageFormat::Png));
+    write("fallback.png", &encoded(&gradient(50, 50), ImageFormat::Png));
     write("rotated.jpg", &exif_rotated_jpeg());
     write("huge.png", &huge_header_png());
     let full = encoded(&gradient(400, 300), ImageFormat::Jpeg);
     write("truncated.jpg", &full[..full.len() / 3]);
-    write(
-        "fake.png",
-        b"<!doctype html><html><body>not an image</body></html>",
-    );
+    write("fake.png", b"<!doctype html><html><body>not an image</body></html>");
     write("tiny.png", &encoded(&gradient(2, 2), ImageFormat::Png));
 }

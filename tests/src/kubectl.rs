@@ -49,12 +49,7 @@ impl Kubectl {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kubectl is installed");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(yaml.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
@@ -73,12 +68,7 @@ impl Kubectl {
     }
 
     /// Polls `check` every half second until it returns Some, or fails after `timeout`.
-    pub fn eventually<T>(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut check: impl FnMut() -> Option<T>,
-    ) -> T {
+    pub fn eventually<T>(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(v) = check() {

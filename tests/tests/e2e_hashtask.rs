@@ -1,9 +1,7 @@
 //! End to end on the local cluster: the operator installed with its Helm chart, HashTasks
 //! applied and read with kubectl, as a user would.
 
-use taskyard_tests::e2e::{
-    WAIT, file, hash_task, jobs_of, namespace, results_log, setup, wait_succeeded,
-};
+use taskyard_tests::e2e::{WAIT, file, hash_task, jobs_of, namespace, results_log, setup, wait_succeeded};
 use taskyard_tests::files::coreutils_digest;
 
 #[test]
@@ -42,20 +40,39 @@ fn a_hash_task_applied_with_kubectl_succeeds_with_the_right_md5() {
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     assert_eq!(job["metadata"]["name"], status["jobName"]);
-    assert_eq!(
-        job["metadata"]["ownerReferences"][0]["uid"].as_str(),
-        Some(uid)
-    );
+    assert_eq!(job["metadata"]["ownerReferences"][0]["uid"].as_str(), Some(uid));
     assert_eq!(job["metadata"]["ownerReferences"][0]["controller"], true);
-    assert_eq!(
-        job["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-        "taskyard"
-    );
+    assert_eq!(job["metadata"]["labels"]["app.kubernetes.io/managed-by"], "taskyard");
     let pod = &job["spec"]["template"]["spec"];
     assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
+    // The runner Pod as it really ran: no API credentials, unprivileged, read-only.
+    let job_name = job["metadata"]["name"].as_str().unwrap();
+    let pods = s
+        .kubectl
+        .get_json(&["pods", "-n", ns, "-l", &format!("job-name={job_name}")]);
+    let live = &pods["items"][0]["spec"];
+    assert_eq!(live["automountServiceAccountToken"], false);
+    let volumes = live["volumes"].as_array().unwrap();
+    assert!(
+        volumes
+            .iter()
+            .all(|v| v["projected"].is_null() && v["secret"].is_null()),
+        "no token volume: {volumes:?}"
+    );
+    assert!(
+        live["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["mountPath"] == "/tmp")
+    );
+    assert_eq!(live["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(live["securityContext"]["runAsUser"], 65532);
+    assert_eq!(live["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(
-        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
-        true
+        live["containers"][0]["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
     );
     let events = s.kubectl.run(&[
         "get",
@@ -110,11 +127,7 @@ fn twenty_tasks_at_once_all_succeed_with_twenty_log_lines() {
     let log: String = dates.iter().map(|d| results_log(s, d)).collect();
     let ours: Vec<&str> = log
         .lines()
-        .filter(|l| {
-            l.split(' ')
-                .nth(1)
-                .is_some_and(|n| n.starts_with(&format!("{ns}/")))
-        })
+        .filter(|l| l.split(' ').nth(1).is_some_and(|n| n.starts_with(&format!("{ns}/"))))
         .collect();
     assert_eq!(ours.len(), 20, "{log}");
     for task in items {
@@ -124,8 +137,7 @@ fn twenty_tasks_at_once_all_succeed_with_twenty_log_lines() {
             .find(|l| l.split(' ').nth(2) == Some(uid))
             .expect("a line per task");
         assert!(
-            line.contains(" 1 Succeeded ")
-                && line.contains(task["status"]["digests"]["md5"].as_str().unwrap()),
+            line.contains(" 1 Succeeded ") && line.contains(task["status"]["digests"]["md5"].as_str().unwrap()),
             "{line}"
         );
     }
@@ -154,10 +166,7 @@ fn an_invalid_spec_fails_with_invalid_spec_and_creates_no_job() {
         let condition = &task["status"]["conditions"][0];
         assert_eq!(task["status"]["phase"], "Failed");
         assert_eq!(condition["reason"], "InvalidSpec");
-        assert!(
-            condition["message"].as_str().unwrap().contains(needle),
-            "{condition}"
-        );
+        assert!(condition["message"].as_str().unwrap().contains(needle), "{condition}");
         assert!(jobs_of(s, ns, task["metadata"]["uid"].as_str().unwrap()).is_empty());
         let events = s.kubectl.run(&[
             "get",
@@ -167,10 +176,7 @@ fn an_invalid_spec_fails_with_invalid_spec_and_creates_no_job() {
             "--field-selector",
             &format!("involvedObject.name={name}"),
         ]);
-        assert!(
-            events.contains("Warning") && events.contains("InvalidSpec"),
-            "{events}"
-        );
+        assert!(events.contains("Warning") && events.contains("InvalidSpec"), "{events}");
     }
     // The API server's schema rejects what it can, before the operator sees it.
     let (ok, _, stderr) = {
@@ -197,20 +203,19 @@ fn deleting_a_task_garbage_collects_its_job_and_pods() {
         task["metadata"]["uid"].as_str().map(str::to_string)
     });
     s.kubectl.eventually("the runner Pod", WAIT, || {
-        let pods =
-            s.kubectl
-                .get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
+        let pods = s
+            .kubectl
+            .get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
         (!pods["items"].as_array().unwrap().is_empty()).then_some(())
     });
     s.kubectl
         .run(&["delete", "hashtask", "doomed", "-n", ns, "--wait=true"]);
     s.kubectl
         .eventually("the Job and Pods to be garbage-collected", WAIT, || {
-            let pods =
-                s.kubectl
-                    .get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
-            (jobs_of(s, ns, &uid).is_empty() && pods["items"].as_array().unwrap().is_empty())
-                .then_some(())
+            let pods = s
+                .kubectl
+                .get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
+            (jobs_of(s, ns, &uid).is_empty() && pods["items"].as_array().unwrap().is_empty()).then_some(())
         });
 }
 

@@ -60,20 +60,14 @@ fn image_tasks_store_shared_images_and_show_their_counts() {
                 "{key} is in the store"
             );
         }
-        assert_eq!(
-            (item["width"].as_u64(), item["height"].as_u64()),
-            (Some(64), Some(64))
-        );
+        assert_eq!((item["width"].as_u64(), item["height"].as_u64()), (Some(64), Some(64)));
     }
     let manifest = first["status"]["manifest"].as_str().unwrap();
     assert!(s.runtime.block_on(store.size(manifest)).unwrap().is_some());
 
     let table = s.kubectl.run(&["get", "imagetasks", "-n", ns]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(
-        header,
-        ["NAME", "PHASE", "FOUND", "STORED", "FAILED", "AGE"]
-    );
+    assert_eq!(header, ["NAME", "PHASE", "FOUND", "STORED", "FAILED", "AGE"]);
     let row: Vec<&str> = table
         .lines()
         .find(|l| l.starts_with("first "))
@@ -84,8 +78,7 @@ fn image_tasks_store_shared_images_and_show_their_counts() {
 
     let all = s.kubectl.run(&["get", "taskyard", "-n", ns]);
     assert!(
-        all.contains("imagetask.taskyard.dev/first")
-            && all.contains("imagetask.taskyard.dev/second"),
+        all.contains("imagetask.taskyard.dev/first") && all.contains("imagetask.taskyard.dev/second"),
         "{all}"
     );
 }

@@ -23,10 +23,7 @@ fn a_text_task_applied_with_kubectl_stores_the_pages_text() {
         status["text"]["words"].as_u64(),
         Some(golden.split_whitespace().count() as u64)
     );
-    assert_eq!(
-        status["text"]["lines"].as_u64(),
-        Some(golden.lines().count() as u64)
-    );
+    assert_eq!(status["text"]["lines"].as_u64(), Some(golden.lines().count() as u64));
     assert!(
         status["preview"]
             .as_str()
@@ -50,10 +47,6 @@ fn a_text_task_applied_with_kubectl_stores_the_pages_text() {
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
         &row[..3],
-        [
-            "article",
-            "Succeeded",
-            &golden.split_whitespace().count().to_string()
-        ]
+        ["article", "Succeeded", &golden.split_whitespace().count().to_string()]
     );
 }

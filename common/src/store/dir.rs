@@ -27,14 +27,9 @@ impl DirStore {
 
     /// Maps a key to a path under the root, refusing keys that would leave it.
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
-        let invalid = |why| StoreError::InvalidKey {
-            key: key.into(),
-            why,
-        };
+        let invalid = |why| StoreError::InvalidKey { key: key.into(), why };
         if key.is_empty() || key.ends_with('/') {
-            return Err(invalid(
-                "a key names a file: it is not empty and does not end with /",
-            ));
+            return Err(invalid("a key names a file: it is not empty and does not end with /"));
         }
         let rel = Path::new(key);
         if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
@@ -69,8 +64,8 @@ impl DirStore {
             Err(e) => return Err(Self::backend("open", key, e)),
         };
         let key = key.to_string();
-        let chunks = ReaderStream::with_capacity(file, READ_CHUNK)
-            .map(move |r| r.map_err(|e| Self::backend("read", &key, e)));
+        let chunks =
+            ReaderStream::with_capacity(file, READ_CHUNK).map(move |r| r.map_err(|e| Self::backend("read", &key, e)));
         Ok(Box::pin(chunks))
     }
 
@@ -85,12 +80,8 @@ impl DirStore {
         let mut f = tokio::fs::File::create(&tmp)
             .await
             .map_err(|e| Self::backend("create", key, e))?;
-        f.write_all(body)
-            .await
-            .map_err(|e| Self::backend("write", key, e))?;
-        f.sync_all()
-            .await
-            .map_err(|e| Self::backend("sync", key, e))?;
+        f.write_all(body).await.map_err(|e| Self::backend("write", key, e))?;
+        f.sync_all().await.map_err(|e| Self::backend("sync", key, e))?;
         Ok((tmp, path))
     }
 
@@ -108,9 +99,7 @@ impl DirStore {
         let _ = tokio::fs::remove_file(&tmp).await;
         match linked {
             Ok(()) => Ok(PutOutcome::Created),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Ok(PutOutcome::AlreadyExists)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(PutOutcome::AlreadyExists),
             Err(e) => Err(Self::backend("link", key, e)),
         }
     }
@@ -134,8 +123,7 @@ impl DirStore {
             .map_err(|e| Self::backend("list", prefix, e))?
         {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(name_prefix) && !name.starts_with(".tmp-") && entry.path().is_file()
-            {
+            if name.starts_with(name_prefix) && !name.starts_with(".tmp-") && entry.path().is_file() {
                 found.push(if dir_key.is_empty() {
                     name
                 } else {
@@ -191,30 +179,12 @@ mod tests {
             store.get("a/b.txt", 4).await,
             Err(StoreError::TooLarge { .. })
         ));
-        let first = store
-            .put_if_absent("a/c", Bytes::from_static(b"1"), "x")
-            .await
-            .unwrap();
-        let second = store
-            .put_if_absent("a/c", Bytes::from_static(b"2"), "x")
-            .await
-            .unwrap();
-        assert_eq!(
-            (first, second),
-            (PutOutcome::Created, PutOutcome::AlreadyExists)
-        );
-        assert_eq!(
-            store.get("a/c", 10).await.unwrap().unwrap(),
-            Bytes::from_static(b"1")
-        );
-        assert_eq!(
-            store.first_with_prefix("a/").await.unwrap().as_deref(),
-            Some("a/b.txt")
-        );
-        assert_eq!(
-            store.first_with_prefix("a/c").await.unwrap().as_deref(),
-            Some("a/c")
-        );
+        let first = store.put_if_absent("a/c", Bytes::from_static(b"1"), "x").await.unwrap();
+        let second = store.put_if_absent("a/c", Bytes::from_static(b"2"), "x").await.unwrap();
+        assert_eq!((first, second), (PutOutcome::Created, PutOutcome::AlreadyExists));
+        assert_eq!(store.get("a/c", 10).await.unwrap().unwrap(), Bytes::from_static(b"1"));
+        assert_eq!(store.first_with_prefix("a/").await.unwrap().as_deref(), Some("a/b.txt"));
+        assert_eq!(store.first_with_prefix("a/c").await.unwrap().as_deref(), Some("a/c"));
         assert_eq!(store.first_with_prefix("a/x").await.unwrap(), None);
         assert_eq!(store.first_with_prefix("nope/x").await.unwrap(), None);
         store.delete("a/c").await.unwrap();

@@ -104,12 +104,7 @@ impl Store {
 
     /// Writes an object only if no object exists at that key, atomically: of two writers
     /// racing for one key, exactly one gets `Created`.
-    pub async fn put_if_absent(
-        &self,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> Result<PutOutcome, StoreError> {
+    pub async fn put_if_absent(&self, key: &str, body: Bytes, content_type: &str) -> Result<PutOutcome, StoreError> {
         match self {
             Store::S3(s) => s.put_if_absent(key, body, content_type).await,
             Store::Dir(d) => d.put_if_absent(key, body).await,

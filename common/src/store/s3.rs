@@ -1,9 +1,7 @@
 //! An S3-compatible bucket as the object store (aws-sdk-s3).
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{
-    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
+use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
@@ -62,19 +60,13 @@ impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
 
 impl S3Store {
     pub async fn connect(settings: &S3Settings) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()));
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
         if let Some(endpoint) = &settings.endpoint {
             loader = loader.endpoint_url(endpoint);
         }
         if let Some((id, secret)) = &settings.credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                id,
-                secret,
-                None,
-                None,
-                "taskyard-settings",
-            ));
+            loader = loader.credentials_provider(Credentials::new(id, secret, None, None, "taskyard-settings"));
         }
         let sdk = loader.load().await;
         // Streaming bodies to servers other than AWS work only without the SDK's default
@@ -95,14 +87,7 @@ impl S3Store {
     }
 
     pub async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(backend("head", key, e)),
@@ -110,14 +95,7 @@ impl S3Store {
     }
 
     pub async fn open(&self, key: &str) -> Result<ByteChunks, StoreError> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => out,
             Err(e) if status_of(&e) == Some(404) => {
                 return Err(StoreError::NotFound { key: key.into() });
@@ -159,12 +137,7 @@ impl S3Store {
             .map_err(|e| backend("put", key, e))
     }
 
-    pub async fn put_if_absent(
-        &self,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> Result<PutOutcome, StoreError> {
+    pub async fn put_if_absent(&self, key: &str, body: Bytes, content_type: &str) -> Result<PutOutcome, StoreError> {
         // 409 means another conditional write to this key is in flight: try again, and the
         // outcome is decided by whichever write lands first.
         for attempt in 1..=5 {
@@ -181,10 +154,7 @@ impl S3Store {
             match sent {
                 Ok(_) => return Ok(PutOutcome::Created),
                 Err(e) if status_of(&e) == Some(412) => return Ok(PutOutcome::AlreadyExists),
-                Err(e)
-                    if e.as_service_error().and_then(|s| s.code())
-                        == Some("PreconditionFailed") =>
-                {
+                Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("PreconditionFailed") => {
                     return Ok(PutOutcome::AlreadyExists);
                 }
                 Err(e) if status_of(&e) == Some(409) && attempt < 5 => {
@@ -206,21 +176,11 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| backend("list", prefix, e))?;
-        Ok(out
-            .contents()
-            .first()
-            .and_then(|o| o.key().map(str::to_string)))
+        Ok(out.contents().first().and_then(|o| o.key().map(str::to_string)))
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        match self
-            .client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        match self.client.delete_object().bucket(&self.bucket).key(key).send().await {
             Ok(_) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(backend("delete", key, e)),

@@ -127,10 +127,7 @@ mod tests {
             largest_srcset_candidate("a.png 100w, b.png 300w, c.png 200w"),
             Some("b.png")
         );
-        assert_eq!(
-            largest_srcset_candidate("a.png, b.png 2x, c.png 1.5x"),
-            Some("b.png")
-        );
+        assert_eq!(largest_srcset_candidate("a.png, b.png 2x, c.png 1.5x"), Some("b.png"));
         assert_eq!(largest_srcset_candidate("  one.png  "), Some("one.png"));
         assert_eq!(
             largest_srcset_candidate("img,1.png 1x, img,2.png 2x"),

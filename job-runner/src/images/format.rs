@@ -5,9 +5,7 @@ use image::ImageFormat;
 /// The formats Taskyard stores, with their key extension and media type.
 pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
     match image::guess_format(bytes).ok()? {
-        f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif | ImageFormat::WebP) => {
-            Some(f)
-        }
+        f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif | ImageFormat::WebP) => Some(f),
         _ => None,
     }
 }

@@ -18,11 +18,7 @@ pub fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Strin
 /// per its EXIF orientation. With `shrink_to`, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale
 /// in the DCT (shrink-on-load), never below twice what that resize needs, so the final
 /// Lanczos3 pass still has detail to work with.
-pub fn decode_upright(
-    bytes: &[u8],
-    format: ImageFormat,
-    shrink_to: Option<&Resize>,
-) -> Result<DynamicImage, String> {
+pub fn decode_upright(bytes: &[u8], format: ImageFormat, shrink_to: Option<&Resize>) -> Result<DynamicImage, String> {
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
         .map_err(|e| format!("cannot decode the image: {e}"))?;
@@ -30,15 +26,12 @@ pub fn decode_upright(
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let shrunk = match (format, shrink_to) {
-        (ImageFormat::Jpeg, Some(r)) => {
-            decode_jpeg_scaled(bytes, decoder.dimensions(), orientation, r)
-        }
+        (ImageFormat::Jpeg, Some(r)) => decode_jpeg_scaled(bytes, decoder.dimensions(), orientation, r),
         _ => None,
     };
     let mut img = match shrunk {
         Some(img) => img,
-        None => DynamicImage::from_decoder(decoder)
-            .map_err(|e| format!("cannot decode the image: {e}"))?,
+        None => DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode the image: {e}"))?,
     };
     img.apply_orientation(orientation);
     Ok(img)
@@ -81,12 +74,8 @@ fn decode_jpeg_scaled(
     let pixels = decoder.decode().ok()?;
     let (dw, dh) = (dw as u32, dh as u32);
     match decoder.info()?.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => {
-            image::RgbImage::from_raw(dw, dh, pixels).map(DynamicImage::ImageRgb8)
-        }
-        jpeg_decoder::PixelFormat::L8 => {
-            image::GrayImage::from_raw(dw, dh, pixels).map(DynamicImage::ImageLuma8)
-        }
+        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(dw, dh, pixels).map(DynamicImage::ImageRgb8),
+        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(dw, dh, pixels).map(DynamicImage::ImageLuma8),
         _ => None,
     }
 }
@@ -105,12 +94,7 @@ pub fn target_size(src: (u32, u32), fit: Fit, width: u32, height: u32) -> (u32, 
 }
 
 /// Resizes with Lanczos3. `cover` crops the source to the box's aspect ratio around its centre.
-pub fn resize(
-    img: &DynamicImage,
-    fit: Fit,
-    width: u32,
-    height: u32,
-) -> Result<DynamicImage, String> {
+pub fn resize(img: &DynamicImage, fit: Fit, width: u32, height: u32) -> Result<DynamicImage, String> {
     // 8-bit RGB or RGBA as it is; anything else converted to one of them.
     let converted;
     let src = match img {
@@ -126,8 +110,7 @@ pub fn resize(
     };
     let (w, h) = target_size((src.width(), src.height()), fit, width, height);
     let mut dst = DynamicImage::new(w, h, src.color());
-    let mut options =
-        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+    let mut options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
     if fit == Fit::Cover {
         options = options.fit_into_destination(Some((0.5, 0.5)));
     }
@@ -188,11 +171,7 @@ pub fn output_format(r: &Resize, original: ImageFormat) -> ImageFormat {
 
 /// Decodes the whole image (so a damaged one fails here), turns it upright, and resizes and
 /// encodes it when asked.
-pub fn process(
-    bytes: &[u8],
-    format: ImageFormat,
-    resize_to: Option<&Resize>,
-) -> Result<Processed, String> {
+pub fn process(bytes: &[u8], format: ImageFormat, resize_to: Option<&Resize>) -> Result<Processed, String> {
     let img = decode_upright(bytes, format, resize_to)?;
     let variant = match resize_to {
         None => None,
@@ -233,20 +212,11 @@ mod tests {
         let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(300, 200, |x, y| {
             image::Rgb([x as u8, y as u8, 128])
         }));
-        for (fit, want) in [
-            (Fit::Fill, (64, 64)),
-            (Fit::Cover, (64, 64)),
-            (Fit::Contain, (64, 43)),
-        ] {
+        for (fit, want) in [(Fit::Fill, (64, 64)), (Fit::Cover, (64, 64)), (Fit::Contain, (64, 43))] {
             let out = resize(&img, fit, 64, 64).unwrap();
             assert_eq!((out.width(), out.height()), want, "{fit:?}");
         }
-        for format in [
-            ImageFormat::Jpeg,
-            ImageFormat::Png,
-            ImageFormat::WebP,
-            ImageFormat::Gif,
-        ] {
+        for format in [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Gif] {
             let bytes = encode(&img, format, 85).unwrap();
             assert_eq!(crate::images::format::sniff(&bytes), Some(format));
             assert_eq!(dimensions(&bytes, format).unwrap(), (300, 200));

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use taskyard_api::{
-    ImageCounts, ImageItem, ImageOutput, ImageTaskSpec, ItemState, Resize, SourceRef, TaskIdentity,
-    TaskKind, TaskOutput, TaskSpecCommon,
+    ImageCounts, ImageItem, ImageOutput, ImageTaskSpec, ItemState, Resize, SourceRef, TaskIdentity, TaskKind,
+    TaskOutput, TaskSpecCommon,
 };
 use taskyard_common::keys::{image_key, manifest_key, variant_key};
 use taskyard_common::store::PutOutcome;
@@ -40,24 +40,14 @@ impl Input {
     }
 }
 
-pub async fn run(
-    ctx: &Context,
-    identity: &TaskIdentity,
-    spec: &ImageTaskSpec,
-) -> Result<Done, RunnerError> {
+pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &ImageTaskSpec) -> Result<Done, RunnerError> {
     let (inputs, skipped, truncated) = match spec.source().map_err(RunnerError::InvalidSpec)? {
         SourceRef::Page(url) => {
             let what = format!("the page at {url}");
             let fetched = ctx.fetcher.get(url).await?;
             let page_url = fetched.url.clone();
             let content_type = fetched.content_type.clone();
-            let bytes = collect_limited(
-                fetched.chunks(),
-                ctx.args.max_page_bytes,
-                &what,
-                PAGE_LIMIT_SETTING,
-            )
-            .await?;
+            let bytes = collect_limited(fetched.chunks(), ctx.args.max_page_bytes, &what, PAGE_LIMIT_SETTING).await?;
             let (html, _) = decode(&bytes, content_type.as_deref(), DocumentKind::Html);
             let found = collect_images(&html, &page_url, spec.max_images as usize);
             (
@@ -71,9 +61,7 @@ pub async fn run(
     };
 
     // Decoding is memory- and CPU-heavy: at most one per core at a time.
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let decoding = Arc::new(Semaphore::new(cores));
     let mut items: Vec<(usize, ImageItem)> = futures::stream::iter(inputs.into_iter().enumerate())
         .map(|(i, input)| {
@@ -106,17 +94,12 @@ pub async fn run(
     }));
 
     let manifest = manifest_key(TaskKind::ImageTask, identity);
-    let body = serde_json::to_vec_pretty(&serde_json::json!({ "counts": counts, "items": items }))
-        .expect("items serialise");
-    ctx.store
-        .put(&manifest, Bytes::from(body), "application/json")
-        .await?;
+    let body =
+        serde_json::to_vec_pretty(&serde_json::json!({ "counts": counts, "items": items })).expect("items serialise");
+    ctx.store.put(&manifest, Bytes::from(body), "application/json").await?;
 
     if counts.found > 0 && counts.stored + counts.reused == 0 {
-        let first = items
-            .iter()
-            .find_map(|i| i.error.clone())
-            .unwrap_or_default();
+        let first = items.iter().find_map(|i| i.error.clone()).unwrap_or_default();
         return Err(RunnerError::AllImagesFailed {
             count: counts.found,
             first,
@@ -194,8 +177,7 @@ async fn process(
         return reused(ctx, source, original, None).await;
     }
     if let (Some(original), Some(r)) = (&existing_original, resize_to) {
-        let format =
-            from_extension(original).ok_or("the stored original has an unknown extension")?;
+        let format = from_extension(original).ok_or("the stored original has an unknown extension")?;
         let variant = variant_key(
             source,
             r.width,
@@ -210,12 +192,7 @@ async fn process(
 
     let bytes = match (input, &existing_original) {
         (_, Some(key)) => {
-            let chunks = ctx
-                .store
-                .open(key)
-                .await
-                .map_err(store_err)?
-                .map_err(RunnerError::from);
+            let chunks = ctx.store.open(key).await.map_err(store_err)?.map_err(RunnerError::from);
             collect_limited(
                 chunks,
                 ctx.args.max_image_bytes,
@@ -228,10 +205,7 @@ async fn process(
         (Input::Remote(url), None) => {
             let fetched = ctx.fetcher.get(url).await.map_err(|e| e.to_string())?;
             let what = format!("the image at {url}");
-            if fetched
-                .content_length
-                .is_some_and(|n| n > ctx.args.max_image_bytes)
-            {
+            if fetched.content_length.is_some_and(|n| n > ctx.args.max_image_bytes) {
                 return Err(RunnerError::TooLarge {
                     what,
                     limit: ctx.args.max_image_bytes,
@@ -239,14 +213,9 @@ async fn process(
                 }
                 .to_string());
             }
-            collect_limited(
-                fetched.chunks(),
-                ctx.args.max_image_bytes,
-                &what,
-                IMAGE_LIMIT_SETTING,
-            )
-            .await
-            .map_err(|e| e.to_string())?
+            collect_limited(fetched.chunks(), ctx.args.max_image_bytes, &what, IMAGE_LIMIT_SETTING)
+                .await
+                .map_err(|e| e.to_string())?
         }
         (Input::Stored(_), None) => unreachable!("a stored input is its own original"),
     };
@@ -262,17 +231,12 @@ async fn process(
     }
     let bytes = Bytes::from(bytes);
     // Decoding checks the whole image (a truncated file fails here) and applies orientation.
-    let permit = decoding
-        .acquire()
-        .await
-        .expect("the semaphore is never closed");
+    let permit = decoding.acquire().await.expect("the semaphore is never closed");
     let work_bytes = bytes.clone();
     let resize_spec = resize_to.cloned();
-    let processed = tokio::task::spawn_blocking(move || {
-        process_image(&work_bytes, format, resize_spec.as_ref())
-    })
-    .await
-    .map_err(|e| format!("image processing failed: {e}"))??;
+    let processed = tokio::task::spawn_blocking(move || process_image(&work_bytes, format, resize_spec.as_ref()))
+        .await
+        .map_err(|e| format!("image processing failed: {e}"))??;
     drop(permit);
 
     let (original_key, original_state) = match input {
@@ -301,21 +265,11 @@ async fn process(
         });
     };
     let r = resize_to.expect("a variant means a resize");
-    let key = variant_key(
-        source,
-        r.width,
-        r.height,
-        fit_name(r),
-        extension(variant.format),
-    );
+    let key = variant_key(source, r.width, r.height, fit_name(r), extension(variant.format));
     let len = variant.bytes.len() as u64;
     let state = match ctx
         .store
-        .put_if_absent(
-            &key,
-            Bytes::from(variant.bytes),
-            content_type(variant.format),
-        )
+        .put_if_absent(&key, Bytes::from(variant.bytes), content_type(variant.format))
         .await
         .map_err(store_err)?
     {
@@ -334,12 +288,7 @@ async fn process(
 }
 
 /// An item for an object another task already stored; nothing is downloaded.
-async fn reused(
-    ctx: &Context,
-    source: &str,
-    key: &str,
-    original_key: Option<String>,
-) -> Result<ImageItem, String> {
+async fn reused(ctx: &Context, source: &str, key: &str, original_key: Option<String>) -> Result<ImageItem, String> {
     let bytes = ctx.store.size(key).await.map_err(|e| e.to_string())?;
     Ok(ImageItem {
         key: Some(key.to_string()),

@@ -49,12 +49,7 @@ pub async fn run_task(ctx: &Context, task: &RunnerTask) -> TaskResult {
         Err(_) => Err(RunnerError::TimedOut(timeout_seconds)),
     };
     let (outcome, reason, message, output) = match done {
-        Ok((message, output)) => (
-            Outcome::Succeeded,
-            "Completed".to_string(),
-            message,
-            Some(output),
-        ),
+        Ok((message, output)) => (Outcome::Succeeded, "Completed".to_string(), message, Some(output)),
         Err(e) => (Outcome::Failed, e.reason().to_string(), e.to_string(), None),
     };
     TaskResult {

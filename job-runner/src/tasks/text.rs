@@ -3,9 +3,7 @@
 use bytes::Bytes;
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
-use taskyard_api::{
-    SourceRef, TaskIdentity, TaskOutput, TaskSpecCommon, TextOutput, TextSummary, TextTaskSpec,
-};
+use taskyard_api::{SourceRef, TaskIdentity, TaskOutput, TaskSpecCommon, TextOutput, TextSummary, TextTaskSpec};
 use taskyard_common::keys::text_key;
 
 use super::{Context, Done};
@@ -17,11 +15,7 @@ use crate::text::extract::{extract_html, plain_text};
 const PAGE_LIMIT_SETTING: &str = "the runner setting TASKYARD_MAX_PAGE_BYTES (--max-page-bytes)";
 const PREVIEW_CHARS: usize = 200;
 
-pub async fn run(
-    ctx: &Context,
-    identity: &TaskIdentity,
-    spec: &TextTaskSpec,
-) -> Result<Done, RunnerError> {
+pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &TextTaskSpec) -> Result<Done, RunnerError> {
     let limit = ctx.args.max_page_bytes;
     let (bytes, content_type) = match spec.source().map_err(RunnerError::InvalidSpec)? {
         SourceRef::Page(url) | SourceRef::Url(url) => {
@@ -36,10 +30,7 @@ pub async fn run(
         SourceRef::Object(key) => {
             let what = format!("store object {key:?}");
             let chunks = ctx.store.open(key).await?.map_err(RunnerError::from);
-            (
-                collect_limited(chunks, limit, &what, PAGE_LIMIT_SETTING).await?,
-                None,
-            )
+            (collect_limited(chunks, limit, &what, PAGE_LIMIT_SETTING).await?, None)
         }
     };
     let kind = document_kind(content_type.as_deref(), &bytes);

@@ -13,19 +13,12 @@ pub enum DocumentKind {
 
 /// Decides HTML or plain text from the declared media type, else from the bytes.
 pub fn document_kind(content_type: Option<&str>, bytes: &[u8]) -> DocumentKind {
-    let media = content_type.map(|c| {
-        c.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
-    });
+    let media = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     match media.as_deref() {
         Some("text/plain") => DocumentKind::PlainText,
         Some("text/html") | Some("application/xhtml+xml") => DocumentKind::Html,
         _ => {
-            let head =
-                String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
+            let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
             let start = head.trim_start_matches('\u{feff}').trim_start();
             let looks_html = start.starts_with("<!doctype html")
                 || start.starts_with("<html")
@@ -56,10 +49,7 @@ fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
     let mut rest = head.as_str();
     while let Some(start) = rest.find("<meta") {
-        let tag_end = rest[start..]
-            .find('>')
-            .map(|e| start + e)
-            .unwrap_or(rest.len());
+        let tag_end = rest[start..].find('>').map(|e| start + e).unwrap_or(rest.len());
         let tag = &rest[start..tag_end];
         if let Some(pos) = tag.find("charset") {
             let value = tag[pos + "charset".len()..]
@@ -69,19 +59,15 @@ fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
             if let Some(value) = value {
                 let value = value.trim_start_matches(['"', '\'']);
                 let end = value
-                    .find(|c: char| {
-                        c == '"' || c == '\'' || c == ';' || c == '/' || c.is_whitespace()
-                    })
+                    .find(|c: char| c == '"' || c == '\'' || c == ';' || c == '/' || c.is_whitespace())
                     .unwrap_or(value.len());
                 if let Some(enc) = Encoding::for_label(&value.as_bytes()[..end]) {
                     // A page cannot really be UTF-16 if its ASCII declaration was readable.
-                    return Some(
-                        if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
-                            UTF_8
-                        } else {
-                            enc
-                        },
-                    );
+                    return Some(if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
+                        UTF_8
+                    } else {
+                        enc
+                    });
                 }
             }
         }
@@ -91,11 +77,7 @@ fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
 }
 
 /// Decodes `bytes` to UTF-8; returns the text and the encoding used.
-pub fn decode(
-    bytes: &[u8],
-    content_type: Option<&str>,
-    kind: DocumentKind,
-) -> (String, &'static Encoding) {
+pub fn decode(bytes: &[u8], content_type: Option<&str>, kind: DocumentKind) -> (String, &'static Encoding) {
     let encoding = Encoding::for_bom(bytes)
         .map(|(enc, _)| enc)
         .or_else(|| header_charset(content_type))
@@ -111,8 +93,7 @@ pub fn decode(
                 UTF_8
             } else {
                 // Valid UTF-8 was taken above, so detection need not consider it.
-                let mut detector =
-                    chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+                let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
                 detector.feed(bytes, true);
                 detector.guess(None, chardetng::Utf8Detection::Deny)
             }
@@ -132,17 +113,11 @@ mod tests {
         // Header wins over meta.
         let mut page = b"<meta charset=\"utf-8\"><p>".to_vec();
         page.extend_from_slice(&cp1251);
-        let (text, enc) = decode(
-            &page,
-            Some("text/html; charset=windows-1251"),
-            DocumentKind::Html,
-        );
+        let (text, enc) = decode(&page, Some("text/html; charset=windows-1251"), DocumentKind::Html);
         assert_eq!(enc, encoding_rs::WINDOWS_1251);
         assert!(text.ends_with("Привет"));
         // Meta, both forms.
-        let mut page =
-            b"<meta http-equiv='Content-Type' content='text/html; charset=windows-1251'><p>"
-                .to_vec();
+        let mut page = b"<meta http-equiv='Content-Type' content='text/html; charset=windows-1251'><p>".to_vec();
         page.extend_from_slice(&cp1251);
         assert_eq!(
             decode(&page, Some("text/html"), DocumentKind::Html).1,
@@ -150,10 +125,7 @@ mod tests {
         );
         let mut page = b"<meta charset=windows-1251><p>".to_vec();
         page.extend_from_slice(&cp1251);
-        assert_eq!(
-            decode(&page, None, DocumentKind::Html).1,
-            encoding_rs::WINDOWS_1251
-        );
+        assert_eq!(decode(&page, None, DocumentKind::Html).1, encoding_rs::WINDOWS_1251);
         // Nothing declared, not UTF-8: detected.
         let sjis = encoding_rs::SHIFT_JIS
             .encode("こんにちは、世界。日本語のテキストです。")

@@ -119,9 +119,7 @@ pub fn extract_html(html: &str) -> Extracted {
                 _ => {}
             },
             Edge::Close(node) => match node.value() {
-                Node::Element(e)
-                    if SKIPPED.contains(&e.name()) || (e.name() == "title" && skipping > 0) =>
-                {
+                Node::Element(e) if SKIPPED.contains(&e.name()) || (e.name() == "title" && skipping > 0) => {
                     skipping = skipping.saturating_sub(1);
                 }
                 _ if skipping > 0 => {}

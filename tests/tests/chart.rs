@@ -1,0 +1,322 @@
+//! The Helm chart as a user meets it: lint and render for several value combinations, every
+//! rendered object accepted by the API server, bad values rejected with clear messages,
+//! least-privilege RBAC, install/upgrade/uninstall, the CRD upgrade path, `kubectl explain`,
+//! and the examples.
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use taskyard_tests::cluster::{ClusterEnv, repo_root};
+use taskyard_tests::e2e::{helm_apply, helm_values};
+use taskyard_tests::kubectl::Kubectl;
+
+/// Tests that install, upgrade or uninstall the release take this, so the others see a
+/// steady installation.
+static RELEASE: Mutex<()> = Mutex::new(());
+
+fn helm(args: &[&str], values: &Value) -> (bool, String, String) {
+    let env = ClusterEnv::load();
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/helm/helm.py"))
+        .args(args)
+        .args(["--values", &values.to_string()])
+        .env("KUBECONFIG", env.get("KUBECONFIG"))
+        .output()
+        .expect("python3 runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn chart() -> String {
+    repo_root().join("charts/taskyard").to_string_lossy().into_owned()
+}
+
+/// Renders the chart; returns every object.
+fn render(values: &Value) -> Vec<Value> {
+    let (ok, stdout, stderr) = helm(&["render", &chart(), "--namespace", "taskyard-system"], values);
+    assert!(ok, "render failed: {stderr}");
+    serde_yaml::Deserializer::from_str(&stdout)
+        .filter_map(|doc| {
+            let v: Value = serde::Deserialize::deserialize(doc).ok()?;
+            (!v.is_null()).then_some(v)
+        })
+        .collect()
+}
+
+fn kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+#[test]
+fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {
+    let k = Kubectl::new(&ClusterEnv::load());
+    let combos = [
+        json!({"store": {"bucket": "b"}}),
+        json!({"store": {"bucket": "b", "endpoint": "http://minio.storage:9000", "forcePathStyle": true, "credentialsSecret": "s3-creds"}}),
+        json!({"store": {"bucket": "b"}, "networkPolicy": {"enabled": true}, "operator": {"logJson": true},
+               "runner": {"allowedNetworks": ["10.0.0.0/8"], "readTimeoutSeconds": 30}, "maxRunningJobs": 3}),
+    ];
+    for values in combos {
+        let (ok, report, stderr) = helm(&["lint", &chart()], &values);
+        assert!(ok, "lint failed for {values}: {report} {stderr}");
+        let objects = render(&values);
+        let deployment = kind(&objects, "Deployment")[0];
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+        let container = &pod["containers"][0];
+        assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(container["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+        assert!(container["resources"]["limits"]["memory"].is_string());
+        let secret = values["store"]["credentialsSecret"].as_str().unwrap_or("");
+        assert_eq!(
+            kind(&objects, "Role").len(),
+            usize::from(!secret.is_empty()),
+            "{values}"
+        );
+        assert_eq!(
+            kind(&objects, "NetworkPolicy").len(),
+            usize::from(values["networkPolicy"]["enabled"] == true)
+        );
+        let env: Vec<&str> = container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            env.contains(&"AWS_ACCESS_KEY_ID"),
+            !secret.is_empty(),
+            "credentials from the Secret, else the chain"
+        );
+
+        // Every rendered object is accepted by the API server.
+        let manifest: String = objects
+            .iter()
+            .map(|o| format!("---\n{}", serde_yaml::to_string(o).unwrap()))
+            .collect();
+        let path = std::env::temp_dir().join(format!("taskyard-render-{}.yaml", std::process::id()));
+        std::fs::write(&path, manifest).unwrap();
+        let (ok, _, stderr) = k.try_run(&["apply", "--dry-run=server", "-f", path.to_str().unwrap()]);
+        assert!(ok, "server-side dry run rejected {values}: {stderr}");
+    }
+}
+
+#[test]
+fn bad_values_are_rejected_with_messages_that_name_the_value() {
+    for (values, needle) in [
+        (
+            json!({"store": {"bucket": "b"}, "maxRunningJobs": 0}),
+            "/maxRunningJobs",
+        ),
+        (
+            json!({"store": {"bucket": "b"}, "imagePullPolicy": "Sometimes"}),
+            "/imagePullPolicy",
+        ),
+        (
+            json!({"store": {"bucket": "b"}, "runner": {"allowedNetworks": ["not-a-cidr"]}}),
+            "/runner/allowedNetworks/0",
+        ),
+        (
+            json!({"store": {"bucket": "b", "endpoint": "minio:9000"}}),
+            "/store/endpoint",
+        ),
+        (json!({"store": {"bucket": "b"}, "surprise": 1}), "surprise"),
+        (json!({"store": {"endpoint": ""}}), "/store/bucket"),
+    ] {
+        let (ok, report, stderr) = helm(&["lint", &chart()], &values);
+        assert!(!ok, "{values} was accepted");
+        assert!(
+            report.contains(needle) || stderr.contains(needle),
+            "{values}: {report} {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_operator_may_do_what_it_needs_and_nothing_more() {
+    let _release = RELEASE.lock().unwrap_or_else(|e| e.into_inner());
+    let env = ClusterEnv::load();
+    helm_apply(&env);
+    let k = Kubectl::new(&env);
+    // "RESOURCE/status" asks about the status subresource; "RESOURCE/NAME" about one object.
+    let can = |verb: &str, resource: &str, ns: &str| {
+        let mut args = vec![
+            "auth",
+            "can-i",
+            verb,
+            "-n",
+            ns,
+            "--as",
+            "system:serviceaccount:taskyard-system:taskyard-operator",
+        ];
+        match resource.strip_suffix("/status") {
+            Some(r) => args.extend([r, "--subresource=status"]),
+            None => args.push(resource),
+        }
+        let (_, out, _) = k.try_run(&args);
+        out.trim() == "yes"
+    };
+    for (verb, resource) in [
+        ("watch", "hashtasks.taskyard.dev"),
+        ("patch", "imagetasks.taskyard.dev/status"),
+        ("create", "jobs.batch"),
+        ("delete", "jobs.batch"),
+        ("list", "pods"),
+        ("create", "events.events.k8s.io"),
+        ("get", "secrets/taskyard-store-credentials"),
+    ] {
+        assert!(
+            can(verb, resource, "default"),
+            "the operator needs to {verb} {resource}"
+        );
+    }
+    assert!(
+        can("get", "secrets/taskyard-s3", "taskyard-system"),
+        "it reads the configured credentials"
+    );
+    for (verb, resource, ns) in [
+        ("get", "secrets/taskyard-s3", "default"),
+        ("list", "secrets", "default"),
+        ("get", "secrets/other", "taskyard-system"),
+        ("delete", "secrets/taskyard-store-credentials", "default"),
+        ("create", "pods", "default"),
+        ("delete", "pods", "default"),
+        ("update", "jobs.batch", "default"),
+        ("delete", "hashtasks.taskyard.dev", "default"),
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io", ""),
+        ("delete", "namespaces", ""),
+        ("get", "configmaps", "kube-system"),
+        ("create", "pods/exec", "default"),
+    ] {
+        assert!(
+            !can(verb, resource, if ns.is_empty() { "default" } else { ns }),
+            "the operator must not {verb} {resource} in {ns}"
+        );
+    }
+}
+
+#[test]
+fn install_upgrade_uninstall_and_the_crd_upgrade_path() {
+    let _release = RELEASE.lock().unwrap_or_else(|e| e.into_inner());
+    let env = ClusterEnv::load();
+    let k = Kubectl::new(&env);
+    helm_apply(&env);
+    let operator_pod = || {
+        let pods = k.get_json(&[
+            "pods",
+            "-n",
+            "taskyard-system",
+            "-l",
+            "app.kubernetes.io/component=operator",
+        ]);
+        pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let before = operator_pod()[0]["metadata"]["name"].as_str().unwrap().to_string();
+
+    // A changed value rolls the operator.
+    let mut values = helm_values(&env);
+    values["operator"] = json!({"logJson": true});
+    let (ok, _, stderr) = helm(
+        &["upgrade", &chart(), "taskyard", "--namespace", "taskyard-system"],
+        &values,
+    );
+    assert!(ok, "upgrade failed: {stderr}");
+    let rolled = k.eventually("the operator to roll", std::time::Duration::from_secs(120), || {
+        let pods = operator_pod();
+        (pods.len() == 1 && pods[0]["metadata"]["name"] != before.as_str() && pods[0]["status"]["phase"] == "Running")
+            .then(|| pods[0].clone())
+    });
+    let env_vars = rolled["spec"]["containers"][0]["env"].as_array().unwrap();
+    assert!(
+        env_vars
+            .iter()
+            .any(|e| e["name"] == "TASKYARD_LOG_JSON" && e["value"] == "true")
+    );
+
+    // CRDs: Helm installs crds/ but never upgrades them; the documented path is kubectl.
+    let crds = repo_root().join("crds/taskyard.yaml");
+    k.run(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        crds.to_str().unwrap(),
+    ]);
+
+    // Uninstall removes the operator and its RBAC, and keeps the CRDs (and so users' tasks).
+    let (ok, _, stderr) = helm(&["uninstall", "taskyard", "--namespace", "taskyard-system"], &json!({}));
+    assert!(ok, "uninstall failed: {stderr}");
+    k.eventually("the operator to be gone", std::time::Duration::from_secs(120), || {
+        operator_pod().is_empty().then_some(())
+    });
+    let (exists, _, _) = k.try_run(&["get", "clusterrole", "taskyard-operator"]);
+    assert!(!exists, "the ClusterRole outlived the release");
+    k.run(&[
+        "get",
+        "crd",
+        "hashtasks.taskyard.dev",
+        "imagetasks.taskyard.dev",
+        "texttasks.taskyard.dev",
+    ]);
+
+    // And back, for the tests that follow.
+    helm_apply(&env);
+    k.eventually("the operator to run again", std::time::Duration::from_secs(120), || {
+        operator_pod()
+            .iter()
+            .any(|p| p["status"]["phase"] == "Running")
+            .then_some(())
+    });
+}
+
+#[test]
+fn kubectl_explain_describes_the_fields() {
+    let k = Kubectl::new(&ClusterEnv::load());
+    for (field, needles) in [
+        ("imagetask.spec.resize.fit", &["contain", "fill", "cover", "aspect"][..]),
+        ("imagetask.spec.maxImages", &["maxImages", "more"][..]),
+        ("hashtask.spec.algorithms", &["md5", "sha512"][..]),
+        ("hashtask.status.digests", &["hex"][..]),
+        ("texttask.spec.source.page", &["http or https"][..]),
+        ("hashtask", &["digests", "results log"][..]),
+    ] {
+        let out = k.run(&["explain", field]);
+        for needle in needles {
+            assert!(out.contains(needle), "kubectl explain {field} lacks {needle:?}:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn every_example_is_accepted_by_the_api_server() {
+    let k = Kubectl::new(&ClusterEnv::load());
+    let examples = repo_root().join("examples");
+    let out = k.run(&[
+        "apply",
+        "--dry-run=server",
+        "-n",
+        "default",
+        "-f",
+        examples.to_str().unwrap(),
+    ]);
+    for kind in ["hashtask", "imagetask", "texttask"] {
+        assert!(out.contains(&format!("{kind}.taskyard.dev/")), "{out}");
+    }
+    assert_eq!(
+        out.lines().count(),
+        std::fs::read_dir(&examples).unwrap().count(),
+        "{out}"
+    );
+}
