@@ -4,9 +4,12 @@
 pub mod credentials;
 pub mod error;
 pub mod finish;
+pub mod health;
+pub mod housekeeping;
 pub mod job;
 pub mod jobstate;
 pub mod logwriter;
+pub mod metrics;
 pub mod reconcile;
 pub mod settings;
 pub mod task;

@@ -12,7 +12,9 @@ use kube::runtime::watcher;
 use taskyard_api::{HashTask, ImageTask, TextTask};
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
+use taskyard_operator::health::{self, Readiness};
 use taskyard_operator::logwriter::LogWriter;
+use taskyard_operator::metrics::Metrics;
 use taskyard_operator::reconcile::{Context, error_policy, reconcile};
 use taskyard_operator::settings::Settings;
 use taskyard_operator::task::TaskResource;
@@ -61,29 +63,53 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         controller: "taskyard-operator".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let metrics = Arc::new(Metrics::default());
+    let readiness = Arc::new(Readiness::default());
+    let listener = tokio::net::TcpListener::bind(settings.metrics_address).await?;
+    tokio::spawn(health::serve(listener, metrics.clone(), readiness.clone()));
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         policy: NetworkPolicy::new(settings.allowed_networks.clone()),
         log: LogWriter::spawn(store.clone()),
+        metrics,
         store,
         settings,
         client: client.clone(),
     });
     tracing::info!(store = %ctx.store.describe(), "taskyard operator starting");
-    tokio::join!(
-        controller::<HashTask>(&client, ctx.clone(), "hashtask"),
-        controller::<ImageTask>(&client, ctx.clone(), "imagetask"),
-        controller::<TextTask>(&client, ctx.clone(), "texttask"),
-    );
+    let (hash, hash_store) = controller::<HashTask>(&client, ctx.clone(), "hashtask");
+    let (image, image_store) = controller::<ImageTask>(&client, ctx.clone(), "imagetask");
+    let (text, text_store) = controller::<TextTask>(&client, ctx.clone(), "texttask");
+    // Ready once the API server serves every task kind (the CRDs are installed) and lists them.
+    tokio::spawn(async move {
+        let synced = tokio::try_join!(hash_store, image_store, text_store);
+        match synced {
+            Ok(_) => {
+                readiness.set_ready();
+                tracing::info!("task kinds served; ready");
+            }
+            Err(e) => tracing::error!("not ready: cannot list tasks: {e}"),
+        }
+    });
+    tokio::join!(hash, image, text);
     tracing::info!("taskyard operator stopped");
     Ok(())
 }
 
-/// Runs the controller of one task kind until a shutdown signal.
-async fn controller<K: TaskResource>(client: &kube::Client, ctx: Arc<Context>, kind_label: &str) {
+/// The controller of one task kind (runs until a shutdown signal), and a future that ends
+/// when that kind can be listed.
+fn controller<K: TaskResource>(
+    client: &kube::Client,
+    ctx: Arc<Context>,
+    kind_label: &str,
+) -> (
+    impl std::future::Future<Output = ()> + use<K>,
+    impl std::future::Future<Output = Result<(), kube::Error>> + use<K>,
+) {
     let jobs = Api::<Job>::all(client.clone());
     let job_selector = format!("app.kubernetes.io/managed-by=taskyard,taskyard.dev/kind={kind_label}");
-    Controller::new(Api::<K>::all(client.clone()), watcher::Config::default())
+    let tasks = Api::<K>::all(client.clone());
+    let run = Controller::new(tasks.clone(), watcher::Config::default())
         .owns(jobs, watcher::Config::default().labels(&job_selector))
         .shutdown_on_signal()
         .run(reconcile::<K>, error_policy::<K>, ctx)
@@ -91,6 +117,19 @@ async fn controller<K: TaskResource>(client: &kube::Client, ctx: Arc<Context>, k
             if let Err(e) = outcome {
                 tracing::debug!("reconcile: {e}");
             }
-        })
-        .await;
+        });
+    let listed = async move {
+        let mut delay = std::time::Duration::from_millis(500);
+        loop {
+            match tasks.list(&kube::api::ListParams::default().limit(1)).await {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!("cannot list {}: {e}; is the CRD installed?", K::plural(&()));
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                }
+            }
+        }
+    };
+    (run, listed)
 }

@@ -21,6 +21,7 @@ use taskyard_common::store::Store;
 
 use crate::error::Error;
 use crate::finish::{Finished, final_result, finished_at};
+use crate::housekeeping;
 use crate::job::{build_job, job_name};
 use crate::jobstate::{JobState, attempts, job_state};
 use crate::logwriter::LogWriter;
@@ -36,6 +37,7 @@ const RUNNING_RESYNC: Duration = Duration::from_secs(300);
 /// What every reconcile shares.
 pub struct Context {
     pub client: kube::Client,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub settings: Settings,
     pub store: Store,
     pub policy: NetworkPolicy,
@@ -43,7 +45,16 @@ pub struct Context {
     pub recorder: Recorder,
 }
 
+/// Reconciles one task, counting it in the metrics.
+#[tracing::instrument(skip_all, fields(kind = %K::kind(&()), namespace = task.namespace().unwrap_or_default(), name = %task.name_any()))]
 pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let outcome = reconcile_task(task, ctx.clone()).await;
+    ctx.metrics.reconciled(&K::kind(&()), started.elapsed());
+    outcome
+}
+
+async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     if task.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -55,13 +66,19 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
         generation: task.meta().generation.unwrap_or(1),
     };
     let old = task.task_status().cloned().unwrap_or_default();
-    if old.common().observed_generation == Some(identity.generation)
-        && old.common().phase.is_some_and(Phase::is_finished)
-    {
-        return Ok(Action::await_change());
-    }
+    let recorded = old.common().observed_generation == Some(identity.generation)
+        && old.common().phase.is_some_and(Phase::is_finished);
     let tasks: Api<K> = Api::namespaced(ctx.client.clone(), &identity.namespace);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &identity.namespace);
+
+    // Superseded and expired runner Jobs go first.
+    let ttl = Duration::from_secs(ctx.settings.job_ttl_seconds);
+    let owned = housekeeping::task_jobs(&jobs, &identity.uid).await?;
+    let plan = housekeeping::plan(&owned, identity.generation, recorded, ttl, now());
+    housekeeping::delete_jobs(&jobs, &plan.delete).await?;
+    if recorded {
+        return Ok(plan.next_check.map_or_else(Action::await_change, Action::requeue));
+    }
     let name = job_name(&identity.name, &identity.uid, identity.generation);
 
     let job = match jobs.get_opt(&name).await? {
@@ -89,6 +106,7 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
                     status.common_mut().completion_time = Some(Time(now()));
                     write_status(&tasks, &*task, &old, &status).await?;
                     publish(&ctx, &*task, EventType::Warning, "InvalidSpec", "Validate", &message).await;
+                    ctx.metrics.task_finished(kind.as_str(), "Failed", "InvalidSpec", None);
                     return Ok(Action::await_change());
                 }
             }
@@ -184,6 +202,14 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
     }
     apply_result(&mut status, &finished);
     write_status(&tasks, &*task, &old, &status).await?;
+    let job_seconds = finished.finished_at.duration_since(started_at).as_secs_f64().max(0.0);
+    let phase = if finished.outcome == Outcome::Succeeded {
+        "Succeeded"
+    } else {
+        "Failed"
+    };
+    ctx.metrics
+        .task_finished(kind.as_str(), phase, &finished.reason, Some(job_seconds));
     let (event_type, reason) = match finished.outcome {
         Outcome::Succeeded => (EventType::Normal, "Succeeded"),
         Outcome::Failed => (EventType::Warning, "Failed"),
@@ -197,7 +223,8 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
         &format!("{}: {}", finished.reason, finished.message),
     )
     .await;
-    Ok(Action::await_change())
+    // Look again when the Job's time to live is up.
+    Ok(Action::requeue(ttl.max(Duration::from_secs(1))))
 }
 
 /// The status to build on: the old one for the same generation, a clean one for a new one.
@@ -293,7 +320,8 @@ async fn publish<K: TaskResource>(ctx: &Context, task: &K, type_: EventType, rea
 
 /// A conflict means another write landed first: look again at once. Other errors are
 /// retried after a short delay.
-pub fn error_policy<K: TaskResource>(task: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy<K: TaskResource>(task: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed(&K::kind(&()), error.reason());
     if let Error::Kube(kube::Error::Api(e)) = error
         && e.code == 409
     {

@@ -66,6 +66,9 @@ pub struct Settings {
     /// Deleting a task also deletes its task-specific store objects (Helm: cleanupOnDelete).
     #[arg(long, env = "TASKYARD_CLEANUP_ON_DELETE", default_value_t = false, action = clap::ArgAction::Set)]
     pub cleanup_on_delete: bool,
+    /// Address of the /metrics, /healthz and /readyz endpoints.
+    #[arg(long, env = "TASKYARD_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub metrics_address: std::net::SocketAddr,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "TASKYARD_LOG_JSON", default_value_t = false, action = clap::ArgAction::Set)]
     pub log_json: bool,

@@ -42,8 +42,12 @@ def main() -> int:
         return 0
     if a.action == "apply":
         try:
-            config.status(a.args[1])
+            status = config.status(a.args[1]).get("status", "")
             a.action = "upgrade"
+            # An upgrade interrupted half-way leaves the release locked; go back to the last
+            # good revision first, as `helm rollback` would.
+            if status.startswith("pending-"):
+                config.rollback(a.args[1], wait="watcher", timeout=a.timeout)
         except helm.HelmNotFoundError:
             a.action = "install"
     if a.action == "install":

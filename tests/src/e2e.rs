@@ -25,11 +25,20 @@ pub struct Setup {
 
 /// Installs (or upgrades) the chart and starts the fixture web server, once per test binary.
 pub fn setup() -> &'static Setup {
+    setup_with(serde_json::json!({}))
+}
+
+/// Like `setup`, with some chart values changed (top-level keys replaced) for this test binary.
+pub fn setup_with(overrides: Value) -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
         let env = ClusterEnv::load();
         let kubectl = Kubectl::new(&env);
-        helm_apply(&env);
+        let mut values = helm_values(&env);
+        for (k, v) in overrides.as_object().into_iter().flatten() {
+            values[k] = v.clone();
+        }
+        helm_apply_values(&env, &values);
         let files = std::env::temp_dir().join(format!("taskyard-e2e-{}", std::process::id()));
         std::fs::create_dir_all(&files).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -68,6 +77,12 @@ pub fn helm_values(env: &ClusterEnv) -> Value {
 }
 
 pub fn helm_apply(env: &ClusterEnv) {
+    helm_apply_values(env, &helm_values(env));
+}
+
+/// Installs or upgrades the release with these values (the helm wrapper waits for the
+/// operator to be ready).
+pub fn helm_apply_values(env: &ClusterEnv, values: &Value) {
     let root = repo_root();
     let out = Command::new("python3")
         .arg(root.join("tests/helm/helm.py"))
@@ -78,7 +93,7 @@ pub fn helm_apply(env: &ClusterEnv) {
             "--namespace",
             "taskyard-system",
         ])
-        .args(["--values", &helm_values(env).to_string()])
+        .args(["--values", &values.to_string()])
         .env("KUBECONFIG", env.get("KUBECONFIG"))
         .output()
         .expect("python3 runs");
