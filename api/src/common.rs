@@ -63,6 +63,9 @@ pub struct CommonStatus {
     /// When the observed generation finished, successfully or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,
+    /// While the task waits for a runner slot (reason Queued): its place in the queue, 1 first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u32>,
     /// How many runner Pods were started for the observed generation (1 + retries used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<i32>,

@@ -25,6 +25,7 @@ use crate::{CommonStatus, SourceRef, TaskKind, TaskSpecCommon};
     printcolumn = r#"{"name":"Found","type":"integer","jsonPath":".status.images.found"}"#,
     printcolumn = r#"{"name":"Stored","type":"integer","jsonPath":".status.images.stored"}"#,
     printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.images.failed"}"#,
+    printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.queuePosition","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

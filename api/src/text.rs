@@ -22,6 +22,7 @@ use crate::{CommonStatus, SourceRef, TaskKind, TaskSpecCommon};
     status = "TextTaskStatus",
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Words","type":"integer","jsonPath":".status.text.words"}"#,
+    printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.queuePosition","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

@@ -10,6 +10,7 @@ pub mod job;
 pub mod jobstate;
 pub mod logwriter;
 pub mod metrics;
+pub mod queue;
 pub mod reconcile;
 pub mod settings;
 pub mod task;

@@ -8,13 +8,15 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::Api;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use taskyard_api::{HashTask, ImageTask, TextTask};
+use taskyard_api::{HashTask, ImageTask, TaskKind, TextTask};
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
 use taskyard_operator::health::{self, Readiness};
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_operator::metrics::Metrics;
+use taskyard_operator::queue::Admission;
 use taskyard_operator::reconcile::{Context, error_policy, reconcile};
 use taskyard_operator::settings::Settings;
 use taskyard_operator::task::TaskResource;
@@ -67,7 +69,22 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let readiness = Arc::new(Readiness::default());
     let listener = tokio::net::TcpListener::bind(settings.metrics_address).await?;
     tokio::spawn(health::serve(listener, metrics.clone(), readiness.clone()));
+    // Each controller also reconciles the waiting tasks it is told about (a runner slot freed).
+    let (hash_wake, hash_woken) = tokio::sync::mpsc::unbounded_channel();
+    let (image_wake, image_woken) = tokio::sync::mpsc::unbounded_channel();
+    let (text_wake, text_woken) = tokio::sync::mpsc::unbounded_channel();
+    let admission = Admission {
+        queue: Default::default(),
+        wake: [
+            (TaskKind::HashTask, hash_wake),
+            (TaskKind::ImageTask, image_wake),
+            (TaskKind::TextTask, text_wake),
+        ]
+        .into_iter()
+        .collect(),
+    };
     let ctx = Arc::new(Context {
+        admission,
         recorder: Recorder::new(client.clone(), reporter),
         policy: NetworkPolicy::new(settings.allowed_networks.clone()),
         log: LogWriter::spawn(store.clone()),
@@ -77,9 +94,9 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         client: client.clone(),
     });
     tracing::info!(store = %ctx.store.describe(), "taskyard operator starting");
-    let (hash, hash_store) = controller::<HashTask>(&client, ctx.clone(), "hashtask");
-    let (image, image_store) = controller::<ImageTask>(&client, ctx.clone(), "imagetask");
-    let (text, text_store) = controller::<TextTask>(&client, ctx.clone(), "texttask");
+    let (hash, hash_store) = controller::<HashTask>(&client, ctx.clone(), "hashtask", hash_woken);
+    let (image, image_store) = controller::<ImageTask>(&client, ctx.clone(), "imagetask", image_woken);
+    let (text, text_store) = controller::<TextTask>(&client, ctx.clone(), "texttask", text_woken);
     // Ready once the API server serves every task kind (the CRDs are installed) and lists them.
     tokio::spawn(async move {
         let synced = tokio::try_join!(hash_store, image_store, text_store);
@@ -102,6 +119,7 @@ fn controller<K: TaskResource>(
     client: &kube::Client,
     ctx: Arc<Context>,
     kind_label: &str,
+    woken: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 ) -> (
     impl std::future::Future<Output = ()> + use<K>,
     impl std::future::Future<Output = Result<(), kube::Error>> + use<K>,
@@ -111,6 +129,10 @@ fn controller<K: TaskResource>(
     let tasks = Api::<K>::all(client.clone());
     let run = Controller::new(tasks.clone(), watcher::Config::default())
         .owns(jobs, watcher::Config::default().labels(&job_selector))
+        .reconcile_on(futures::stream::unfold(woken, |mut rx| async move {
+            let (namespace, name) = rx.recv().await?;
+            Some((ObjectRef::<K>::new(&name).within(&namespace), rx))
+        }))
         .shutdown_on_signal()
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|outcome| async move {

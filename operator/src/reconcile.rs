@@ -25,6 +25,7 @@ use crate::housekeeping;
 use crate::job::{build_job, job_name};
 use crate::jobstate::{JobState, attempts, job_state};
 use crate::logwriter::LogWriter;
+use crate::queue::{Admit, QueueKey};
 use crate::settings::Settings;
 use crate::task::TaskResource;
 use crate::validate::{Invalid, check_source};
@@ -33,10 +34,13 @@ use crate::validate::{Invalid, check_source};
 const MAX_RESULT_BYTES: u64 = 4 << 20;
 /// Safety net for missed watch events while a Job runs.
 const RUNNING_RESYNC: Duration = Duration::from_secs(300);
+/// Safety net for a waiting task whose wake-up was missed.
+const QUEUED_RESYNC: Duration = Duration::from_secs(30);
 
 /// What every reconcile shares.
 pub struct Context {
     pub client: kube::Client,
+    pub admission: crate::queue::Admission,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub settings: Settings,
     pub store: Store,
@@ -76,6 +80,9 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
     let owned = housekeeping::task_jobs(&jobs, &identity.uid).await?;
     let plan = housekeeping::plan(&owned, identity.generation, recorded, ttl, now());
     housekeeping::delete_jobs(&jobs, &plan.delete).await?;
+    if !plan.delete.is_empty() {
+        ctx.admission.wake_all().await;
+    }
     if recorded {
         return Ok(plan.next_check.map_or_else(Action::await_change, Action::requeue));
     }
@@ -94,6 +101,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
                 Ok(()) => {}
                 Err(Invalid::Transient(message)) => return Err(Error::Store(message)),
                 Err(Invalid::Spec(message)) => {
+                    ctx.admission.queue.lock().await.remove(&identity.uid);
                     let mut status = fresh_status(&old, identity.generation);
                     set_phase(
                         status.common_mut(),
@@ -109,6 +117,28 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
                     ctx.metrics.task_finished(kind.as_str(), "Failed", "InvalidSpec", None);
                     return Ok(Action::await_change());
                 }
+            }
+            // One admission decision at a time; the lock is held until the Job exists.
+            let mut queue = ctx.admission.queue.lock().await;
+            let running = count_running_jobs(&ctx.client).await?;
+            let key = QueueKey {
+                created: task.meta().creation_timestamp.as_ref().map(|t| t.0).unwrap_or_else(now),
+                uid: identity.uid.clone(),
+            };
+            let max = ctx.settings.max_running_jobs as usize;
+            if let Admit::Wait { position } =
+                queue.admit(key, (kind, &identity.namespace, &identity.name), running, max)
+            {
+                drop(queue);
+                let mut status = fresh_status(&old, identity.generation);
+                let common = status.common_mut();
+                common.queue_position = Some(position as u32);
+                let message = format!(
+                    "waiting for a runner slot, position {position}: at most {max} runner Jobs run at once (maxRunningJobs)"
+                );
+                set_phase(common, identity.generation, Phase::Pending, "Queued", &message, now());
+                write_status(&tasks, &*task, &old, &status).await?;
+                return Ok(Action::requeue(QUEUED_RESYNC));
             }
             crate::credentials::ensure(&ctx.client, &ctx.settings, &identity.namespace).await?;
             let runner_task = RunnerTask {
@@ -159,6 +189,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
         common.job_name = Some(name.clone());
         common.start_time = Some(Time(started_at));
         common.attempts = Some(attempts(&job).max(1));
+        common.queue_position = None;
     }
     if state == JobState::Running {
         let message = format!("runner Job {name} is running");
@@ -223,6 +254,8 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
         &format!("{}: {}", finished.reason, finished.message),
     )
     .await;
+    // A runner slot is free: the waiting tasks look again.
+    ctx.admission.wake_all().await;
     // Look again when the Job's time to live is up.
     Ok(Action::requeue(ttl.max(Duration::from_secs(1))))
 }
@@ -329,4 +362,13 @@ pub fn error_policy<K: TaskResource>(task: Arc<K>, error: &Error, ctx: Arc<Conte
     }
     tracing::warn!(task = %task.name_any(), reason = error.reason(), "reconcile failed: {error}");
     Action::requeue(Duration::from_secs(5))
+}
+
+/// Runner Jobs across the cluster that have not finished.
+async fn count_running_jobs(client: &kube::Client) -> Result<usize, Error> {
+    let all: Api<Job> = Api::all(client.clone());
+    let jobs = all
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=taskyard"))
+        .await?;
+    Ok(jobs.items.iter().filter(|j| job_state(j) == JobState::Running).count())
 }

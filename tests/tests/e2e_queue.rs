@@ -1,0 +1,132 @@
+//! End to end on the local cluster: with maxRunningJobs 3, fifteen tasks at once never have
+//! more than three unfinished runner Jobs; the others wait with a queue position that goes
+//! down, and all of them succeed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use taskyard_tests::e2e::{file, hash_task, namespace, setup_with};
+
+const MAX_RUNNING: usize = 3;
+const TASKS: usize = 15;
+
+fn unfinished(job: &Value) -> bool {
+    !job["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["status"] == "True" && (c["type"] == "Complete" || c["type"] == "Failed"))
+    })
+}
+
+#[test]
+fn fifteen_tasks_with_three_slots_queue_first_come_first_served() {
+    let s = setup_with(json!({"maxRunningJobs": MAX_RUNNING}));
+    let ns = namespace(s, "queue");
+    let mut yaml = String::new();
+    for i in 0..TASKS {
+        file(&format!("queue-{i}.bin"), 20_000, 300 + i as u64);
+        let url = s.server.url(&format!("/slow/queue-{i}.bin?ms=2500"));
+        yaml.push_str(&hash_task(&ns, &format!("q{i:02}"), &url));
+        yaml.push_str("---\n");
+    }
+
+    // A watcher samples the cluster's runner Jobs and the tasks' queue positions.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        let ns = ns.clone();
+        let env = s.env.clone();
+        std::thread::spawn(move || {
+            let k = taskyard_tests::kubectl::Kubectl::new(&env);
+            let started = Instant::now();
+            let mut most = 0;
+            let mut positions: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(300) {
+                let jobs = k.get_json(&[
+                    "jobs",
+                    "--all-namespaces",
+                    "-l",
+                    "app.kubernetes.io/managed-by=taskyard",
+                ]);
+                most = most.max(
+                    jobs["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|j| unfinished(j))
+                        .count(),
+                );
+                let tasks = k.get_json(&["hashtasks", "-n", &ns]);
+                for t in tasks["items"].as_array().unwrap() {
+                    if let Some(p) = t["status"]["queuePosition"].as_u64() {
+                        let seen = positions
+                            .entry(t["metadata"]["name"].as_str().unwrap().to_string())
+                            .or_default();
+                        if seen.last() != Some(&p) {
+                            seen.push(p);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (most, positions)
+        })
+    };
+    s.kubectl.apply(&yaml);
+    let wide = s
+        .kubectl
+        .eventually("a queued task in the wide listing", Duration::from_secs(60), || {
+            let table = s.kubectl.run(&["get", "hashtasks", "-n", &ns, "-o", "wide"]);
+            table
+                .lines()
+                .skip(1)
+                .any(|l| l.split_whitespace().nth(1) == Some("Pending"))
+                .then_some(table)
+        });
+    let header: Vec<&str> = wide.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "PHASE", "MD5", "SIZE", "QUEUE", "AGE"], "{wide}");
+    s.kubectl.run(&[
+        "wait",
+        "-n",
+        &ns,
+        "--for=condition=Succeeded",
+        "hashtasks",
+        "--all",
+        "--timeout=300s",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let (most, positions) = sampler.join().unwrap();
+
+    assert!(
+        most <= MAX_RUNNING,
+        "the watcher saw {most} unfinished runner Jobs at once"
+    );
+    assert!(most >= 1, "the watcher saw no runner Job at all");
+    let tasks = s.kubectl.get_json(&["hashtasks", "-n", &ns]);
+    for t in tasks["items"].as_array().unwrap() {
+        assert_eq!(t["status"]["phase"], "Succeeded");
+        assert!(
+            t["status"]["queuePosition"].is_null(),
+            "a finished task has no queue position"
+        );
+    }
+    // The last tasks waited, and their positions went down while they did.
+    let waited: Vec<_> = positions.iter().filter(|(_, seen)| seen.len() >= 2).collect();
+    assert!(
+        !waited.is_empty(),
+        "no task was seen moving up the queue: {positions:?}"
+    );
+    for (name, seen) in &positions {
+        assert!(
+            seen.windows(2).all(|w| w[1] < w[0]),
+            "{name}'s position went up: {seen:?}"
+        );
+    }
+    let longest = positions.values().map(|seen| seen[0]).max().unwrap();
+    assert!(
+        longest as usize >= TASKS - MAX_RUNNING - 2,
+        "the deepest queue position seen was {longest}"
+    );
+}
