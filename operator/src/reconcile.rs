@@ -21,7 +21,6 @@ use taskyard_common::store::Store;
 
 use crate::error::Error;
 use crate::finish::{Finished, final_result, finished_at};
-use crate::housekeeping;
 use crate::job::{build_job, job_name};
 use crate::jobstate::{JobState, attempts, job_state};
 use crate::logwriter::LogWriter;
@@ -29,6 +28,7 @@ use crate::queue::{Admit, QueueKey};
 use crate::settings::Settings;
 use crate::task::TaskResource;
 use crate::validate::{Invalid, check_source};
+use crate::{cleanup, housekeeping};
 
 /// A result.json larger than this is not a runner's.
 const MAX_RESULT_BYTES: u64 = 4 << 20;
@@ -59,9 +59,6 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
 }
 
 async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
-    if task.meta().deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
     let kind = <K::Spec as TaskSpecCommon>::KIND;
     let identity = TaskIdentity {
         namespace: task.namespace().unwrap_or_default(),
@@ -69,10 +66,44 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
         uid: task.uid().unwrap_or_default(),
         generation: task.meta().generation.unwrap_or(1),
     };
+    let tasks: Api<K> = Api::namespaced(ctx.client.clone(), &identity.namespace);
+    if let Some(deleted) = &task.meta().deletion_timestamp {
+        ctx.admission.queue.lock().await.remove(&identity.uid);
+        if cleanup::has_finalizer(&*task) {
+            let keys = cleanup::task_keys(kind, &identity);
+            if let Err(e) = cleanup::delete_objects(&ctx.store, &keys).await {
+                if !cleanup::give_up(deleted.0, now()) {
+                    return Err(Error::Store(format!(
+                        "cleanup of {}/{}: {e}",
+                        identity.namespace, identity.name
+                    )));
+                }
+                let note = format!(
+                    "gave up deleting the task's store objects after {:?}: {e}",
+                    cleanup::GIVE_UP_AFTER
+                );
+                publish(&ctx, &*task, EventType::Warning, "CleanupFailed", "Cleanup", &note).await;
+            }
+            let rest = task
+                .finalizers()
+                .iter()
+                .filter(|f| *f != cleanup::FINALIZER)
+                .cloned()
+                .collect();
+            cleanup::set_finalizers(&tasks, &*task, rest).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    if ctx.settings.cleanup_on_delete && !cleanup::has_finalizer(&*task) {
+        let mut finalizers = task.finalizers().to_vec();
+        finalizers.push(cleanup::FINALIZER.to_string());
+        // The update brings the task back with its finalizer.
+        cleanup::set_finalizers(&tasks, &*task, finalizers).await?;
+        return Ok(Action::await_change());
+    }
     let old = task.task_status().cloned().unwrap_or_default();
     let recorded = old.common().observed_generation == Some(identity.generation)
         && old.common().phase.is_some_and(Phase::is_finished);
-    let tasks: Api<K> = Api::namespaced(ctx.client.clone(), &identity.namespace);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &identity.namespace);
 
     // Superseded and expired runner Jobs go first.

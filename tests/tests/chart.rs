@@ -164,6 +164,7 @@ fn the_operator_may_do_what_it_needs_and_nothing_more() {
     };
     for (verb, resource) in [
         ("watch", "hashtasks.taskyard.dev"),
+        ("patch", "texttasks.taskyard.dev"),
         ("patch", "imagetasks.taskyard.dev/status"),
         ("create", "jobs.batch"),
         ("delete", "jobs.batch"),

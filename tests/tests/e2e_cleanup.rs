@@ -1,0 +1,69 @@
+//! End to end on the local cluster, with cleanupOnDelete: deleting tasks deletes their own
+//! store objects (results, manifest, text) and never the shared images.
+
+use serde_json::json;
+use taskyard_tests::cluster::repo_root;
+use taskyard_tests::e2e::{namespace, setup_with, wait_succeeded};
+use taskyard_tests::images::write_site;
+
+#[test]
+fn deleting_tasks_deletes_their_objects_but_not_shared_images() {
+    let s = setup_with(json!({"cleanupOnDelete": true}));
+    let ns = &namespace(s, "cleanup");
+    write_site(&s.files);
+    std::fs::write(s.files.join("cleanup.html"), "<img src=\"a.png\"><img src=\"b.jpg\">").unwrap();
+    let fixtures = repo_root().join("job-runner/tests/fixtures/text");
+    std::fs::copy(fixtures.join("article.html"), s.files.join("cleanup-article.html")).unwrap();
+    let page = s.server.url("/files/cleanup.html");
+    let article = s.server.url("/files/cleanup-article.html?type=text/html");
+    s.kubectl.apply(&format!(
+        "apiVersion: taskyard.dev/v1alpha1\nkind: ImageTask\nmetadata: {{name: pics, namespace: {ns}}}\nspec:\n  source: {{page: \"{page}\"}}\n---\napiVersion: taskyard.dev/v1alpha1\nkind: TextTask\nmetadata: {{name: words, namespace: {ns}}}\nspec:\n  source: {{page: \"{article}\"}}\n"
+    ));
+    wait_succeeded(s, ns, &["imagetask/pics", "texttask/words"]);
+    let image = s.kubectl.get_json(&["imagetask", "pics", "-n", ns]);
+    let text = s.kubectl.get_json(&["texttask", "words", "-n", ns]);
+    assert_eq!(image["metadata"]["finalizers"], json!(["taskyard.dev/cleanup"]));
+
+    let store = s.runtime.block_on(s.env.store());
+    let exists = |key: &str| s.runtime.block_on(store.size(key)).unwrap().is_some();
+    let result_key = |kind: &str, task: &serde_json::Value| {
+        let m = &task["metadata"];
+        format!(
+            "tasks/{ns}/{kind}/{}/{}/1/result.json",
+            m["name"].as_str().unwrap(),
+            m["uid"].as_str().unwrap()
+        )
+    };
+    let own = vec![
+        result_key("imagetask", &image),
+        image["status"]["manifest"].as_str().unwrap().to_string(),
+        result_key("texttask", &text),
+        text["status"]["text"]["key"].as_str().unwrap().to_string(),
+    ];
+    let shared: Vec<String> = image["status"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shared.len(), 2);
+    for key in own.iter().chain(&shared) {
+        assert!(exists(key), "{key} exists before the deletion");
+    }
+
+    s.kubectl.run(&[
+        "delete",
+        "imagetask/pics",
+        "texttask/words",
+        "-n",
+        ns,
+        "--wait=true",
+        "--timeout=120s",
+    ]);
+    for key in &own {
+        assert!(!exists(key), "{key} outlived its task");
+    }
+    for key in &shared {
+        assert!(exists(key), "shared image {key} was deleted");
+    }
+}
