@@ -9,6 +9,7 @@ pub mod health;
 pub mod housekeeping;
 pub mod job;
 pub mod jobstate;
+pub mod leader;
 pub mod logwriter;
 pub mod metrics;
 pub mod queue;

@@ -14,6 +14,7 @@ use taskyard_api::{HashTask, ImageTask, TaskKind, TextTask};
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
 use taskyard_operator::health::{self, Readiness};
+use taskyard_operator::leader::LeaderElection;
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_operator::metrics::Metrics;
 use taskyard_operator::queue::Admission;
@@ -94,6 +95,28 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         client: client.clone(),
     });
     tracing::info!(store = %ctx.store.describe(), "taskyard operator starting");
+    let election = ctx.settings.leader_election.then(|| {
+        let identity = std::env::var("POD_NAME")
+            .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()))
+            .unwrap_or_else(|_| "taskyard-operator".into());
+        LeaderElection::new(
+            client.clone(),
+            &ctx.settings.namespace,
+            &ctx.settings.lease_name,
+            &identity,
+        )
+    });
+    if let Some(election) = &election {
+        // A standby replica is healthy and ready; it leads once the lease is free.
+        readiness.set_ready();
+        tracing::info!(identity = election.identity(), "waiting for the leader lease");
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = election.acquire() => tracing::info!(identity = election.identity(), "leading"),
+            _ = terminate.recv() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
     let (hash, hash_store) = controller::<HashTask>(&client, ctx.clone(), "hashtask", hash_woken);
     let (image, image_store) = controller::<ImageTask>(&client, ctx.clone(), "imagetask", image_woken);
     let (text, text_store) = controller::<TextTask>(&client, ctx.clone(), "texttask", text_woken);
@@ -108,7 +131,19 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             Err(e) => tracing::error!("not ready: cannot list tasks: {e}"),
         }
     });
-    tokio::join!(hash, image, text);
+    let controllers = async {
+        tokio::join!(hash, image, text);
+    };
+    match &election {
+        Some(election) => tokio::select! {
+            _ = controllers => election.release().await,
+            _ = election.hold() => {
+                tracing::error!("lost the leader lease; stopping so that only one replica leads");
+                std::process::exit(1);
+            }
+        },
+        None => controllers.await,
+    }
     tracing::info!("taskyard operator stopped");
     Ok(())
 }

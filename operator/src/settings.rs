@@ -69,6 +69,12 @@ pub struct Settings {
     /// Address of the /metrics, /healthz and /readyz endpoints.
     #[arg(long, env = "TASKYARD_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
     pub metrics_address: std::net::SocketAddr,
+    /// Elect one leader among replicas with a Lease in the operator's namespace.
+    #[arg(long, env = "TASKYARD_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "TASKYARD_LEASE_NAME", default_value = "taskyard-operator")]
+    pub lease_name: String,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "TASKYARD_LOG_JSON", default_value_t = false, action = clap::ArgAction::Set)]
     pub log_json: bool,

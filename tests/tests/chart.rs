@@ -74,11 +74,13 @@ fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {
         assert_eq!(container["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
         assert!(container["resources"]["limits"]["memory"].is_string());
         let secret = values["store"]["credentialsSecret"].as_str().unwrap_or("");
-        assert_eq!(
-            kind(&objects, "Role").len(),
-            usize::from(!secret.is_empty()),
-            "{values}"
-        );
+        let role = kind(&objects, "Role")[0];
+        let reads_secret = role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resources"] == json!(["secrets"]));
+        assert_eq!(reads_secret, !secret.is_empty(), "{values}");
         assert_eq!(
             kind(&objects, "NetworkPolicy").len(),
             usize::from(values["networkPolicy"]["enabled"] == true)
@@ -180,6 +182,18 @@ fn the_operator_may_do_what_it_needs_and_nothing_more() {
     assert!(
         can("get", "secrets/taskyard-s3", "taskyard-system"),
         "it reads the configured credentials"
+    );
+    assert!(
+        can(
+            "update",
+            "leases.coordination.k8s.io/taskyard-operator",
+            "taskyard-system"
+        ),
+        "it renews its lease"
+    );
+    assert!(
+        !can("update", "leases.coordination.k8s.io/other", "taskyard-system"),
+        "only its own lease"
     );
     for (verb, resource, ns) in [
         ("get", "secrets/taskyard-s3", "default"),

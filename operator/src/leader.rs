@@ -1,0 +1,184 @@
+//! Leader election with a coordination.k8s.io Lease, so that several replicas can run and
+//! exactly one reconciles (and writes the results log) at a time. A replica that cannot renew
+//! its lease in time stops, rather than risk two leaders.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Api;
+use kube::api::PostParams;
+
+/// How long a lease holds without renewal.
+pub const LEASE_DURATION: Duration = Duration::from_secs(15);
+/// How often the leader renews.
+const RENEW_EVERY: Duration = Duration::from_secs(4);
+/// How often a standby replica tries to take the lease.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// Whether `identity` may hold the lease at `now`: it is free, ours, or expired.
+pub fn can_take(spec: Option<&LeaseSpec>, identity: &str, now: jiff::Timestamp) -> bool {
+    let Some(spec) = spec else { return true };
+    let holder = spec.holder_identity.as_deref().unwrap_or("");
+    if holder.is_empty() || holder == identity {
+        return true;
+    }
+    let duration = spec
+        .lease_duration_seconds
+        .map_or(LEASE_DURATION.as_secs() as i64, i64::from);
+    match &spec.renew_time {
+        Some(MicroTime(renewed)) => now.duration_since(*renewed).as_secs() >= duration,
+        None => true,
+    }
+}
+
+pub struct LeaderElection {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+}
+
+impl LeaderElection {
+    pub fn new(client: kube::Client, namespace: &str, name: &str, identity: &str) -> Self {
+        Self {
+            api: Api::namespaced(client, namespace),
+            name: name.into(),
+            identity: identity.into(),
+        }
+    }
+
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn spec(&self, previous: Option<&LeaseSpec>, now: jiff::Timestamp) -> LeaseSpec {
+        let ours = previous.and_then(|s| s.holder_identity.as_deref()) == Some(self.identity.as_str());
+        let transitions = previous.and_then(|s| s.lease_transitions).unwrap_or(0);
+        LeaseSpec {
+            holder_identity: Some(self.identity.clone()),
+            lease_duration_seconds: Some(LEASE_DURATION.as_secs() as i32),
+            acquire_time: if ours {
+                previous.and_then(|s| s.acquire_time.clone())
+            } else {
+                Some(MicroTime(now))
+            },
+            renew_time: Some(MicroTime(now)),
+            lease_transitions: Some(if ours { transitions } else { transitions + 1 }),
+            ..Default::default()
+        }
+    }
+
+    /// Takes or renews the lease if it may; `Ok(false)` when another replica holds it.
+    pub async fn try_acquire(&self) -> Result<bool, kube::Error> {
+        let now = jiff::Timestamp::now();
+        let result = match self.api.get_opt(&self.name).await? {
+            None => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(self.name.clone()),
+                        ..Default::default()
+                    },
+                    spec: Some(self.spec(None, now)),
+                };
+                self.api.create(&PostParams::default(), &lease).await.map(|_| ())
+            }
+            Some(lease) if can_take(lease.spec.as_ref(), &self.identity, now) => {
+                let spec = self.spec(lease.spec.as_ref(), now);
+                // The resourceVersion read makes this a compare-and-swap: of two replicas
+                // taking an expired lease, one wins.
+                let updated = Lease {
+                    spec: Some(spec),
+                    ..lease
+                };
+                self.api
+                    .replace(&self.name, &PostParams::default(), &updated)
+                    .await
+                    .map(|_| ())
+            }
+            Some(_) => return Ok(false),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits until this replica leads.
+    pub async fn acquire(&self) {
+        loop {
+            match self.try_acquire().await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => tracing::warn!("cannot take lease {}: {e}", self.name),
+            }
+            tokio::time::sleep(RETRY_EVERY).await;
+        }
+    }
+
+    /// Renews the lease until it is lost; returns then.
+    pub async fn hold(&self) {
+        let mut renewed = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            match self.try_acquire().await {
+                Ok(true) => renewed = tokio::time::Instant::now(),
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!("cannot renew lease {}: {e}", self.name);
+                    // Stop leading before another replica may take over.
+                    if renewed.elapsed() + RENEW_EVERY >= LEASE_DURATION {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives the lease up (on shutdown), so a standby takes over at once.
+    pub async fn release(&self) {
+        if let Ok(Some(lease)) = self.api.get_opt(&self.name).await
+            && lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(self.identity.as_str())
+        {
+            let spec = LeaseSpec {
+                holder_identity: Some(String::new()),
+                ..lease.spec.clone().unwrap_or_default()
+            };
+            let _ = self
+                .api
+                .replace(
+                    &self.name,
+                    &PostParams::default(),
+                    &Lease {
+                        spec: Some(spec),
+                        ..lease
+                    },
+                )
+                .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(by: &str, renewed: &str) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: Some(by.into()),
+            lease_duration_seconds: Some(15),
+            renew_time: Some(MicroTime(renewed.parse().unwrap())),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_lease_is_taken_when_free_ours_or_expired() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:20Z".parse().unwrap();
+        assert!(can_take(None, "a", now));
+        assert!(can_take(Some(&held("", "2026-01-01T00:00:19Z")), "a", now));
+        assert!(can_take(Some(&held("a", "2026-01-01T00:00:19Z")), "a", now));
+        assert!(!can_take(Some(&held("b", "2026-01-01T00:00:10Z")), "a", now));
+        assert!(can_take(Some(&held("b", "2026-01-01T00:00:05Z")), "a", now));
+    }
+}
