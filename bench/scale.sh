@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The operator at scale on the local cluster: creates N tasks (default 2000; most finish at
+# once as InvalidSpec, every 20th runs a real runner Job), then reports the operator's memory
+# (RSS) and reconcile latency: the metrics' mean reconcile time, and the time a new task
+# takes to get its status while the N are there. Needs tests/cluster/up.sh and the chart
+# installed (any e2e test installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tests/cluster/.state/env
+N=${N:-2000}
+NS=scale-$$
+kubectl create namespace "$NS" >/dev/null
+trap 'kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1 || true' EXIT
+
+operator_rss_kib() {
+  local pod cid pid
+  pod=$(kubectl -n taskyard-system get pods -l app.kubernetes.io/component=operator \
+    -o jsonpath='{.items[?(@.status.phase=="Running")].metadata.name}' | awk '{print $1}')
+  cid=$(kubectl -n taskyard-system get pod "$pod" -o jsonpath='{.status.containerStatuses[0].containerID}')
+  pid=$(ctr -a /run/taskyard/containerd/containerd.sock -n k8s.io tasks ls | awk -v id="${cid#containerd://}" '$1==id {print $2}')
+  awk '/VmRSS/ {print $2}' "/proc/$pid/status"
+}
+metric() { # sum and count of the reconcile histogram, all kinds
+  local ip
+  ip=$(kubectl -n taskyard-system get pods -l app.kubernetes.io/component=operator \
+    -o jsonpath='{.items[?(@.status.phase=="Running")].status.podIP}' | awk '{print $1}')
+  exec 3<>"/dev/tcp/$ip/8080"
+  printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+  awk '/^taskyard_reconcile_duration_seconds_sum/ {s += $2} /^taskyard_reconcile_duration_seconds_count/ {c += $2} END {printf "%s %s\n", s, c}' <&3
+}
+
+echo "operator RSS before: $(operator_rss_kib) KiB"
+read -r sum0 count0 < <(metric)
+start=$SECONDS
+for ((i = 0; i < N; i += 200)); do
+  for ((j = i; j < i + 200 && j < N; j++)); do
+    if ((j % 20 == 0)); then src="{object: uploads/scale/present.bin}"; else src="{object: uploads/scale/missing-$j.bin}"; fi
+    printf 'apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: t%05d}\nspec:\n  source: %s\n---\n' "$j" "$src"
+  done | kubectl apply -n "$NS" -f - >/dev/null
+done
+echo "created $N tasks in $((SECONDS - start)) s"
+# The present object for the tasks that run.
+python3 - <<PY
+import os, pathlib
+root = pathlib.Path(os.environ["TASKYARD_S3_ROOT"]) / os.environ["TASKYARD_S3_BUCKET"] / "uploads/scale"
+root.mkdir(parents=True, exist_ok=True)
+(root / "present.bin").write_bytes(b"x" * 1000)
+PY
+deadline=$((SECONDS + 900))
+while :; do
+  done_count=$(kubectl get hashtasks -n "$NS" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -cE '^(Succeeded|Failed)$' || true)
+  [ "$done_count" -ge "$N" ] && break
+  [ $SECONDS -lt $deadline ] || { echo "only $done_count of $N finished in time"; break; }
+  sleep 5
+done
+echo "all $N finished after $((SECONDS - start)) s"
+read -r sum1 count1 < <(metric)
+echo "operator RSS with $N tasks: $(operator_rss_kib) KiB"
+python3 -c "print(f'reconciles: {$count1 - $count0:.0f}, mean reconcile {1000 * ($sum1 - $sum0) / max(1, $count1 - $count0):.1f} ms')"
+# Latency of one more task among the N: apply to status.
+t0=$(date +%s.%N)
+printf 'apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: probe}\nspec:\n  source: {object: uploads/scale/missing-probe.bin}\n' | kubectl apply -n "$NS" -f - >/dev/null
+kubectl wait -n "$NS" --for=condition=Succeeded=False hashtask/probe --timeout=120s >/dev/null
+python3 -c "print(f'a new task got its status in {($(date +%s.%N) - $t0) * 1000:.0f} ms with $N tasks present')"
