@@ -12,23 +12,30 @@ NS=scale-$$
 kubectl create namespace "$NS" >/dev/null
 trap 'kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1 || true' EXIT
 
+# The replica that leads (holds the Lease) is the one that reconciles.
+leader() { kubectl -n taskyard-system get lease taskyard-operator -o jsonpath='{.spec.holderIdentity}'; }
 operator_rss_kib() {
   local pod cid pid
-  pod=$(kubectl -n taskyard-system get pods -l app.kubernetes.io/component=operator \
-    -o jsonpath='{.items[?(@.status.phase=="Running")].metadata.name}' | awk '{print $1}')
+  pod=$(leader)
   cid=$(kubectl -n taskyard-system get pod "$pod" -o jsonpath='{.status.containerStatuses[0].containerID}')
   pid=$(ctr -a /run/taskyard/containerd/containerd.sock -n k8s.io tasks ls | awk -v id="${cid#containerd://}" '$1==id {print $2}')
   awk '/VmRSS/ {print $2}' "/proc/$pid/status"
 }
 metric() { # sum and count of the reconcile histogram, all kinds
   local ip
-  ip=$(kubectl -n taskyard-system get pods -l app.kubernetes.io/component=operator \
-    -o jsonpath='{.items[?(@.status.phase=="Running")].status.podIP}' | awk '{print $1}')
+  ip=$(kubectl -n taskyard-system get pod "$(leader)" -o jsonpath='{.status.podIP}')
   exec 3<>"/dev/tcp/$ip/8080"
   printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-  awk '/^taskyard_reconcile_duration_seconds_sum/ {s += $2} /^taskyard_reconcile_duration_seconds_count/ {c += $2} END {printf "%s %s\n", s, c}' <&3
+  awk '/^taskyard_reconcile_duration_seconds_sum/ {s += $2} /^taskyard_reconcile_duration_seconds_count/ {c += $2} END {printf "%f %d\n", s, c}' <&3
 }
 
+# The object the running tasks hash (every 20th task); the others name missing objects.
+python3 - <<PY
+import os, pathlib
+root = pathlib.Path(os.environ["TASKYARD_S3_ROOT"]) / os.environ["TASKYARD_S3_BUCKET"] / "uploads/scale"
+root.mkdir(parents=True, exist_ok=True)
+(root / "present.bin").write_bytes(b"x" * 1000)
+PY
 echo "operator RSS before: $(operator_rss_kib) KiB"
 read -r sum0 count0 < <(metric)
 start=$SECONDS
@@ -39,13 +46,6 @@ for ((i = 0; i < N; i += 200)); do
   done | kubectl apply -n "$NS" -f - >/dev/null
 done
 echo "created $N tasks in $((SECONDS - start)) s"
-# The present object for the tasks that run.
-python3 - <<PY
-import os, pathlib
-root = pathlib.Path(os.environ["TASKYARD_S3_ROOT"]) / os.environ["TASKYARD_S3_BUCKET"] / "uploads/scale"
-root.mkdir(parents=True, exist_ok=True)
-(root / "present.bin").write_bytes(b"x" * 1000)
-PY
 deadline=$((SECONDS + 900))
 while :; do
   done_count=$(kubectl get hashtasks -n "$NS" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -cE '^(Succeeded|Failed)$' || true)
