@@ -8,43 +8,15 @@ use serde_json::Value;
 use taskyard_tests::cluster::ClusterEnv;
 use taskyard_tests::files::{coreutils_digest, write_pattern};
 use taskyard_tests::http::FixtureServer;
+use taskyard_tests::local_run::run_task;
 
 /// Runs `job-runner run` on a HashTask; returns (exit code, status, stderr).
 async fn run_hash_task(store: &Path, url: &str, extra: &[&str]) -> (i32, Value, String) {
-    let task = store.parent().unwrap().join(format!("task-{}.yaml", uuid_like()));
-    std::fs::write(
-        &task,
-        format!(
-            "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: t, namespace: it}}\nspec:\n  source: {{url: \"{url}\"}}\n  algorithms: [md5, sha1, sha256, sha512]\n"
-        ),
-    )
-    .unwrap();
-    let env = ClusterEnv::load();
-    let allow = format!("{}/32", env.host_ip());
-    let mut args = vec!["run", "--store", store.to_str().unwrap(), "--allow-network", &allow];
-    args.extend_from_slice(extra);
-    args.push(task.to_str().unwrap());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
-        .args(&args)
-        .output()
-        .await
-        .unwrap();
-    let status: Value = serde_yaml::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap_or(-1),
-        status,
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
+    let yaml = format!(
+        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: t, namespace: it}}\nspec:\n  source: {{url: \"{url}\"}}\n  algorithms: [md5, sha1, sha256, sha512]\n"
+    );
+    let run = run_task(env!("CARGO_BIN_EXE_job-runner"), store, &yaml, extra).await;
+    (run.code, run.status, run.stderr)
 }
 
 fn condition(status: &Value) -> (&str, &str) {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use taskyard_tests::cluster::ClusterEnv;
 use taskyard_tests::http::FixtureServer;
 use taskyard_tests::images::write_site;
+use taskyard_tests::local_run::run_task;
 
 struct Site {
     dir: tempfile::TempDir,
@@ -45,27 +46,10 @@ async fn site() -> Site {
 
 /// Runs an ImageTask whose spec (after `source:`) is `spec`; returns (exit code, status, stdout bytes).
 async fn run_image_task(store: &Path, spec: &str) -> (i32, Value, usize) {
-    let task = store.with_extension(format!("{}.yaml", std::process::id()));
-    std::fs::write(
-        &task,
-        format!("apiVersion: taskyard.dev/v1alpha1\nkind: ImageTask\nmetadata: {{name: gallery}}\nspec:\n{spec}\n"),
-    )
-    .unwrap();
-    let allow = format!("{}/32", ClusterEnv::load().host_ip());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
-        .args([
-            "run",
-            "--store",
-            store.to_str().unwrap(),
-            "--allow-network",
-            &allow,
-            task.to_str().unwrap(),
-        ])
-        .output()
-        .await
-        .unwrap();
-    let status: Value = serde_yaml::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), status, out.stdout.len())
+    let yaml =
+        format!("apiVersion: taskyard.dev/v1alpha1\nkind: ImageTask\nmetadata: {{name: gallery}}\nspec:\n{spec}\n");
+    let run = run_task(env!("CARGO_BIN_EXE_job-runner"), store, &yaml, &[]).await;
+    (run.code, run.status, run.stdout_len)
 }
 
 fn manifest(store: &Path, status: &Value) -> Vec<Value> {

@@ -8,6 +8,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use taskyard_tests::cluster::ClusterEnv;
 use taskyard_tests::http::FixtureServer;
+use taskyard_tests::local_run::run_task;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text")
@@ -17,34 +18,17 @@ fn golden(name: &str) -> String {
     std::fs::read_to_string(fixtures().join(name)).unwrap()
 }
 
+fn text_task(source: &str) -> String {
+    format!("apiVersion: taskyard.dev/v1alpha1\nkind: TextTask\nmetadata: {{name: page}}\nspec:\n  source: {source}\n")
+}
+
 /// Runs a TextTask; returns (exit code, status, the stored text).
 async fn run_text_task(store: &Path, source: &str) -> (i32, Value, Option<String>) {
-    let task = store.with_extension("task.yaml");
-    std::fs::write(
-        &task,
-        format!(
-            "apiVersion: taskyard.dev/v1alpha1\nkind: TextTask\nmetadata: {{name: page}}\nspec:\n  source: {source}\n"
-        ),
-    )
-    .unwrap();
-    let allow = format!("{}/32", ClusterEnv::load().host_ip());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
-        .args([
-            "run",
-            "--store",
-            store.to_str().unwrap(),
-            "--allow-network",
-            &allow,
-            task.to_str().unwrap(),
-        ])
-        .output()
-        .await
-        .unwrap();
-    let status: Value = serde_yaml::from_slice(&out.stdout).unwrap_or(Value::Null);
-    let text = status["text"]["key"]
+    let run = run_task(env!("CARGO_BIN_EXE_job-runner"), store, &text_task(source), &[]).await;
+    let text = run.status["text"]["key"]
         .as_str()
         .map(|key| std::fs::read_to_string(store.join(key)).unwrap());
-    (out.status.code().unwrap_or(-1), status, text)
+    (run.code, run.status, text)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,30 +102,19 @@ async fn text_of_a_stored_document() {
 async fn a_page_over_the_size_limit_names_the_setting() {
     let http = FixtureServer::start(ClusterEnv::load().host_ip(), fixtures()).await;
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    let task = store.with_extension("task.yaml");
     let url = http.url("/files/article.html");
-    std::fs::write(&task, format!("apiVersion: taskyard.dev/v1alpha1\nkind: TextTask\nmetadata: {{name: big}}\nspec:\n  source: {{page: \"{url}\"}}\n")).unwrap();
-    let allow = format!("{}/32", ClusterEnv::load().host_ip());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_job-runner"))
-        .args([
-            "run",
-            "--store",
-            store.to_str().unwrap(),
-            "--allow-network",
-            &allow,
-            "--max-page-bytes",
-            "100",
-        ])
-        .arg(&task)
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let status: Value = serde_yaml::from_slice(&out.stdout).unwrap();
-    assert_eq!(status["conditions"][0]["reason"], "LimitExceeded");
+    let yaml = text_task(&format!("{{page: \"{url}\"}}"));
+    let run = run_task(
+        env!("CARGO_BIN_EXE_job-runner"),
+        &tmp.path().join("store"),
+        &yaml,
+        &["--max-page-bytes", "100"],
+    )
+    .await;
+    assert_eq!(run.code, 1);
+    assert_eq!(run.status["conditions"][0]["reason"], "LimitExceeded");
     assert!(
-        status["conditions"][0]["message"]
+        run.status["conditions"][0]["message"]
             .as_str()
             .unwrap()
             .contains("--max-page-bytes")

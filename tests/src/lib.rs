@@ -7,3 +7,4 @@ pub mod files;
 pub mod http;
 pub mod images;
 pub mod kubectl;
+pub mod local_run;
