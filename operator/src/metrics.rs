@@ -35,6 +35,9 @@ impl Histogram {
 
 #[derive(Default)]
 struct Families {
+    /// The last phase seen of every task, by uid: (kind, phase).
+    phases: BTreeMap<String, (String, String)>,
+    queue_length: u64,
     reconciles: BTreeMap<Labels, u64>,
     errors: BTreeMap<Labels, u64>,
     finished: BTreeMap<Labels, u64>,
@@ -86,10 +89,39 @@ impl Metrics {
         }
     }
 
+    /// Records a task's current phase (for the tasks-by-phase gauge).
+    pub fn task_phase(&self, uid: &str, kind: &str, phase: &str) {
+        self.families
+            .lock()
+            .unwrap()
+            .phases
+            .insert(uid.to_string(), (kind.to_string(), phase.to_string()));
+    }
+
+    /// Forgets a deleted task.
+    pub fn task_gone(&self, uid: &str) {
+        self.families.lock().unwrap().phases.remove(uid);
+    }
+
+    pub fn set_queue_length(&self, n: usize) {
+        self.families.lock().unwrap().queue_length = n as u64;
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let f = self.families.lock().unwrap();
         let mut out = String::new();
+        let mut by_phase: BTreeMap<Labels, u64> = BTreeMap::new();
+        for (kind, phase) in f.phases.values() {
+            *by_phase.entry(labels(&[("kind", kind), ("phase", phase)])).or_default() += 1;
+        }
+        gauge(&mut out, "taskyard_tasks", "Tasks by kind and phase.", &by_phase);
+        gauge(
+            &mut out,
+            "taskyard_queue_length",
+            "Tasks waiting for a runner slot (maxRunningJobs).",
+            &BTreeMap::from([(Labels::new(), f.queue_length)]),
+        );
         counter(
             &mut out,
             "taskyard_reconciles_total",
@@ -141,6 +173,13 @@ fn label_text(labels: &Labels, extra: Option<(&str, String)>) -> String {
     }
 }
 
+fn gauge(out: &mut String, name: &str, help: &str, values: &BTreeMap<Labels, u64>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (l, v) in values {
+        let _ = writeln!(out, "{name}{} {v}", label_text(l, None));
+    }
+}
+
 fn counter(out: &mut String, name: &str, help: &str, values: &BTreeMap<Labels, u64>) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
     for (l, v) in values {
@@ -181,7 +220,23 @@ mod tests {
         m.reconciled("HashTask", Duration::from_millis(700));
         m.reconcile_failed("HashTask", "StoreError");
         m.task_finished("HashTask", "Succeeded", "Completed", Some(3.0));
+        m.task_phase("u1", "HashTask", "Succeeded");
+        m.task_phase("u2", "HashTask", "Pending");
+        m.task_phase("u3", "HashTask", "Succeeded");
+        m.task_phase("u2", "HashTask", "Running");
+        m.task_gone("u3");
+        m.set_queue_length(4);
         let text = m.render();
+        assert!(
+            text.contains("taskyard_tasks{kind=\"HashTask\",phase=\"Succeeded\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("taskyard_tasks{kind=\"HashTask\",phase=\"Running\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("phase=\"Pending\"} "), "{text}");
+        assert!(text.contains("taskyard_queue_length 4"), "{text}");
         assert!(
             text.contains("taskyard_reconciles_total{kind=\"HashTask\"} 2"),
             "{text}"

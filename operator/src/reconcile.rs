@@ -53,8 +53,18 @@ pub struct Context {
 #[tracing::instrument(skip_all, fields(kind = %K::kind(&()), namespace = task.namespace().unwrap_or_default(), name = %task.name_any()))]
 pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
-    let outcome = reconcile_task(task, ctx.clone()).await;
-    ctx.metrics.reconciled(&K::kind(&()), started.elapsed());
+    let uid = task.uid().unwrap_or_default();
+    let deleted = task.meta().deletion_timestamp.is_some();
+    let outcome = reconcile_task(task.clone(), ctx.clone()).await;
+    let kind = K::kind(&());
+    ctx.metrics.reconciled(&kind, started.elapsed());
+    // The phase the task was reconciled in; a status this reconcile writes triggers the next
+    // reconcile, which records the new phase.
+    match (deleted, task.task_status().and_then(|s| s.common().phase)) {
+        (true, _) => ctx.metrics.task_gone(&uid),
+        (false, phase) => ctx.metrics.task_phase(&uid, &kind, phase.unwrap_or_default().as_str()),
+    }
+    ctx.metrics.set_queue_length(ctx.admission.queue.lock().await.len());
     outcome
 }
 

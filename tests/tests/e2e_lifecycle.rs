@@ -202,4 +202,9 @@ fn metrics_move_when_tasks_run() {
     assert!(counter(&after, reconciles) > counter(&before, reconciles));
     assert!(after.contains("taskyard_reconcile_duration_seconds_bucket{kind=\"HashTask\",le=\"+Inf\"}"));
     assert!(after.contains("taskyard_runner_job_duration_seconds_count{kind=\"HashTask\"}"));
+    assert!(
+        after.contains("taskyard_tasks{kind=\"HashTask\",phase=\"Succeeded\"}"),
+        "{after}"
+    );
+    assert!(after.contains("taskyard_queue_length 0"), "{after}");
 }
