@@ -8,18 +8,25 @@ use crate::cluster::ClusterEnv;
 
 pub struct Kubectl {
     kubeconfig: String,
+    /// A discovery cache of this test process: one left by an earlier cluster at the same
+    /// address would name resources this one does not have yet.
+    cache_dir: std::path::PathBuf,
 }
 
 impl Kubectl {
     pub fn new(env: &ClusterEnv) -> Self {
         Self {
             kubeconfig: env.get("KUBECONFIG").to_string(),
+            cache_dir: std::env::temp_dir().join(format!("taskyard-kubectl-cache-{}", std::process::id())),
         }
     }
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("kubectl");
-        cmd.env("KUBECONFIG", &self.kubeconfig).args(args);
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .args(args);
         cmd
     }
 

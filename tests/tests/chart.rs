@@ -296,9 +296,17 @@ fn install_upgrade_uninstall_and_the_crd_upgrade_path() {
     });
 }
 
+/// Installs the chart (and so the CRDs) if this binary's tests run first on a new cluster.
+fn installed() -> (std::sync::MutexGuard<'static, ()>, Kubectl) {
+    let release = RELEASE.lock().unwrap_or_else(|e| e.into_inner());
+    let env = ClusterEnv::load();
+    helm_apply(&env);
+    (release, Kubectl::new(&env))
+}
+
 #[test]
 fn kubectl_explain_describes_the_fields() {
-    let k = Kubectl::new(&ClusterEnv::load());
+    let (_release, k) = installed();
     for (field, needles) in [
         ("imagetask.spec.resize.fit", &["contain", "fill", "cover", "aspect"][..]),
         ("imagetask.spec.maxImages", &["maxImages", "more"][..]),
@@ -307,7 +315,15 @@ fn kubectl_explain_describes_the_fields() {
         ("texttask.spec.source.page", &["http or https"][..]),
         ("hashtask", &["digests", "results log"][..]),
     ] {
-        let out = k.run(&["explain", field]);
+        // The API server publishes a new CRD's schema a moment after it is created.
+        let out = k.eventually(
+            &format!("kubectl explain {field}"),
+            std::time::Duration::from_secs(60),
+            || {
+                let (ok, out, _) = k.try_run(&["explain", field]);
+                ok.then_some(out)
+            },
+        );
         for needle in needles {
             assert!(out.contains(needle), "kubectl explain {field} lacks {needle:?}:\n{out}");
         }
@@ -316,7 +332,7 @@ fn kubectl_explain_describes_the_fields() {
 
 #[test]
 fn every_example_is_accepted_by_the_api_server() {
-    let k = Kubectl::new(&ClusterEnv::load());
+    let (_release, k) = installed();
     let examples = repo_root().join("examples");
     let out = k.run(&[
         "apply",
