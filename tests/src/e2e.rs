@@ -137,6 +137,19 @@ pub fn wait_succeeded(s: &Setup, namespace: &str, what: &[&str]) {
     s.kubectl.run(&args);
 }
 
+/// Waits until `what` (e.g. `hashtask/x`) has failed: its Succeeded condition is False.
+pub fn wait_failed(s: &Setup, namespace: &str, what: &str) {
+    let timeout = format!("--timeout={}s", WAIT.as_secs());
+    s.kubectl.run(&[
+        "wait",
+        "-n",
+        namespace,
+        "--for=condition=Succeeded=False",
+        what,
+        &timeout,
+    ]);
+}
+
 pub fn results_log(s: &Setup, date: &str) -> String {
     let store = s.runtime.block_on(s.env.store());
     let body = s

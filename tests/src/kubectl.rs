@@ -89,6 +89,24 @@ impl Kubectl {
         }
     }
 
+    /// The operator's Pods that are not being deleted.
+    pub fn operator_pods(&self) -> Vec<serde_json::Value> {
+        let pods = self.get_json(&[
+            "pods",
+            "-n",
+            "taskyard-system",
+            "-l",
+            "app.kubernetes.io/component=operator",
+        ]);
+        pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .cloned()
+            .collect()
+    }
+
     /// Creates a namespace (idempotent).
     pub fn namespace(&self, name: &str) {
         self.apply(&format!(

@@ -222,22 +222,7 @@ fn install_upgrade_uninstall_and_the_crd_upgrade_path() {
     let env = ClusterEnv::load();
     let k = Kubectl::new(&env);
     helm_apply(&env);
-    let operator_pod = || {
-        let pods = k.get_json(&[
-            "pods",
-            "-n",
-            "taskyard-system",
-            "-l",
-            "app.kubernetes.io/component=operator",
-        ]);
-        pods["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let operator_pod = || k.operator_pods();
     let before = operator_pod()[0]["metadata"]["name"].as_str().unwrap().to_string();
 
     // A changed value rolls the operator.

@@ -12,18 +12,9 @@ fn killing_the_leader_hands_over_without_a_second_job() {
     let s = setup_with(json!({"replicas": 2}));
     let k = &s.kubectl;
     let ready_operators = || {
-        let pods = k.get_json(&[
-            "pods",
-            "-n",
-            "taskyard-system",
-            "-l",
-            "app.kubernetes.io/component=operator",
-        ]);
-        pods["items"]
-            .as_array()
-            .unwrap()
+        k.operator_pods()
             .iter()
-            .filter(|p| p["metadata"]["deletionTimestamp"].is_null() && p["status"]["phase"] == "Running")
+            .filter(|p| p["status"]["phase"] == "Running")
             .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };

@@ -1,7 +1,7 @@
 //! End to end on the local cluster: the operator installed with its Helm chart, HashTasks
 //! applied and read with kubectl, as a user would.
 
-use taskyard_tests::e2e::{WAIT, file, hash_task, jobs_of, namespace, results_log, setup, wait_succeeded};
+use taskyard_tests::e2e::{WAIT, file, hash_task, jobs_of, namespace, results_log, setup, wait_failed, wait_succeeded};
 use taskyard_tests::files::coreutils_digest;
 
 #[test]
@@ -153,15 +153,7 @@ fn an_invalid_spec_fails_with_invalid_spec_and_creates_no_job() {
         "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: missing, namespace: {ns}}}\nspec:\n  source: {{object: uploads/e2e/does-not-exist.bin}}\n"
     ));
     for (name, needle) in [("loopback", "loopback"), ("missing", "does not exist")] {
-        let timeout = format!("--timeout={}s", WAIT.as_secs());
-        s.kubectl.run(&[
-            "wait",
-            "-n",
-            ns,
-            "--for=condition=Succeeded=False",
-            &format!("hashtask/{name}"),
-            &timeout,
-        ]);
+        wait_failed(s, ns, &format!("hashtask/{name}"));
         let task = s.kubectl.get_json(&["hashtask", name, "-n", ns]);
         let condition = &task["status"]["conditions"][0];
         assert_eq!(task["status"]["phase"], "Failed");

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use taskyard_tests::e2e::{Setup, WAIT, file, hash_task, jobs_of, namespace, setup_with, wait_succeeded};
+use taskyard_tests::e2e::{Setup, WAIT, file, hash_task, jobs_of, namespace, setup_with, wait_failed, wait_succeeded};
 
 /// This binary runs the operator with a short Job time to live.
 const JOB_TTL_SECONDS: u64 = 8;
@@ -101,15 +101,7 @@ fn a_task_against_a_server_that_stalls_times_out() {
         "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: stalled, namespace: {ns}}}\nspec:\n  source: {{url: \"{}\"}}\n  timeoutSeconds: 4\n  retries: 0\n",
         s.server.url("/stall")
     ));
-    let timeout = format!("--timeout={}s", WAIT.as_secs());
-    s.kubectl.run(&[
-        "wait",
-        "-n",
-        ns,
-        "--for=condition=Succeeded=False",
-        "hashtask/stalled",
-        &timeout,
-    ]);
+    wait_failed(s, ns, "hashtask/stalled");
     let task = s.kubectl.get_json(&["hashtask", "stalled", "-n", ns]);
     let condition = &task["status"]["conditions"][0];
     assert_eq!(condition["reason"], "TimedOut", "{condition}");
