@@ -9,7 +9,7 @@ ROUNDS=${ROUNDS:-3}
 SIDE=${SIDE:-256}
 
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mate-backgrounds lomiri-wallpapers >/dev/null
-python3 -c "import PIL" 2>/dev/null || pip install -q pillow==13.0.0
+python3 -c "import PIL" 2>/dev/null || python3 -m pip install -q pillow==13.0.0
 mapfile -t photos < <(find /usr/share/backgrounds -iname '*.jpg' -size +300k | sort | head -12)
 mp=$(python3 -c "
 import sys; from PIL import Image

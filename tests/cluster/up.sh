@@ -17,7 +17,7 @@ S3_SECRET_KEY=taskyard-test-secret-key
 "$here/install-packages.sh"
 "$here/build-kubernetes.sh"
 "$here/install-s3-server.sh"
-python3 -c "import helm_python" 2>/dev/null || pip install -q helm-python-sdk==0.2.2
+python3 -c "import helm_python" 2>/dev/null || python3 -m pip install -q helm-python-sdk==0.2.2
 
 mkdir -p "$STATE"
 ln -sfn "$STATE" "$here/.state"
