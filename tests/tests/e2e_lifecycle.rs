@@ -146,19 +146,25 @@ fn finished_jobs_are_deleted_after_the_ttl_and_status_stays() {
 fn metrics_move_when_tasks_run() {
     let s = setup();
     let ns = &namespace(s, "metrics");
-    let pods = s.kubectl.get_json(&[
-        "pods",
+    // The replica that leads (holds the Lease) is the one that reconciles and counts.
+    s.kubectl.run(&[
+        "rollout",
+        "status",
+        "deploy/taskyard-operator",
         "-n",
         "taskyard-system",
-        "-l",
-        "app.kubernetes.io/component=operator",
+        "--timeout=180s",
     ]);
-    let pod = pods["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["status"]["phase"] == "Running")
-        .expect("a running operator");
+    let pod = s.kubectl.eventually("the leading operator", WAIT, || {
+        let lease = s
+            .kubectl
+            .get_json(&["lease", "taskyard-operator", "-n", "taskyard-system"]);
+        let holder = lease["spec"]["holderIdentity"].as_str()?.to_string();
+        s.kubectl
+            .operator_pods()
+            .into_iter()
+            .find(|p| p["metadata"]["name"] == holder.as_str() && p["status"]["phase"] == "Running")
+    });
     let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
     let get = |path: &str| -> (u16, String) {
         use std::io::{Read, Write};
