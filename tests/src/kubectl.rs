@@ -107,6 +107,36 @@ impl Kubectl {
             .collect()
     }
 
+    /// Waits until the operator Deployment has finished rolling out.
+    pub fn operator_rolled_out(&self) {
+        self.run(&[
+            "rollout",
+            "status",
+            "deploy/taskyard-operator",
+            "-n",
+            "taskyard-system",
+            "--timeout=180s",
+        ]);
+    }
+
+    /// The replica holding the operator's leader Lease, if one does.
+    pub fn lease_holder(&self) -> Option<String> {
+        let (ok, out, _) = self.try_run(&[
+            "get",
+            "lease",
+            "taskyard-operator",
+            "-n",
+            "taskyard-system",
+            "-o",
+            "json",
+        ]);
+        let lease: serde_json::Value = serde_json::from_str(&out).ok().filter(|_| ok)?;
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+    }
+
     /// Creates a namespace (idempotent).
     pub fn namespace(&self, name: &str) {
         self.apply(&format!(

@@ -18,29 +18,8 @@ fn killing_the_leader_hands_over_without_a_second_job() {
             .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };
-    let holder = || {
-        let (ok, out, _) = k.try_run(&[
-            "get",
-            "lease",
-            "taskyard-operator",
-            "-n",
-            "taskyard-system",
-            "-o",
-            "json",
-        ]);
-        ok.then(|| serde_json::from_str::<serde_json::Value>(&out).ok())
-            .flatten()
-            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
-            .filter(|h| !h.is_empty())
-    };
-    k.run(&[
-        "rollout",
-        "status",
-        "deploy/taskyard-operator",
-        "-n",
-        "taskyard-system",
-        "--timeout=180s",
-    ]);
+    let holder = || k.lease_holder();
+    k.operator_rolled_out();
     let pods = k.eventually("two operator replicas", WAIT, || {
         let pods = ready_operators();
         (pods.len() == 2).then_some(pods)

@@ -147,19 +147,9 @@ fn metrics_move_when_tasks_run() {
     let s = setup();
     let ns = &namespace(s, "metrics");
     // The replica that leads (holds the Lease) is the one that reconciles and counts.
-    s.kubectl.run(&[
-        "rollout",
-        "status",
-        "deploy/taskyard-operator",
-        "-n",
-        "taskyard-system",
-        "--timeout=180s",
-    ]);
+    s.kubectl.operator_rolled_out();
     let pod = s.kubectl.eventually("the leading operator", WAIT, || {
-        let lease = s
-            .kubectl
-            .get_json(&["lease", "taskyard-operator", "-n", "taskyard-system"]);
-        let holder = lease["spec"]["holderIdentity"].as_str()?.to_string();
+        let holder = s.kubectl.lease_holder()?;
         s.kubectl
             .operator_pods()
             .into_iter()
