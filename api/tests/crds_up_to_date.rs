@@ -3,7 +3,9 @@
 use std::path::Path;
 
 fn committed(path: &str) -> String {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    // Read at run time: a shared target directory may hold a binary compiled in another checkout.
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run the tests with cargo test");
+    let full = Path::new(&crate_dir).join("..").join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {}: {e}", full.display()))
 }
 

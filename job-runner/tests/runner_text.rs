@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use taskyard_tests::cluster::ClusterEnv;
+use taskyard_tests::cluster::{ClusterEnv, repo_root};
 use taskyard_tests::http::FixtureServer;
 use taskyard_tests::local_run::run_task;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text")
+    repo_root().join("job-runner/tests/fixtures/text")
 }
 
 fn golden(name: &str) -> String {

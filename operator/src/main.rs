@@ -17,7 +17,7 @@ use taskyard_operator::health::{self, Readiness};
 use taskyard_operator::leader::LeaderElection;
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_operator::metrics::Metrics;
-use taskyard_operator::queue::Admission;
+use taskyard_operator::queue::{Admission, Caches};
 use taskyard_operator::reconcile::{Context, error_policy, reconcile};
 use taskyard_operator::settings::Settings;
 use taskyard_operator::task::TaskResource;
@@ -74,16 +74,21 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let (hash_wake, hash_woken) = tokio::sync::mpsc::unbounded_channel();
     let (image_wake, image_woken) = tokio::sync::mpsc::unbounded_channel();
     let (text_wake, text_woken) = tokio::sync::mpsc::unbounded_channel();
-    let admission = Admission {
-        queue: Default::default(),
-        wake: [
-            (TaskKind::HashTask, hash_wake),
-            (TaskKind::ImageTask, image_wake),
-            (TaskKind::TextTask, text_wake),
-        ]
-        .into_iter()
-        .collect(),
+    // Built now, run once leading: admission reads every kind's cache.
+    let hash = controller::<HashTask>(&client, "hashtask", hash_woken);
+    let image = controller::<ImageTask>(&client, "imagetask", image_woken);
+    let text = controller::<TextTask>(&client, "texttask", text_woken);
+    let caches = Caches {
+        hash: hash.store(),
+        image: image.store(),
+        text: text.store(),
     };
+    let wake = [
+        (TaskKind::HashTask, hash_wake),
+        (TaskKind::ImageTask, image_wake),
+        (TaskKind::TextTask, text_wake),
+    ];
+    let admission = Admission::new(caches, wake.into_iter().collect());
     let ctx = Arc::new(Context {
         admission,
         recorder: Recorder::new(client.clone(), reporter),
@@ -117,12 +122,14 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
-    let (hash, hash_store) = controller::<HashTask>(&client, ctx.clone(), "hashtask", hash_woken);
-    let (image, image_store) = controller::<ImageTask>(&client, ctx.clone(), "imagetask", image_woken);
-    let (text, text_store) = controller::<TextTask>(&client, ctx.clone(), "texttask", text_woken);
     // Ready once the API server serves every task kind (the CRDs are installed) and lists them.
+    let listed = (
+        listed::<HashTask>(client.clone()),
+        listed::<ImageTask>(client.clone()),
+        listed::<TextTask>(client.clone()),
+    );
     tokio::spawn(async move {
-        let synced = tokio::try_join!(hash_store, image_store, text_store);
+        let synced = tokio::try_join!(listed.0, listed.1, listed.2);
         match synced {
             Ok(_) => {
                 readiness.set_ready();
@@ -132,7 +139,11 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let controllers = async {
-        tokio::join!(hash, image, text);
+        tokio::join!(
+            run_controller(hash, &ctx),
+            run_controller(image, &ctx),
+            run_controller(text, &ctx)
+        );
     };
     match &election {
         Some(election) => tokio::select! {
@@ -148,45 +159,48 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The controller of one task kind (runs until a shutdown signal), and a future that ends
-/// when that kind can be listed.
+/// The controller of one task kind: its tasks, its runner Jobs, and the waiting tasks it is
+/// told about (a runner slot freed).
 fn controller<K: TaskResource>(
     client: &kube::Client,
-    ctx: Arc<Context>,
     kind_label: &str,
     woken: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
-) -> (
-    impl std::future::Future<Output = ()> + use<K>,
-    impl std::future::Future<Output = Result<(), kube::Error>> + use<K>,
-) {
+) -> Controller<K> {
     let jobs = Api::<Job>::all(client.clone());
     let job_selector = format!("app.kubernetes.io/managed-by=taskyard,taskyard.dev/kind={kind_label}");
-    let tasks = Api::<K>::all(client.clone());
-    let run = Controller::new(tasks.clone(), watcher::Config::default())
+    Controller::new(Api::<K>::all(client.clone()), watcher::Config::default())
         .owns(jobs, watcher::Config::default().labels(&job_selector))
         .reconcile_on(futures::stream::unfold(woken, |mut rx| async move {
             let (namespace, name) = rx.recv().await?;
             Some((ObjectRef::<K>::new(&name).within(&namespace), rx))
         }))
+}
+
+/// Runs one controller until a shutdown signal.
+async fn run_controller<K: TaskResource>(controller: Controller<K>, ctx: &Arc<Context>) {
+    controller
         .shutdown_on_signal()
-        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .run(reconcile::<K>, error_policy::<K>, ctx.clone())
         .for_each(|outcome| async move {
             if let Err(e) = outcome {
                 tracing::debug!("reconcile: {e}");
             }
-        });
-    let listed = async move {
-        let mut delay = std::time::Duration::from_millis(500);
-        loop {
-            match tasks.list(&kube::api::ListParams::default().limit(1)).await {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    tracing::warn!("cannot list {}: {e}; is the CRD installed?", K::plural(&()));
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(30));
-                }
+        })
+        .await
+}
+
+/// Ends when the API server lists this task kind (its CRD is installed), retrying until then.
+async fn listed<K: TaskResource>(client: kube::Client) -> Result<(), kube::Error> {
+    let tasks = Api::<K>::all(client);
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        match tasks.list(&kube::api::ListParams::default().limit(1)).await {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::warn!("cannot list {}: {e}; is the CRD installed?", K::plural(&()));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
             }
         }
-    };
-    (run, listed)
+    }
 }

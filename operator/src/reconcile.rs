@@ -2,6 +2,7 @@
 //! load -> validate -> build the Job -> create it once -> on completion read the result ->
 //! (HashTask: append the results log line) -> write status -> events.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,12 +22,12 @@ use taskyard_common::store::Store;
 
 use crate::error::Error;
 use crate::finish::{Finished, final_result, finished_at};
-use crate::job::{build_job, job_name};
+use crate::job::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY, build_job, job_name};
 use crate::jobstate::{JobState, attempts, job_state};
 use crate::logwriter::LogWriter;
-use crate::queue::{Admit, QueueKey};
+use crate::queue::{Admit, Waiting, admit};
 use crate::settings::Settings;
-use crate::task::TaskResource;
+use crate::task::{TaskResource, is_recorded};
 use crate::validate::{Invalid, check_source};
 use crate::{cleanup, housekeeping};
 
@@ -64,7 +65,7 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
         (true, _) => ctx.metrics.task_gone(&uid),
         (false, phase) => ctx.metrics.task_phase(&uid, &kind, phase.unwrap_or_default().as_str()),
     }
-    ctx.metrics.set_queue_length(ctx.admission.queue.lock().await.len());
+    ctx.metrics.set_queue_length(ctx.admission.caches.queued());
     outcome
 }
 
@@ -78,7 +79,6 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
     };
     let tasks: Api<K> = Api::namespaced(ctx.client.clone(), &identity.namespace);
     if let Some(deleted) = &task.meta().deletion_timestamp {
-        ctx.admission.queue.lock().await.remove(&identity.uid);
         if cleanup::has_finalizer(&*task) {
             let keys = cleanup::task_keys(kind, &identity);
             if let Err(e) = cleanup::delete_objects(&ctx.store, &keys).await {
@@ -112,8 +112,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
         return Ok(Action::await_change());
     }
     let old = task.task_status().cloned().unwrap_or_default();
-    let recorded = old.common().observed_generation == Some(identity.generation)
-        && old.common().phase.is_some_and(Phase::is_finished);
+    let recorded = is_recorded(&*task);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &identity.namespace);
 
     // Superseded and expired runner Jobs go first.
@@ -122,7 +121,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
     let plan = housekeeping::plan(&owned, identity.generation, recorded, ttl, now());
     housekeeping::delete_jobs(&jobs, &plan.delete).await?;
     if !plan.delete.is_empty() {
-        ctx.admission.wake_all().await;
+        ctx.admission.wake_all();
     }
     if recorded {
         return Ok(plan.next_check.map_or_else(Action::await_change, Action::requeue));
@@ -142,7 +141,6 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
                 Ok(()) => {}
                 Err(Invalid::Transient(message)) => return Err(Error::Store(message)),
                 Err(Invalid::Spec(message)) => {
-                    ctx.admission.queue.lock().await.remove(&identity.uid);
                     let mut status = fresh_status(&old, identity.generation);
                     set_phase(
                         status.common_mut(),
@@ -160,17 +158,15 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
                 }
             }
             // One admission decision at a time; the lock is held until the Job exists.
-            let mut queue = ctx.admission.queue.lock().await;
-            let running = count_running_jobs(&ctx.client).await?;
-            let key = QueueKey {
-                created: task.meta().creation_timestamp.as_ref().map(|t| t.0).unwrap_or_else(now),
-                uid: identity.uid.clone(),
-            };
+            let mut arrivals = ctx.admission.arrivals.lock().await;
+            let runner_jobs = runner_jobs(&ctx.client).await?;
+            let line = ctx
+                .admission
+                .line(&mut arrivals, Waiting::of(&*task), &runner_jobs.tasks)
+                .await;
             let max = ctx.settings.max_running_jobs as usize;
-            if let Admit::Wait { position } =
-                queue.admit(key, (kind, &identity.namespace, &identity.name), running, max)
-            {
-                drop(queue);
+            if let Admit::Wait { position } = admit(&line, &identity.uid, runner_jobs.running, max) {
+                drop(arrivals);
                 let mut status = fresh_status(&old, identity.generation);
                 let common = status.common_mut();
                 common.queue_position = Some(position as u32);
@@ -296,7 +292,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
     )
     .await;
     // A runner slot is free: the waiting tasks look again.
-    ctx.admission.wake_all().await;
+    ctx.admission.wake_all();
     // Look again when the Job's time to live is up.
     Ok(Action::requeue(ttl.max(Duration::from_secs(1))))
 }
@@ -405,11 +401,32 @@ pub fn error_policy<K: TaskResource>(task: Arc<K>, error: &Error, ctx: Arc<Conte
     Action::requeue(Duration::from_secs(5))
 }
 
-/// Runner Jobs across the cluster that have not finished.
-async fn count_running_jobs(client: &kube::Client) -> Result<usize, Error> {
+/// The runner Jobs across the cluster.
+struct RunnerJobs {
+    /// How many have not finished.
+    running: usize,
+    /// The task uid and generation of each.
+    tasks: HashSet<(String, i64)>,
+}
+
+async fn runner_jobs(client: &kube::Client) -> Result<RunnerJobs, Error> {
     let all: Api<Job> = Api::all(client.clone());
     let jobs = all
-        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=taskyard"))
-        .await?;
-    Ok(jobs.items.iter().filter(|j| job_state(j) == JobState::Running).count())
+        .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}")))
+        .await?
+        .items;
+    let tasks = jobs
+        .iter()
+        .filter_map(|job| {
+            let labels = job.metadata.labels.as_ref()?;
+            Some((
+                labels.get(LABEL_UID)?.clone(),
+                labels.get(LABEL_GENERATION)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    Ok(RunnerJobs {
+        running: jobs.iter().filter(|j| job_state(j) == JobState::Running).count(),
+        tasks,
+    })
 }

@@ -5,7 +5,7 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskyard_api::{
-    HashTask, HashTaskStatus, ImageTask, ImageTaskStatus, TaskSpec, TaskSpecCommon, TextTask, TextTaskStatus,
+    HashTask, HashTaskStatus, ImageTask, ImageTaskStatus, Phase, TaskSpec, TaskSpecCommon, TextTask, TextTaskStatus,
 };
 use taskyard_common::status::TaskStatus;
 
@@ -45,6 +45,14 @@ macro_rules! task_resource {
             }
         }
     };
+}
+
+/// Whether the status already records the end of the task's current generation.
+pub fn is_recorded<K: TaskResource>(task: &K) -> bool {
+    task.task_status().is_some_and(|s| {
+        s.common().observed_generation == Some(task.meta().generation.unwrap_or(1))
+            && s.common().phase.is_some_and(Phase::is_finished)
+    })
 }
 
 task_resource!(HashTask, HashTaskStatus);

@@ -11,8 +11,11 @@ pub struct ClusterEnv {
     vars: BTreeMap<String, String>,
 }
 
+/// The checkout under test. Read when the test runs, not when it is compiled: test binaries
+/// in a target directory shared by several checkouts may have been compiled in another one.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run the tests with cargo test");
+    PathBuf::from(crate_dir).join("..")
 }
 
 impl ClusterEnv {
