@@ -13,6 +13,7 @@ use kube::runtime::watcher;
 use taskyard_api::{HashTask, ImageTask, TaskKind, TextTask};
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
+use taskyard_operator::cache::{TaskCache, watch_tasks};
 use taskyard_operator::health::{self, Readiness};
 use taskyard_operator::leader::LeaderElection;
 use taskyard_operator::logwriter::LogWriter;
@@ -75,13 +76,16 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let (image_wake, image_woken) = tokio::sync::mpsc::unbounded_channel();
     let (text_wake, text_woken) = tokio::sync::mpsc::unbounded_channel();
     // Built now, run once leading: admission reads every kind's cache.
-    let hash = controller::<HashTask>(&client, "hashtask", hash_woken);
-    let image = controller::<ImageTask>(&client, "imagetask", image_woken);
-    let text = controller::<TextTask>(&client, "texttask", text_woken);
+    let (hash_cache, hash_changed) = watch_tasks::<HashTask>(client.clone());
+    let (image_cache, image_changed) = watch_tasks::<ImageTask>(client.clone());
+    let (text_cache, text_changed) = watch_tasks::<TextTask>(client.clone());
+    let hash = controller(&client, hash_changed, &hash_cache, "hashtask", hash_woken);
+    let image = controller(&client, image_changed, &image_cache, "imagetask", image_woken);
+    let text = controller(&client, text_changed, &text_cache, "texttask", text_woken);
     let caches = Caches {
-        hash: hash.store(),
-        image: image.store(),
-        text: text.store(),
+        hash: hash_cache,
+        image: image_cache,
+        text: text_cache,
     };
     let wake = [
         (TaskKind::HashTask, hash_wake),
@@ -122,7 +126,9 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
-    // Ready once the API server serves every task kind (the CRDs are installed) and lists them.
+    // Ready once the API server serves every task kind (the CRDs are installed) and the
+    // controllers' caches hold the first listing.
+    let caches = ctx.admission.caches.clone();
     let listed = (
         listed::<HashTask>(client.clone()),
         listed::<ImageTask>(client.clone()),
@@ -132,8 +138,9 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         let synced = tokio::try_join!(listed.0, listed.1, listed.2);
         match synced {
             Ok(_) => {
+                caches.synced().await;
                 readiness.set_ready();
-                tracing::info!("task kinds served; ready");
+                tracing::info!("task kinds served and cached; ready");
             }
             Err(e) => tracing::error!("not ready: cannot list tasks: {e}"),
         }
@@ -163,12 +170,14 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 /// told about (a runner slot freed).
 fn controller<K: TaskResource>(
     client: &kube::Client,
+    changed: impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    cache: &TaskCache<K>,
     kind_label: &str,
     woken: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 ) -> Controller<K> {
     let jobs = Api::<Job>::all(client.clone());
     let job_selector = format!("app.kubernetes.io/managed-by=taskyard,taskyard.dev/kind={kind_label}");
-    Controller::new(Api::<K>::all(client.clone()), watcher::Config::default())
+    Controller::for_stream(changed, cache.store.clone())
         .owns(jobs, watcher::Config::default().labels(&job_selector))
         .reconcile_on(futures::stream::unfold(woken, |mut rx| async move {
             let (namespace, name) = rx.recv().await?;

@@ -18,6 +18,7 @@ use taskyard_api::{HashTask, ImageTask, TaskKind, TaskSpecCommon, TextTask};
 use taskyard_common::status::TaskStatus;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::cache::TaskCache;
 use crate::task::{TaskResource, is_recorded};
 
 /// How long an admission waits for the caches' first listing (only right after start).
@@ -123,37 +124,27 @@ fn queued_in<K: TaskResource>(cache: &reflector::Store<K>) -> usize {
 /// The operator's caches of the three task kinds.
 #[derive(Clone)]
 pub struct Caches {
-    pub hash: reflector::Store<HashTask>,
-    pub image: reflector::Store<ImageTask>,
-    pub text: reflector::Store<TextTask>,
+    pub hash: TaskCache<HashTask>,
+    pub image: TaskCache<ImageTask>,
+    pub text: TaskCache<TextTask>,
 }
 
 impl Caches {
-    /// Waits (boundedly) for every kind's first listing, so that an admission right after
-    /// start sees the older tasks of the other kinds too.
-    async fn synced(&self) {
-        let all = async {
-            let _ = tokio::join!(
-                self.hash.wait_until_ready(),
-                self.image.wait_until_ready(),
-                self.text.wait_until_ready()
-            );
-        };
-        if tokio::time::timeout(CACHE_SYNC_WAIT, all).await.is_err() {
-            tracing::warn!("task caches not synced after {CACHE_SYNC_WAIT:?}; admitting from what is listed");
-        }
+    /// Ends when every kind's first listing is in its cache.
+    pub async fn synced(&self) {
+        tokio::join!(self.hash.synced(), self.image.synced(), self.text.synced());
     }
 
     fn waiting(&self, with_job: &HashSet<(String, i64)>) -> Vec<Waiting> {
-        waiting_in(&self.hash, with_job)
-            .chain(waiting_in(&self.image, with_job))
-            .chain(waiting_in(&self.text, with_job))
+        waiting_in(&self.hash.store, with_job)
+            .chain(waiting_in(&self.image.store, with_job))
+            .chain(waiting_in(&self.text.store, with_job))
             .collect()
     }
 
     /// Tasks whose status says they wait for a runner slot: the queue-length metric.
     pub fn queued(&self) -> usize {
-        queued_in(&self.hash) + queued_in(&self.image) + queued_in(&self.text)
+        queued_in(&self.hash.store) + queued_in(&self.image.store) + queued_in(&self.text.store)
     }
 }
 
@@ -179,7 +170,13 @@ impl Admission {
 
     /// The current line of waiting tasks, `me` included even when the cache lags behind.
     pub async fn line(&self, arrivals: &mut Arrivals, me: Waiting, with_job: &HashSet<(String, i64)>) -> Vec<Waiting> {
-        self.caches.synced().await;
+        // Right after start, the older tasks of the other kinds may not be listed yet.
+        if tokio::time::timeout(CACHE_SYNC_WAIT, self.caches.synced())
+            .await
+            .is_err()
+        {
+            tracing::warn!("task caches not synced after {CACHE_SYNC_WAIT:?}; admitting from what is listed");
+        }
         let mut waiting = self.caches.waiting(with_job);
         if !waiting.iter().any(|w| w.uid == me.uid) {
             waiting.push(me);

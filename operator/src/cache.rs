@@ -1,0 +1,48 @@
+//! The watch of one task kind, cached for its controller and for admission, with a "synced"
+//! flag that any number of tasks may wait on.
+//!
+//! Why not `Store::wait_until_ready`: in kube-runtime 5 it keeps a single waker per store, and
+//! each controller already waits on its own store before it starts, so a second waiter may
+//! never be woken, or may take the controller's wake-up away from it.
+
+use futures::{Stream, StreamExt};
+use kube::Api;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use tokio::sync::watch;
+
+use crate::task::TaskResource;
+
+/// The cached tasks of one kind.
+#[derive(Clone)]
+pub struct TaskCache<K: TaskResource> {
+    pub store: reflector::Store<K>,
+    synced: watch::Receiver<bool>,
+}
+
+impl<K: TaskResource> TaskCache<K> {
+    /// Ends when the first listing is in the cache (or the watch is gone).
+    pub async fn synced(&self) {
+        let _ = self.synced.clone().wait_for(|synced| *synced).await;
+    }
+}
+
+/// Watches every task of kind `K`: the cache, and the stream of changed tasks that drives its
+/// controller. Nothing happens until the stream is polled.
+pub fn watch_tasks<K: TaskResource>(
+    client: kube::Client,
+) -> (
+    TaskCache<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+) {
+    let (store, writer) = reflector::store();
+    let (synced_tx, synced) = watch::channel(false);
+    let changed = watcher(Api::<K>::all(client), watcher::Config::default())
+        .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                synced_tx.send_replace(true);
+            }
+        })
+        .applied_objects();
+    (TaskCache { store, synced }, changed)
+}
