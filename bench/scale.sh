@@ -18,7 +18,7 @@ operator_rss_kib() {
   local pod cid pid
   pod=$(leader)
   cid=$(kubectl -n taskyard-system get pod "$pod" -o jsonpath='{.status.containerStatuses[0].containerID}')
-  pid=$(ctr -a /run/taskyard/containerd/containerd.sock -n k8s.io tasks ls | awk -v id="${cid#containerd://}" '$1==id {print $2}')
+  pid=$(ctr -a "$TASKYARD_CONTAINERD_SOCK" -n k8s.io tasks ls | awk -v id="${cid#containerd://}" '$1==id {print $2}')
   awk '/VmRSS/ {print $2}' "/proc/$pid/status"
 }
 metric() { # sum and count of the reconcile histogram, all kinds

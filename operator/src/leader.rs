@@ -13,8 +13,9 @@ use kube::api::PostParams;
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);
 /// How often the leader renews.
 const RENEW_EVERY: Duration = Duration::from_secs(4);
-/// How often a standby replica tries to take the lease.
-const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// How often a standby replica tries to take the lease: a takeover comes at most this long
+/// after the lease expires.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// Whether `identity` may hold the lease at `now`: it is free, ours, or expired.
 pub fn can_take(spec: Option<&LeaseSpec>, identity: &str, now: jiff::Timestamp) -> bool {
@@ -27,7 +28,7 @@ pub fn can_take(spec: Option<&LeaseSpec>, identity: &str, now: jiff::Timestamp) 
         .lease_duration_seconds
         .map_or(LEASE_DURATION.as_secs() as i64, i64::from);
     match &spec.renew_time {
-        Some(MicroTime(renewed)) => now.duration_since(*renewed).as_secs() >= duration,
+        Some(MicroTime(renewed)) => now.duration_since(*renewed) >= jiff::SignedDuration::from_secs(duration),
         None => true,
     }
 }
@@ -180,5 +181,8 @@ mod tests {
         assert!(can_take(Some(&held("a", "2026-01-01T00:00:19Z")), "a", now));
         assert!(!can_take(Some(&held("b", "2026-01-01T00:00:10Z")), "a", now));
         assert!(can_take(Some(&held("b", "2026-01-01T00:00:05Z")), "a", now));
+        // Around the boundary: renewed 14.8 s ago is held, 15.1 s ago is expired.
+        assert!(!can_take(Some(&held("b", "2026-01-01T00:00:05.2Z")), "a", now));
+        assert!(can_take(Some(&held("b", "2026-01-01T00:00:04.9Z")), "a", now));
     }
 }

@@ -207,5 +207,6 @@ export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_REGION=us-east-1
 export TASKYARD_OPERATOR_IMAGE=$operator_image
 export TASKYARD_RUNNER_IMAGE=$runner_image
+export TASKYARD_CONTAINERD_SOCK=$CONTAINERD_SOCK
 ENV
 log "cluster ready; source $STATE/env"

@@ -2,6 +2,7 @@
 //! environment, a fixture web server, kubectl, and independent digests.
 
 pub mod cluster;
+pub mod containers;
 pub mod e2e;
 pub mod files;
 pub mod http;
