@@ -2,7 +2,8 @@
 //! exactly one reconciles (and writes the results log) at a time. A replica that cannot renew
 //! its lease in time stops, rather than risk two leaders.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -33,10 +34,56 @@ pub fn can_take(spec: Option<&LeaseSpec>, identity: &str, now: jiff::Timestamp) 
     }
 }
 
+/// Whether this replica still holds the lease by its own clock: renewed so recently that no
+/// other replica can have taken it. Checked right before a write that two leaders must never
+/// make at once (the results log); a leader frozen past its lease fails the check when it
+/// wakes, before it learns from the API server that the lease is gone.
+#[derive(Clone, Debug)]
+pub struct Fence(Option<Arc<Mutex<Option<Instant>>>>);
+
+impl Fence {
+    /// No election: the only replica always holds.
+    pub fn unfenced() -> Self {
+        Fence(None)
+    }
+
+    /// Elected, and not holding until the first renewal.
+    pub(crate) fn elected() -> Self {
+        Fence(Some(Arc::new(Mutex::new(None))))
+    }
+
+    /// Records a renewal that began at `at` (before the request, so the lease is never
+    /// thought to last longer than it does).
+    fn renewed(&self, at: Instant) {
+        if let Some(renewed) = &self.0 {
+            *renewed.lock().unwrap() = Some(at);
+        }
+    }
+
+    pub fn holds(&self) -> bool {
+        self.holds_at(Instant::now())
+    }
+
+    fn holds_at(&self, now: Instant) -> bool {
+        let Some(renewed) = &self.0 else { return true };
+        renewed
+            .lock()
+            .unwrap()
+            .is_some_and(|at| still_leading(now.saturating_duration_since(at)))
+    }
+}
+
+/// A leader stops acting once its last renewal is this old: a renewal is due every
+/// `RENEW_EVERY`, and another replica may take the lease at `LEASE_DURATION`.
+fn still_leading(since_renewal: Duration) -> bool {
+    since_renewal + RENEW_EVERY < LEASE_DURATION
+}
+
 pub struct LeaderElection {
     api: Api<Lease>,
     name: String,
     identity: String,
+    fence: Fence,
 }
 
 impl LeaderElection {
@@ -45,7 +92,13 @@ impl LeaderElection {
             api: Api::namespaced(client, namespace),
             name: name.into(),
             identity: identity.into(),
+            fence: Fence::elected(),
         }
+    }
+
+    /// The fence that holds while this replica's lease does.
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
     }
 
     pub fn identity(&self) -> &str {
@@ -108,8 +161,12 @@ impl LeaderElection {
     /// Waits until this replica leads.
     pub async fn acquire(&self) {
         loop {
+            let attempt = Instant::now();
             match self.try_acquire().await {
-                Ok(true) => return,
+                Ok(true) => {
+                    self.fence.renewed(attempt);
+                    return;
+                }
                 Ok(false) => {}
                 Err(e) => tracing::warn!("cannot take lease {}: {e}", self.name),
             }
@@ -119,16 +176,16 @@ impl LeaderElection {
 
     /// Renews the lease until it is lost; returns then.
     pub async fn hold(&self) {
-        let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(RENEW_EVERY).await;
+            let attempt = Instant::now();
             match self.try_acquire().await {
-                Ok(true) => renewed = tokio::time::Instant::now(),
+                Ok(true) => self.fence.renewed(attempt),
                 Ok(false) => return,
                 Err(e) => {
                     tracing::warn!("cannot renew lease {}: {e}", self.name);
                     // Stop leading before another replica may take over.
-                    if renewed.elapsed() + RENEW_EVERY >= LEASE_DURATION {
+                    if !self.fence.holds() {
                         return;
                     }
                 }
@@ -184,5 +241,21 @@ mod tests {
         // Around the boundary: renewed 14.8 s ago is held, 15.1 s ago is expired.
         assert!(!can_take(Some(&held("b", "2026-01-01T00:00:05.2Z")), "a", now));
         assert!(can_take(Some(&held("b", "2026-01-01T00:00:04.9Z")), "a", now));
+    }
+
+    #[test]
+    fn the_fence_holds_only_while_the_lease_is_safely_ours() {
+        let fence = Fence::elected();
+        let start = Instant::now();
+        assert!(!fence.holds_at(start), "never renewed");
+        fence.renewed(start);
+        assert!(fence.holds_at(start + Duration::from_secs(10)));
+        // Past the lease minus one renewal period, another replica may soon take it.
+        assert!(!fence.holds_at(start + LEASE_DURATION - RENEW_EVERY));
+        assert!(
+            !fence.holds_at(start + Duration::from_secs(60)),
+            "woken from a long freeze"
+        );
+        assert!(Fence::unfenced().holds_at(start + Duration::from_secs(60)));
     }
 }

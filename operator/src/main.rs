@@ -15,7 +15,7 @@ use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
 use taskyard_operator::cache::{TaskCache, watch_tasks};
 use taskyard_operator::health::{self, Readiness};
-use taskyard_operator::leader::LeaderElection;
+use taskyard_operator::leader::{Fence, LeaderElection};
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_operator::metrics::Metrics;
 use taskyard_operator::queue::{Admission, Caches};
@@ -93,28 +93,24 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         (TaskKind::TextTask, text_wake),
     ];
     let admission = Admission::new(caches, wake.into_iter().collect());
+    let election = settings.leader_election.then(|| {
+        let identity = std::env::var("POD_NAME")
+            .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()))
+            .unwrap_or_else(|_| "taskyard-operator".into());
+        LeaderElection::new(client.clone(), &settings.namespace, &settings.lease_name, &identity)
+    });
+    let fence = election.as_ref().map_or_else(Fence::unfenced, LeaderElection::fence);
     let ctx = Arc::new(Context {
         admission,
         recorder: Recorder::new(client.clone(), reporter),
         policy: NetworkPolicy::new(settings.allowed_networks.clone()),
-        log: LogWriter::spawn(store.clone()),
+        log: LogWriter::spawn(store.clone(), fence),
         metrics,
         store,
         settings,
         client: client.clone(),
     });
     tracing::info!(store = %ctx.store.describe(), "taskyard operator starting");
-    let election = ctx.settings.leader_election.then(|| {
-        let identity = std::env::var("POD_NAME")
-            .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()))
-            .unwrap_or_else(|_| "taskyard-operator".into());
-        LeaderElection::new(
-            client.clone(),
-            &ctx.settings.namespace,
-            &ctx.settings.lease_name,
-            &identity,
-        )
-    });
     if let Some(election) = &election {
         // A standby replica is healthy and ready; it leads once the lease is free.
         readiness.set_ready();

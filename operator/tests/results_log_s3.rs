@@ -4,6 +4,7 @@
 
 use taskyard_api::{Outcome, TaskIdentity};
 use taskyard_common::hashlog::LogLine;
+use taskyard_operator::leader::Fence;
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_tests::cluster::ClusterEnv;
 
@@ -59,7 +60,7 @@ async fn thirty_tasks_finishing_together_leave_thirty_intact_lines_and_no_duplic
     let key = format!("logs/hashtasks/{day}.log");
     store.delete(&key).await.unwrap();
 
-    let writer = LogWriter::spawn(store.clone());
+    let writer = LogWriter::spawn(store.clone(), Fence::unfenced());
     let appends: Vec<_> = (0..TASKS)
         .map(|i| {
             let writer = writer.clone();
@@ -74,7 +75,7 @@ async fn thirty_tasks_finishing_together_leave_thirty_intact_lines_and_no_duplic
     check_log(&log, &run);
 
     // A restarted operator (a new writer) repeats the appends whose status it never wrote.
-    let restarted = LogWriter::spawn(store.clone());
+    let restarted = LogWriter::spawn(store.clone(), Fence::unfenced());
     for i in (0..TASKS).step_by(3) {
         restarted.append(line(&run, day, i)).await.unwrap();
     }
