@@ -156,7 +156,7 @@ async fn a_second_task_reuses_everything_without_downloading() {
     let s = site().await;
     let store = s.dir.path().join("store");
     let page = format!("  source: {{page: \"{}\"}}", s.http.url("/files/gallery.html"));
-    let (code, _, _) = run_image_task(&store, &page).await;
+    let (code, first, _) = run_image_task(&store, &page).await;
     assert_eq!(code, 0);
     let fetched_once = s.http.hits("/files/a.png");
     assert_eq!(fetched_once, 1);
@@ -167,6 +167,23 @@ async fn a_second_task_reuses_everything_without_downloading() {
     assert_eq!(s.http.hits("/files/a.png"), 1, "a stored image was downloaded again");
     assert_eq!(s.http.hits("/files/large.jpg"), 1);
     assert_eq!(stored_objects(&store), 8);
+    // A reused item describes its image as fully as the item that stored it.
+    let described = |status: &Value, state: &str| -> Vec<(String, u64, u64, u64)> {
+        manifest(&store, status)
+            .iter()
+            .filter(|i| i["state"] == state)
+            .map(|i| {
+                let n = |k: &str| i[k].as_u64().unwrap_or_else(|| panic!("no {k} in {i}"));
+                (
+                    i["source"].as_str().unwrap().to_string(),
+                    n("width"),
+                    n("height"),
+                    n("bytes"),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(described(&status, "Reused"), described(&first, "Stored"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -237,6 +254,19 @@ async fn exif_rotated_input_comes_out_upright() {
     assert_eq!(code, 0, "{status:?}");
     let out = decode(&store, status["items"][0]["key"].as_str().unwrap()).to_rgb8();
     assert_eq!(out.dimensions(), (50, 100), "turned upright: portrait");
+    // The stored original keeps its EXIF; reused, it is still described upright.
+    let original = format!("  source: {{url: \"{}\"}}", s.http.url("/files/rotated.jpg"));
+    for (spec, want) in [(&spec, (50, 100)), (&original, (20, 40))] {
+        let (code, again, _) = run_image_task(&store, spec).await;
+        assert_eq!(code, 0, "{again:?}");
+        let item = &again["items"][0];
+        assert_eq!(item["state"], "Reused", "{item}");
+        assert_eq!(
+            (item["width"].as_u64(), item["height"].as_u64()),
+            (Some(want.0), Some(want.1)),
+            "{item}"
+        );
+    }
     let top = out.get_pixel(25, 10);
     let bottom = out.get_pixel(25, 90);
     assert!(top[0] > 200 && top[2] < 60, "top is red: {top:?}");

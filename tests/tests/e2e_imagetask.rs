@@ -45,6 +45,26 @@ fn image_tasks_store_shared_images_and_show_their_counts() {
         second["status"]
     );
     assert_eq!(second["status"]["images"]["stored"].as_u64(), Some(0));
+    // Reused from the S3 store, an image is described as fully as when it was stored.
+    let geometry = |task: &serde_json::Value, state: &str| {
+        let items = task["status"]["items"].as_array().unwrap();
+        let mut described: Vec<_> = items
+            .iter()
+            .filter(|i| i["state"] == state)
+            .map(|i| {
+                (
+                    i["source"].clone(),
+                    i["width"].clone(),
+                    i["height"].clone(),
+                    i["bytes"].clone(),
+                )
+            })
+            .collect();
+        described.sort_by_key(|d| d.0.to_string());
+        described
+    };
+    assert_eq!(geometry(&second, "Reused"), geometry(&first, "Stored"));
+    assert!(geometry(&second, "Reused").iter().all(|d| d.1.is_u64() && d.2.is_u64()));
 
     let store = s.runtime.block_on(s.env.store());
     for item in first["status"]["items"]

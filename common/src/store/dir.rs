@@ -179,6 +179,15 @@ mod tests {
             store.get("a/b.txt", 4).await,
             Err(StoreError::TooLarge { .. })
         ));
+        assert_eq!(
+            store.head_bytes("a/b.txt", 3).await.unwrap().unwrap(),
+            Bytes::from_static(b"hel")
+        );
+        assert_eq!(
+            store.head_bytes("a/b.txt", 99).await.unwrap().unwrap(),
+            Bytes::from_static(b"hello")
+        );
+        assert!(store.head_bytes("a/none", 3).await.unwrap().is_none());
         let first = store.put_if_absent("a/c", Bytes::from_static(b"1"), "x").await.unwrap();
         let second = store.put_if_absent("a/c", Bytes::from_static(b"2"), "x").await.unwrap();
         assert_eq!((first, second), (PutOutcome::Created, PutOutcome::AlreadyExists));

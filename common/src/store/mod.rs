@@ -71,6 +71,25 @@ impl Store {
         }
     }
 
+    /// The first `n` bytes of an object (all of it when shorter), reading no further.
+    /// `None` when it does not exist.
+    pub async fn head_bytes(&self, key: &str, n: usize) -> Result<Option<Bytes>, StoreError> {
+        use futures::TryStreamExt;
+        let mut chunks = match self.open(key).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut buf = Vec::new();
+        while buf.len() < n
+            && let Some(chunk) = chunks.try_next().await?
+        {
+            buf.extend_from_slice(&chunk);
+        }
+        buf.truncate(n);
+        Ok(Some(Bytes::from(buf)))
+    }
+
     /// Reads a small object whole, refusing one larger than `limit` bytes.
     /// `None` when it does not exist.
     pub async fn get(&self, key: &str, limit: u64) -> Result<Option<Bytes>, StoreError> {

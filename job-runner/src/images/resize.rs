@@ -14,6 +14,25 @@ pub fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Strin
         .map_err(|e| format!("cannot read the image header: {e}"))
 }
 
+/// Width and height once turned upright per the EXIF orientation, from the image's first
+/// bytes (header and metadata), without decoding the pixels.
+pub fn upright_dimensions(head: &[u8], format: ImageFormat) -> Result<(u32, u32), String> {
+    let mut decoder = ImageReader::with_format(Cursor::new(head), format)
+        .into_decoder()
+        .map_err(|e| format!("cannot read the image header: {e}"))?;
+    let (w, h) = decoder.dimensions();
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    Ok(if swaps_axes(orientation) { (h, w) } else { (w, h) })
+}
+
+/// Whether turning an image upright swaps its width and height.
+fn swaps_axes(orientation: image::metadata::Orientation) -> bool {
+    use image::metadata::Orientation::*;
+    matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
+}
+
 /// Decodes an image (whose header was checked against the pixel limit) and turns it upright
 /// per its EXIF orientation. With `shrink_to`, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale
 /// in the DCT (shrink-on-load), never below twice what that resize needs, so the final
@@ -45,11 +64,11 @@ fn decode_jpeg_scaled(
     orientation: image::metadata::Orientation,
     r: &Resize,
 ) -> Option<DynamicImage> {
-    use image::metadata::Orientation::*;
     // The box in stored (not upright) axes.
-    let (bw, bh) = match orientation {
-        Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH => (r.height, r.width),
-        _ => (r.width, r.height),
+    let (bw, bh) = if swaps_axes(orientation) {
+        (r.height, r.width)
+    } else {
+        (r.width, r.height)
     };
     let (sx, sy) = match r.fit {
         Fit::Fill => (bw as f64 / w as f64, bh as f64 / h as f64),
@@ -205,6 +224,21 @@ mod tests {
         assert_eq!(target_size((200, 400), Fit::Contain, 100, 100), (50, 100));
         assert_eq!(target_size((3, 1000), Fit::Contain, 100, 100), (1, 100));
         assert_eq!(target_size((50, 25), Fit::Contain, 100, 100), (100, 50));
+    }
+
+    #[test]
+    fn geometry_comes_from_the_first_bytes_of_every_format() {
+        // Noise, so that every encoding is far larger than the part read.
+        let mut seed = 7u32;
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(900, 600, |_, _| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            image::Rgb([(seed >> 24) as u8, (seed >> 16) as u8, (seed >> 8) as u8])
+        }));
+        for format in [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Gif] {
+            let bytes = encode(&img, format, 85).unwrap();
+            assert!(bytes.len() > 64 << 10, "{format:?} is only {} bytes", bytes.len());
+            assert_eq!(upright_dimensions(&bytes[..4096], format), Ok((900, 600)), "{format:?}");
+        }
     }
 
     #[test]

@@ -18,13 +18,16 @@ use crate::body::collect_limited;
 use crate::error::RunnerError;
 use crate::images::collect::collect_images;
 use crate::images::format::{check_complete, content_type, extension, from_extension, sniff};
-use crate::images::resize::{dimensions, output_format, process as process_image};
+use crate::images::resize::{dimensions, output_format, process as process_image, upright_dimensions};
 use crate::text::decode::{DocumentKind, decode};
 
 const PAGE_LIMIT_SETTING: &str = "the runner setting TASKYARD_MAX_PAGE_BYTES (--max-page-bytes)";
 const IMAGE_LIMIT_SETTING: &str = "the runner setting TASKYARD_MAX_IMAGE_BYTES (--max-image-bytes)";
 /// Items kept in status; the manifest has them all.
 const STATUS_ITEMS: usize = 50;
+/// How much of a stored image is read for its geometry: headers, EXIF and colour profiles
+/// come first and are rarely larger.
+const HEADER_BYTES: usize = 256 << 10;
 
 /// Where one image comes from.
 enum Input {
@@ -287,14 +290,22 @@ async fn process(
     })
 }
 
-/// An item for an object another task already stored; nothing is downloaded.
+/// An item for an object another task already stored: nothing is downloaded from the web,
+/// and only the object's first bytes are read from the store, for its geometry.
 async fn reused(ctx: &Context, source: &str, key: &str, original_key: Option<String>) -> Result<ImageItem, String> {
-    let bytes = ctx.store.size(key).await.map_err(|e| e.to_string())?;
+    let store_err = |e: taskyard_common::store::StoreError| e.to_string();
+    let bytes = ctx.store.size(key).await.map_err(store_err)?;
+    let format = from_extension(key);
+    let head = ctx.store.head_bytes(key, HEADER_BYTES).await.map_err(store_err)?;
+    // An image whose header and metadata do not fit in HEADER_BYTES keeps its size unstated.
+    let geometry = head.zip(format).and_then(|(head, f)| upright_dimensions(&head, f).ok());
     Ok(ImageItem {
         key: Some(key.to_string()),
         original_key,
+        width: geometry.map(|(w, _)| w),
+        height: geometry.map(|(_, h)| h),
         bytes,
-        content_type: from_extension(key).map(|f| content_type(f).to_string()),
+        content_type: format.map(|f| content_type(f).to_string()),
         ..bare_item(source.to_string(), ItemState::Reused)
     })
 }
