@@ -20,6 +20,15 @@ pub struct TaskCache<K: TaskResource> {
 }
 
 impl<K: TaskResource> TaskCache<K> {
+    /// A cache filled by hand, already synced.
+    #[cfg(test)]
+    pub(crate) fn synced_from(store: reflector::Store<K>) -> Self {
+        TaskCache {
+            store,
+            synced: watch::channel(true).1,
+        }
+    }
+
     /// Ends when the first listing is in the cache (or the watch is gone).
     pub async fn synced(&self) {
         let _ = self.synced.clone().wait_for(|synced| *synced).await;

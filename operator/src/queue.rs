@@ -68,7 +68,7 @@ impl Arrivals {
     /// Puts the waiting tasks in line: oldest first, then first seen. Tasks seen for the first
     /// time together are ordered by uid; tasks no longer waiting are forgotten.
     pub fn line_up(&mut self, mut waiting: Vec<Waiting>) -> Vec<Waiting> {
-        waiting.sort_by(|a, b| (a.created, &a.uid).cmp(&(b.created, &b.uid)));
+        oldest_first(&mut waiting);
         let present: HashSet<&str> = waiting.iter().map(|w| w.uid.as_str()).collect();
         self.seen.retain(|uid, _| present.contains(uid.as_str()));
         for w in &waiting {
@@ -80,6 +80,11 @@ impl Arrivals {
         waiting.sort_by_key(|w| (w.created, self.seen[&w.uid]));
         waiting
     }
+}
+
+/// Sorts by creation time, the uid breaking ties.
+fn oldest_first(waiting: &mut [Waiting]) {
+    waiting.sort_by(|a, b| (a.created, &a.uid).cmp(&(b.created, &b.uid)));
 }
 
 /// Decides for the task `uid` in `line`, given how many runner Jobs are unfinished now. A task
@@ -184,9 +189,12 @@ impl Admission {
         arrivals.line_up(waiting)
     }
 
-    /// Wakes every waiting task: a slot freed, and positions moved.
+    /// Wakes every waiting task: a slot freed, and positions moved. Oldest first, so that the
+    /// head of the line, which may take the slot, does not wait behind the rest.
     pub fn wake_all(&self) {
-        for w in self.caches.waiting(&HashSet::new()) {
+        let mut waiting = self.caches.waiting(&HashSet::new());
+        oldest_first(&mut waiting);
+        for w in waiting {
             if let Some(tx) = self.wake.get(&w.kind) {
                 let _ = tx.send((w.namespace, w.name));
             }
@@ -263,5 +271,56 @@ mod tests {
         arrivals.line_up(vec![task(1, "gone"), task(1, "next")]);
         assert_eq!(position(&mut arrivals, &[task(1, "next")], "next", 0, 1), Admit::Now);
         assert_eq!(arrivals.seen.len(), 1);
+    }
+
+    fn hash_task(name: &str, second: i64, finished: bool) -> HashTask {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let spec = taskyard_api::HashTaskSpec {
+            source: taskyard_api::HashSource {
+                url: Some("https://example.com/f".into()),
+                object: None,
+            },
+            algorithms: vec![taskyard_api::HashAlgorithm::Md5],
+            retries: 2,
+            timeout_seconds: 600,
+        };
+        let mut t = HashTask::new(name, spec);
+        t.metadata.namespace = Some("ns".into());
+        t.metadata.uid = Some(format!("uid-{name}"));
+        t.metadata.generation = Some(1);
+        t.metadata.creation_timestamp = Some(Time(jiff::Timestamp::from_second(second).unwrap()));
+        if finished {
+            let mut status = taskyard_api::HashTaskStatus::default();
+            status.common.phase = Some(taskyard_api::Phase::Succeeded);
+            status.common.observed_generation = Some(1);
+            t.status = Some(status);
+        }
+        t
+    }
+
+    #[tokio::test]
+    async fn a_freed_slot_wakes_the_waiting_tasks_oldest_first() {
+        let (hash, mut writer) = reflector::store::<HashTask>();
+        for (name, second, finished) in [
+            ("young", 30, false),
+            ("old", 10, false),
+            ("done", 5, true),
+            ("middle", 20, false),
+        ] {
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(hash_task(name, second, finished)));
+        }
+        let caches = Caches {
+            hash: TaskCache::synced_from(hash),
+            image: TaskCache::synced_from(reflector::store().0),
+            text: TaskCache::synced_from(reflector::store().0),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect());
+        admission.wake_all();
+        let mut woken = Vec::new();
+        while let Ok((_, name)) = rx.try_recv() {
+            woken.push(name);
+        }
+        assert_eq!(woken, ["old", "middle", "young"]);
     }
 }
