@@ -28,6 +28,8 @@ async fn client(env: &ClusterEnv) -> kube::Client {
 async fn every_waiter_sees_the_cache_synced_with_the_existing_tasks() {
     let env = ClusterEnv::load();
     let kubectl = Kubectl::new(&env);
+    // This may run before any test has installed the chart on a new cluster.
+    kubectl.apply_crds();
     kubectl.namespace(NAMESPACE);
     // Sources outside the allowed networks: the operator rejects them without starting a Job.
     let names = ["cached-1", "cached-2"];

@@ -137,6 +137,27 @@ impl Kubectl {
             .map(str::to_string)
     }
 
+    /// Applies the committed CRDs as the README's upgrade path does (server-side), and waits
+    /// until the API server serves them.
+    pub fn apply_crds(&self) {
+        let crds = crate::cluster::repo_root().join("crds/taskyard.yaml");
+        self.run(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            crds.to_str().unwrap(),
+        ]);
+        self.run(&[
+            "wait",
+            "--for=condition=established",
+            "--timeout=60s",
+            "crd/hashtasks.taskyard.dev",
+            "crd/imagetasks.taskyard.dev",
+            "crd/texttasks.taskyard.dev",
+        ]);
+    }
+
     /// Creates a namespace (idempotent).
     pub fn namespace(&self, name: &str) {
         self.apply(&format!(

@@ -246,14 +246,7 @@ fn install_upgrade_uninstall_and_the_crd_upgrade_path() {
     );
 
     // CRDs: Helm installs crds/ but never upgrades them; the documented path is kubectl.
-    let crds = repo_root().join("crds/taskyard.yaml");
-    k.run(&[
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        crds.to_str().unwrap(),
-    ]);
+    k.apply_crds();
 
     // Uninstall removes the operator and its RBAC, and keeps the CRDs (and so users' tasks).
     let (ok, _, stderr) = helm(&["uninstall", "taskyard", "--namespace", "taskyard-system"], &json!({}));
