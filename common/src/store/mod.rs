@@ -71,14 +71,21 @@ impl Store {
         }
     }
 
+    /// Streams an object's bytes; `None` when it does not exist.
+    async fn open_if_exists(&self, key: &str) -> Result<Option<ByteChunks>, StoreError> {
+        match self.open(key).await {
+            Ok(chunks) => Ok(Some(chunks)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The first `n` bytes of an object (all of it when shorter), reading no further.
     /// `None` when it does not exist.
     pub async fn head_bytes(&self, key: &str, n: usize) -> Result<Option<Bytes>, StoreError> {
         use futures::TryStreamExt;
-        let mut chunks = match self.open(key).await {
-            Ok(c) => c,
-            Err(StoreError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(mut chunks) = self.open_if_exists(key).await? else {
+            return Ok(None);
         };
         let mut buf = Vec::new();
         while buf.len() < n
@@ -94,10 +101,8 @@ impl Store {
     /// `None` when it does not exist.
     pub async fn get(&self, key: &str, limit: u64) -> Result<Option<Bytes>, StoreError> {
         use futures::TryStreamExt;
-        let mut chunks = match self.open(key).await {
-            Ok(c) => c,
-            Err(StoreError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(mut chunks) = self.open_if_exists(key).await? else {
+            return Ok(None);
         };
         let mut buf = Vec::new();
         while let Some(chunk) = chunks.try_next().await? {
