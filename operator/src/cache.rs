@@ -29,7 +29,8 @@ impl<K: TaskResource> TaskCache<K> {
         }
     }
 
-    /// Ends when the first listing is in the cache (or the watch is gone).
+    /// Ends when the first listing is in the cache, which also means the API server serves
+    /// the kind (its CRD is installed), or when the watch is gone.
     pub async fn synced(&self) {
         let _ = self.synced.clone().wait_for(|synced| *synced).await;
     }
@@ -47,10 +48,12 @@ pub fn watch_tasks<K: TaskResource>(
     let (synced_tx, synced) = watch::channel(false);
     let changed = watcher(Api::<K>::all(client), watcher::Config::default())
         .reflect(writer)
-        .inspect(move |event| {
-            if matches!(event, Ok(watcher::Event::InitDone)) {
+        .inspect(move |event| match event {
+            Ok(watcher::Event::InitDone) => {
                 synced_tx.send_replace(true);
             }
+            Err(e) => tracing::warn!("cannot watch {}: {e}; is the CRD installed?", K::plural(&())),
+            Ok(_) => {}
         })
         .applied_objects();
     (TaskCache { store, synced }, changed)

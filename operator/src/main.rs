@@ -10,11 +10,12 @@ use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use taskyard_api::{HashTask, ImageTask, TaskKind, TextTask};
+use taskyard_api::{HashTask, ImageTask, TaskKind, TaskSpecCommon, TextTask};
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
 use taskyard_operator::cache::{TaskCache, watch_tasks};
 use taskyard_operator::health::{self, Readiness};
+use taskyard_operator::job::{LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY};
 use taskyard_operator::leader::{Fence, LeaderElection};
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_operator::metrics::Metrics;
@@ -79,9 +80,9 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let (hash_cache, hash_changed) = watch_tasks::<HashTask>(client.clone());
     let (image_cache, image_changed) = watch_tasks::<ImageTask>(client.clone());
     let (text_cache, text_changed) = watch_tasks::<TextTask>(client.clone());
-    let hash = controller(&client, hash_changed, &hash_cache, "hashtask", hash_woken);
-    let image = controller(&client, image_changed, &image_cache, "imagetask", image_woken);
-    let text = controller(&client, text_changed, &text_cache, "texttask", text_woken);
+    let hash = controller(&client, hash_changed, &hash_cache, hash_woken);
+    let image = controller(&client, image_changed, &image_cache, image_woken);
+    let text = controller(&client, text_changed, &text_cache, text_woken);
     let caches = Caches {
         hash: hash_cache,
         image: image_cache,
@@ -122,24 +123,13 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
-    // Ready once the API server serves every task kind (the CRDs are installed) and the
-    // controllers' caches hold the first listing.
+    // Ready once every task kind is served (the CRDs are installed) and its cache holds the
+    // first listing.
     let caches = ctx.admission.caches.clone();
-    let listed = (
-        listed::<HashTask>(client.clone()),
-        listed::<ImageTask>(client.clone()),
-        listed::<TextTask>(client.clone()),
-    );
     tokio::spawn(async move {
-        let synced = tokio::try_join!(listed.0, listed.1, listed.2);
-        match synced {
-            Ok(_) => {
-                caches.synced().await;
-                readiness.set_ready();
-                tracing::info!("task kinds served and cached; ready");
-            }
-            Err(e) => tracing::error!("not ready: cannot list tasks: {e}"),
-        }
+        caches.synced().await;
+        readiness.set_ready();
+        tracing::info!("task kinds served and cached; ready");
     });
     let controllers = async {
         tokio::join!(
@@ -168,11 +158,11 @@ fn controller<K: TaskResource>(
     client: &kube::Client,
     changed: impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     cache: &TaskCache<K>,
-    kind_label: &str,
     woken: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 ) -> Controller<K> {
     let jobs = Api::<Job>::all(client.clone());
-    let job_selector = format!("app.kubernetes.io/managed-by=taskyard,taskyard.dev/kind={kind_label}");
+    let kind = <K::Spec as TaskSpecCommon>::KIND.lower();
+    let job_selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_KIND}={kind}");
     Controller::for_stream(changed, cache.store.clone())
         .owns(jobs, watcher::Config::default().labels(&job_selector))
         .reconcile_on(futures::stream::unfold(woken, |mut rx| async move {
@@ -192,20 +182,4 @@ async fn run_controller<K: TaskResource>(controller: Controller<K>, ctx: &Arc<Co
             }
         })
         .await
-}
-
-/// Ends when the API server lists this task kind (its CRD is installed), retrying until then.
-async fn listed<K: TaskResource>(client: kube::Client) -> Result<(), kube::Error> {
-    let tasks = Api::<K>::all(client);
-    let mut delay = std::time::Duration::from_millis(500);
-    loop {
-        match tasks.list(&kube::api::ListParams::default().limit(1)).await {
-            Ok(_) => return Ok(()),
-            Err(e) => {
-                tracing::warn!("cannot list {}: {e}; is the CRD installed?", K::plural(&()));
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(30));
-            }
-        }
-    }
 }
