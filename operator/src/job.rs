@@ -129,6 +129,7 @@ pub fn build_job(
             "TASKYARD_ALLOWED_NETWORKS",
             settings
                 .allowed_networks
+                .0
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()

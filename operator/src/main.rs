@@ -32,6 +32,13 @@ async fn main() -> std::process::ExitCode {
         eprintln!("error: {e}");
         return std::process::ExitCode::from(2);
     }
+    if settings.check_settings {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&settings).expect("settings serialise")
+        );
+        return std::process::ExitCode::SUCCESS;
+    }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match run(settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -104,7 +111,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Arc::new(Context {
         admission,
         recorder: Recorder::new(client.clone(), reporter),
-        policy: NetworkPolicy::new(settings.allowed_networks.clone()),
+        policy: NetworkPolicy::new(settings.allowed_networks.0.clone()),
         log: LogWriter::spawn(store.clone(), fence),
         metrics,
         store,

@@ -134,7 +134,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
             let spec = task.task_spec();
             let source = spec.source();
             let checked = match source {
-                Ok(source) => check_source(source, &ctx.policy, &ctx.store).await,
+                Ok(source) => check_source(source, &identity.namespace, &ctx.policy, &ctx.store).await,
                 Err(message) => Err(Invalid::Spec(message)),
             };
             match checked {

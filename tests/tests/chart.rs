@@ -3,53 +3,17 @@
 //! least-privilege RBAC, install/upgrade/uninstall, the CRD upgrade path, `kubectl explain`,
 //! and the examples.
 
-use std::process::Command;
 use std::sync::Mutex;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use taskyard_tests::cluster::{ClusterEnv, repo_root};
 use taskyard_tests::e2e::{helm_apply, helm_values};
+use taskyard_tests::helm::{chart, helm, of_kind as kind, render};
 use taskyard_tests::kubectl::Kubectl;
 
 /// Tests that install, upgrade or uninstall the release take this, so the others see a
 /// steady installation.
 static RELEASE: Mutex<()> = Mutex::new(());
-
-fn helm(args: &[&str], values: &Value) -> (bool, String, String) {
-    let env = ClusterEnv::load();
-    let out = Command::new("python3")
-        .arg(repo_root().join("tests/helm/helm.py"))
-        .args(args)
-        .args(["--values", &values.to_string()])
-        .env("KUBECONFIG", env.get("KUBECONFIG"))
-        .output()
-        .expect("python3 runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn chart() -> String {
-    repo_root().join("charts/taskyard").to_string_lossy().into_owned()
-}
-
-/// Renders the chart; returns every object.
-fn render(values: &Value) -> Vec<Value> {
-    let (ok, stdout, stderr) = helm(&["render", &chart(), "--namespace", "taskyard-system"], values);
-    assert!(ok, "render failed: {stderr}");
-    serde_yaml::Deserializer::from_str(&stdout)
-        .filter_map(|doc| {
-            let v: Value = serde::Deserialize::deserialize(doc).ok()?;
-            (!v.is_null()).then_some(v)
-        })
-        .collect()
-}
-
-fn kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    objects.iter().filter(|o| o["kind"] == kind).collect()
-}
 
 #[test]
 fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {

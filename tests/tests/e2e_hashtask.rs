@@ -150,9 +150,18 @@ fn an_invalid_spec_fails_with_invalid_spec_and_creates_no_job() {
     s.kubectl
         .apply(&hash_task(ns, "loopback", "http://127.0.0.1:8080/file"));
     s.kubectl.apply(&format!(
-        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: missing, namespace: {ns}}}\nspec:\n  source: {{object: uploads/e2e/does-not-exist.bin}}\n"
+        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: missing, namespace: {ns}}}\nspec:\n  source: {{object: does-not-exist.bin}}\n"
     ));
-    for (name, needle) in [("loopback", "loopback"), ("missing", "does not exist")] {
+    // Another namespace's results, named from this one: outside its upload area.
+    s.kubectl.apply(&format!(
+        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: escape, namespace: {ns}}}\nspec:\n  source: {{object: ../../tasks/other/hashtask/t/u/1/result.json}}\n"
+    ));
+    let area = format!("uploads/{ns}/");
+    for (name, needle) in [
+        ("loopback", "loopback"),
+        ("missing", "does not exist"),
+        ("escape", area.as_str()),
+    ] {
         wait_failed(s, ns, &format!("hashtask/{name}"));
         let task = s.kubectl.get_json(&["hashtask", name, "-n", ns]);
         let condition = &task["status"]["conditions"][0];
