@@ -242,3 +242,27 @@ fn the_helm_install_and_first_task_work_as_written() {
     assert_eq!(task["status"]["digests"]["md5"], md5_hex(&input).as_str(), "{task}");
     k.run(&["delete", "hashtask", name, "-n", "default", "--wait=true"]);
 }
+
+#[test]
+fn the_upgrade_from_0_1_command_deletes_only_the_old_credentials_copies() {
+    let env = ClusterEnv::load();
+    let k = Kubectl::new(&env);
+    let readme = readme();
+    let heading = readme
+        .lines()
+        .find(|l| l.starts_with("**From 0.1.**"))
+        .expect("the README has upgrade notes from 0.1");
+    let command = block_after(&readme, heading, "sh");
+    // What 0.1 left in a tenant's namespace, and a Secret of the same name a user made.
+    for ns in ["readme-old-a", "readme-old-b"] {
+        k.namespace(ns);
+    }
+    k.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: taskyard-store-credentials, namespace: readme-old-a, labels: {app.kubernetes.io/managed-by: taskyard}}\nstringData: {AWS_ACCESS_KEY_ID: old}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: taskyard-store-credentials, namespace: readme-old-b}\nstringData: {mine: keep}\n",
+    );
+    run_script(&command, &[("KUBECONFIG", env.get("KUBECONFIG"))]);
+    let (copy_left, _, _) = k.try_run(&["get", "secret", "taskyard-store-credentials", "-n", "readme-old-a"]);
+    assert!(!copy_left, "the 0.1 copy is still there");
+    k.run(&["get", "secret", "taskyard-store-credentials", "-n", "readme-old-b"]);
+    k.run(&["get", "secret", env.get("TASKYARD_S3_SECRET"), "-n", "taskyard-system"]);
+}
