@@ -38,13 +38,14 @@ fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {
         assert_eq!(container["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
         assert!(container["resources"]["limits"]["memory"].is_string());
         let secret = values["store"]["credentialsSecret"].as_str().unwrap_or("");
-        let role = kind(&objects, "Role")[0];
-        let reads_secret = role["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["resources"] == json!(["secrets"]));
-        assert_eq!(reads_secret, !secret.is_empty(), "{values}");
+        // No Secret rule in any role: the kubelet reads the credentials for the Pods.
+        for role in kind(&objects, "Role").into_iter().chain(kind(&objects, "ClusterRole")) {
+            let rules = role["rules"].as_array().unwrap();
+            assert!(
+                !rules.iter().any(|r| r["resources"].to_string().contains("secrets")),
+                "{values}: {role}"
+            );
+        }
         assert_eq!(
             kind(&objects, "NetworkPolicy").len(),
             usize::from(values["networkPolicy"]["enabled"] == true)

@@ -6,6 +6,10 @@ use taskyard_tests::e2e::{
 };
 use taskyard_tests::files::coreutils_digest;
 
+/// Held by the test that restarts the operator and by the one that times a promise that
+/// holds while the operator runs.
+static OPERATOR_RUNNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_hash_task_applied_with_kubectl_succeeds_with_the_right_md5() {
     let s = setup();
@@ -205,6 +209,7 @@ fn an_invalid_spec_fails_with_invalid_spec_and_creates_no_job() {
 
 #[test]
 fn deleting_a_task_garbage_collects_its_job_and_pods() {
+    let _running = OPERATOR_RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup();
     let ns = &namespace(s, "delete");
     file("slow-delete.bin", 200_000, 5);
@@ -241,6 +246,7 @@ fn deleting_a_task_garbage_collects_its_job_and_pods() {
 
 #[test]
 fn an_operator_restarted_mid_run_keeps_the_same_job_and_the_task_completes() {
+    let _restarting = OPERATOR_RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup();
     let ns = &namespace(s, "restart");
     let path = file("slow-restart.bin", 300_000, 9);
