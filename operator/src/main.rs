@@ -103,7 +103,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         (TaskKind::ImageTask, image_wake),
         (TaskKind::TextTask, text_wake),
     ];
-    let admission = Admission::new(caches, wake.into_iter().collect());
+    let admission = Admission::new(caches, wake.into_iter().collect(), settings.max_running_jobs as usize);
     let election = settings.leader_election.then(|| {
         let identity = std::env::var("POD_NAME")
             .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()))
@@ -142,6 +142,8 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("task kinds served and cached; ready");
     });
     tokio::spawn(reaper::run(ctx.clone(), gone));
+    let refresher = ctx.clone();
+    tokio::spawn(async move { refresher.admission.refresh().await });
     let controllers = async {
         tokio::join!(
             run_controller(hash, &ctx),

@@ -1,6 +1,13 @@
 //! Admission of runner Jobs: at most `maxRunningJobs` unfinished runner Jobs across the
-//! cluster; the other tasks wait, first come first served by creation time, with their
-//! position in status. When a slot frees, every waiting task is woken to look again.
+//! cluster; the other tasks wait. The queue is fair across namespaces: they take turns (the
+//! namespace served least recently goes first), and within a namespace it is first come
+//! first served by creation time. A task's `queuePosition` is its place in its namespace's
+//! line, which only goes down: fairness lets a newcomer from a quiet namespace go ahead of a
+//! busy one, so a position counted across namespaces could go up.
+//!
+//! A freed slot wakes only the heads of the line; the positions of the rest are refreshed by
+//! `refresh`, at a bounded rate. A task whose Job cannot be created backs off out of the line
+//! and fails after `MAX_JOB_CREATE_TRIES`.
 //!
 //! The line is derived from the operator's caches of all three kinds, not from the tasks
 //! that reconciles happened to look at so far: a task's position counts every older task that
@@ -10,7 +17,7 @@
 //! lands ahead of one that already has a position.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
 use kube::runtime::reflector;
@@ -23,6 +30,13 @@ use crate::task::{TaskResource, is_recorded};
 
 /// How long an admission waits for the caches' first listing (only right after start).
 const CACHE_SYNC_WAIT: Duration = Duration::from_secs(10);
+/// Tries to create a task's runner Job before the task fails.
+pub const MAX_JOB_CREATE_TRIES: u32 = 5;
+/// The first wait after a failed Job creation; it doubles with every failure.
+const JOB_CREATE_BACKOFF: Duration = Duration::from_secs(5);
+/// How often `refresh` looks at the line, and how many stale positions it refreshes each time.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+const REFRESH_AT_MOST: usize = 50;
 
 /// A task that has no runner Job for its generation yet and has not finished.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,17 +46,27 @@ pub struct Waiting {
     pub kind: TaskKind,
     pub namespace: String,
     pub name: String,
+    /// The queue position its status shows for this generation, if any.
+    pub shown: Option<u32>,
+    /// Its status says a Job of this generation runs.
+    pub running: bool,
 }
 
 impl Waiting {
     pub fn of<K: TaskResource>(task: &K) -> Waiting {
         let created = task.meta().creation_timestamp.as_ref();
+        let current = task
+            .task_status()
+            .map(|s| s.common())
+            .filter(|c| c.observed_generation == task.meta().generation);
         Waiting {
             created: created.map_or(jiff::Timestamp::MIN, |t| t.0),
             uid: task.uid().unwrap_or_default(),
             kind: <K::Spec as TaskSpecCommon>::KIND,
             namespace: task.namespace().unwrap_or_default(),
             name: task.name_any(),
+            shown: current.and_then(|c| c.queue_position),
+            running: current.is_some_and(|c| c.phase == Some(taskyard_api::Phase::Running)),
         }
     }
 }
@@ -52,21 +76,26 @@ impl Waiting {
 pub enum Admit {
     /// Create the Job now.
     Now,
-    /// Wait; 1-based position among the waiting tasks.
+    /// Wait; 1-based position in the task's namespace's line.
     Wait { position: usize },
 }
 
 /// The order in which the operator first saw each waiting task: the tie-break within a
 /// creation second.
+/// Also when each namespace was last served: the turn order.
 #[derive(Debug, Default)]
 pub struct Arrivals {
     next: u64,
     seen: HashMap<String, u64>,
+    admissions: u64,
+    served: HashMap<String, u64>,
 }
 
 impl Arrivals {
-    /// Puts the waiting tasks in line: oldest first, then first seen. Tasks seen for the first
-    /// time together are ordered by uid; tasks no longer waiting are forgotten.
+    /// Puts the waiting tasks in line: namespaces take turns, least recently served first
+    /// (then the one with the oldest head), and each namespace's own line is oldest first,
+    /// then first seen. Tasks seen for the first time together are ordered by uid; tasks no
+    /// longer waiting are forgotten.
     pub fn line_up(&mut self, mut waiting: Vec<Waiting>) -> Vec<Waiting> {
         oldest_first(&mut waiting);
         let present: HashSet<&str> = waiting.iter().map(|w| w.uid.as_str()).collect();
@@ -78,8 +107,43 @@ impl Arrivals {
             }
         }
         waiting.sort_by_key(|w| (w.created, self.seen[&w.uid]));
-        waiting
+        // Each namespace's line, in the order of its head.
+        let mut lines: Vec<(String, std::collections::VecDeque<Waiting>)> = Vec::new();
+        for w in waiting {
+            match lines.iter_mut().find(|(ns, _)| *ns == w.namespace) {
+                Some((_, line)) => line.push_back(w),
+                None => lines.push((w.namespace.clone(), [w].into())),
+            }
+        }
+        // Stable: among namespaces served equally long ago, the oldest head goes first.
+        lines.sort_by_key(|(ns, _)| self.served.get(ns).copied().unwrap_or(0));
+        let mut fair = Vec::with_capacity(self.seen.len());
+        while !lines.is_empty() {
+            for (_, line) in &mut lines {
+                fair.extend(line.pop_front());
+            }
+            lines.retain(|(_, line)| !line.is_empty());
+        }
+        fair
     }
+
+    /// A task of `namespace` got its Job: the namespace goes to the back of the turns.
+    pub fn served(&mut self, namespace: &str) {
+        self.admissions += 1;
+        self.served.insert(namespace.to_string(), self.admissions);
+    }
+}
+
+/// A task's place in its own namespace's line, 1-based.
+pub fn namespace_position(line: &[Waiting], uid: &str) -> usize {
+    let Some(me) = line.iter().find(|w| w.uid == uid) else {
+        return line.len() + 1;
+    };
+    line.iter()
+        .take_while(|w| w.uid != uid)
+        .filter(|w| w.namespace == me.namespace)
+        .count()
+        + 1
 }
 
 /// Sorts by creation time, the uid breaking ties.
@@ -87,14 +151,16 @@ fn oldest_first(waiting: &mut [Waiting]) {
     waiting.sort_by(|a, b| (a.created, &a.uid).cmp(&(b.created, &b.uid)));
 }
 
-/// Decides for the task `uid` in `line`, given how many runner Jobs are unfinished now. A task
-/// is admitted only if the free slots cover it and every task ahead of it.
+/// Decides for the task `uid` in the fair `line`, given how many runner Jobs are unfinished
+/// now. A task is admitted only if the free slots cover it and every task ahead of it.
 pub fn admit(line: &[Waiting], uid: &str, running: usize, max: usize) -> Admit {
     let ahead = line.iter().position(|w| w.uid == uid).unwrap_or(line.len());
     if running + ahead < max {
         Admit::Now
     } else {
-        Admit::Wait { position: ahead + 1 }
+        Admit::Wait {
+            position: namespace_position(line, uid),
+        }
     }
 }
 
@@ -167,25 +233,61 @@ impl Caches {
 /// Sends a waiting task to its kind's controller for a new look.
 pub type Wake = UnboundedSender<(String, String)>;
 
+/// A task whose runner Job could not be created: it stays out of the line until `until`.
+#[derive(Debug)]
+struct Backoff {
+    failures: u32,
+    until: Instant,
+}
+
 /// The admission state shared by every reconcile.
 pub struct Admission {
-    /// One decision at a time: held from counting the Jobs until the new Job exists.
-    pub arrivals: tokio::sync::Mutex<Arrivals>,
+    /// One decision at a time: held from the decision until the new Job exists.
+    arrivals: tokio::sync::Mutex<Arrivals>,
+    backoff: std::sync::Mutex<HashMap<String, Backoff>>,
     pub caches: Caches,
-    pub wake: BTreeMap<TaskKind, Wake>,
+    wake: BTreeMap<TaskKind, Wake>,
+    max_running: usize,
+}
+
+/// What `Admission::decide` decided.
+pub enum Decision<'a> {
+    /// Create the Job now, then call `Ticket::admitted`. Other decisions wait until the ticket
+    /// is dropped, so none counts the slot twice.
+    Now(Ticket<'a>),
+    /// Wait at this place in the namespace's line.
+    Wait { position: usize },
+}
+
+/// The right to create one task's Job.
+pub struct Ticket<'a> {
+    arrivals: tokio::sync::MutexGuard<'a, Arrivals>,
+    namespace: String,
+}
+
+impl Ticket<'_> {
+    /// The Job exists: the task's namespace had its turn.
+    pub fn admitted(mut self) {
+        self.arrivals.served(&self.namespace);
+    }
 }
 
 impl Admission {
-    pub fn new(caches: Caches, wake: BTreeMap<TaskKind, Wake>) -> Self {
+    pub fn new(caches: Caches, wake: BTreeMap<TaskKind, Wake>, max_running: usize) -> Self {
         Admission {
             arrivals: Default::default(),
+            backoff: Default::default(),
             caches,
             wake,
+            max_running,
         }
     }
 
-    /// The current line of waiting tasks, `me` included even when the cache lags behind.
-    pub async fn line(&self, arrivals: &mut Arrivals, me: Waiting, with_job: &HashSet<(String, i64)>) -> Vec<Waiting> {
+    /// The queue's one entry point: may `me` have a runner Job now? `running` unfinished
+    /// runner Jobs exist, and `with_job` names the task generations that have one (both
+    /// counted by the caller before it asks, outside the lock).
+    pub async fn decide(&self, me: Waiting, running: usize, with_job: &HashSet<(String, i64)>) -> Decision<'_> {
+        let mut arrivals = self.arrivals.lock().await;
         // Right after start, the older tasks of the other kinds may not be listed yet.
         if tokio::time::timeout(CACHE_SYNC_WAIT, self.caches.synced())
             .await
@@ -195,22 +297,105 @@ impl Admission {
         }
         let mut waiting = self.caches.waiting(with_job);
         if !waiting.iter().any(|w| w.uid == me.uid) {
-            waiting.push(me);
+            waiting.push(me.clone());
         }
-        arrivals.line_up(waiting)
+        let line = self.without_backoff(arrivals.line_up(waiting));
+        match admit(&line, &me.uid, running, self.max_running) {
+            Admit::Now => Decision::Now(Ticket {
+                arrivals,
+                namespace: me.namespace,
+            }),
+            Admit::Wait { position } => Decision::Wait { position },
+        }
     }
 
-    /// Wakes every waiting task: a slot freed, and positions moved. Oldest first, so that the
-    /// head of the line, which may take the slot, does not wait behind the rest.
-    pub fn wake_all(&self) {
-        let mut waiting = self.caches.waiting(&HashSet::new());
-        oldest_first(&mut waiting);
-        for w in waiting {
+    /// How long `uid` still backs off after a failed Job creation.
+    pub fn backing_off(&self, uid: &str) -> Option<Duration> {
+        let backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        backoff
+            .get(uid)
+            .and_then(|b| b.until.checked_duration_since(Instant::now()))
+    }
+
+    /// Records a failed Job creation; returns how many there were. The task leaves the line
+    /// for 5 s, then 10, 20, ... so it does not hold the head while it cannot run.
+    pub fn job_create_failed(&self, uid: &str) -> u32 {
+        let mut backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = backoff.entry(uid.to_string()).or_insert(Backoff {
+            failures: 0,
+            until: Instant::now(),
+        });
+        entry.failures += 1;
+        entry.until = Instant::now() + JOB_CREATE_BACKOFF * 2u32.pow(entry.failures.min(5) - 1);
+        entry.failures
+    }
+
+    /// Forgets a task's failures (its Job exists, or it failed for good).
+    pub fn forget(&self, uid: &str) {
+        self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+
+    fn without_backoff(&self, mut line: Vec<Waiting>) -> Vec<Waiting> {
+        let backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        line.retain(|w| backoff.get(&w.uid).is_none_or(|b| b.until <= now));
+        line
+    }
+
+    /// The line as the status shows it: tasks not yet running, in fair order.
+    async fn line_now(&self) -> Vec<Waiting> {
+        let waiting = self
+            .caches
+            .waiting(&HashSet::new())
+            .into_iter()
+            .filter(|w| !w.running)
+            .collect();
+        let line = self.arrivals.lock().await.line_up(waiting);
+        self.without_backoff(line)
+    }
+
+    fn wake(&self, tasks: impl IntoIterator<Item = Waiting>) {
+        for w in tasks {
             if let Some(tx) = self.wake.get(&w.kind) {
                 let _ = tx.send((w.namespace, w.name));
             }
         }
     }
+
+    /// A slot freed: wakes the heads of the line, which may take it. A fixed number of
+    /// reconciles however long the line is; `refresh` updates the other positions.
+    pub async fn wake_heads(&self) {
+        let line = self.line_now().await;
+        self.wake(line.into_iter().take(self.max_running));
+    }
+
+    /// Runs while the operator leads: every few seconds wakes the heads of the line (a
+    /// missed wake-up costs seconds, not forever) and at most `REFRESH_AT_MOST` tasks whose
+    /// shown position is stale.
+    pub async fn refresh(&self) {
+        let mut tick = tokio::time::interval(REFRESH_EVERY);
+        loop {
+            tick.tick().await;
+            let line = self.line_now().await;
+            self.wake(stale_positions(&line, self.max_running, REFRESH_AT_MOST));
+        }
+    }
+}
+
+/// The heads of the line (the first `heads`), and then at most `at_most` tasks whose status
+/// shows another position than their place in their namespace's line.
+fn stale_positions(line: &[Waiting], heads: usize, at_most: usize) -> Vec<Waiting> {
+    let mut places: HashMap<&str, usize> = HashMap::new();
+    let mut stale = Vec::new();
+    for (i, w) in line.iter().enumerate() {
+        let place = places.entry(w.namespace.as_str()).or_insert(0);
+        *place += 1;
+        let shown_wrong = w.shown.is_some_and(|shown| shown as usize != *place);
+        if i < heads || (shown_wrong && stale.len() < heads + at_most) {
+            stale.push(w.clone());
+        }
+    }
+    stale
 }
 
 #[cfg(test)]
@@ -218,13 +403,87 @@ mod tests {
     use super::*;
 
     fn task(second: i64, uid: &str) -> Waiting {
+        task_in("ns", second, uid)
+    }
+
+    fn task_in(namespace: &str, second: i64, uid: &str) -> Waiting {
         Waiting {
             created: jiff::Timestamp::from_second(second).unwrap(),
             uid: uid.into(),
             kind: TaskKind::HashTask,
-            namespace: "ns".into(),
+            namespace: namespace.into(),
             name: uid.into(),
+            shown: None,
+            running: false,
         }
+    }
+
+    #[test]
+    fn namespaces_take_turns_so_a_burst_does_not_starve_another() {
+        let mut arrivals = Arrivals::default();
+        let mut a: Vec<Waiting> = (1..=30).map(|i| task_in("a", i, &format!("a{i:02}"))).collect();
+        let b = task_in("b", 100, "b1");
+        let all = |a: &[Waiting]| a.iter().cloned().chain([b.clone()]).collect::<Vec<_>>();
+        // Three slots, all taken: b1 waits first in its namespace's line.
+        assert_eq!(
+            position(&mut arrivals, &all(&a), "b1", 3, 3),
+            Admit::Wait { position: 1 }
+        );
+        assert_eq!(
+            position(&mut arrivals, &all(&a), "a05", 3, 3),
+            Admit::Wait { position: 5 }
+        );
+        // First free slot: a's older head.
+        assert_eq!(position(&mut arrivals, &all(&a), "a01", 2, 3), Admit::Now);
+        arrivals.served("a");
+        a.remove(0);
+        // Second free slot: b's turn, ahead of a's 29 others.
+        assert_eq!(
+            position(&mut arrivals, &all(&a), "a02", 2, 3),
+            Admit::Wait { position: 1 }
+        );
+        assert_eq!(position(&mut arrivals, &all(&a), "b1", 2, 3), Admit::Now);
+        arrivals.served("b");
+        assert_eq!(position(&mut arrivals, &a, "a02", 2, 3), Admit::Now);
+    }
+
+    #[test]
+    fn a_position_counts_only_the_tasks_namespace_so_it_only_goes_down() {
+        let mut arrivals = Arrivals::default();
+        let a: Vec<Waiting> = (1..=5).map(|i| task_in("a", i, &format!("a{i}"))).collect();
+        let before: Vec<usize> = {
+            let line = arrivals.line_up(a.clone());
+            a.iter().map(|w| namespace_position(&line, &w.uid)).collect()
+        };
+        assert_eq!(before, [1, 2, 3, 4, 5]);
+        // Another namespace's tasks arrive, one of them older: a's positions stay.
+        let mut more = a.clone();
+        more.extend([task_in("b", 0, "b-old"), task_in("c", 9, "c1")]);
+        let line = arrivals.line_up(more);
+        let after: Vec<usize> = a.iter().map(|w| namespace_position(&line, &w.uid)).collect();
+        assert_eq!(after, before);
+        assert_eq!(namespace_position(&line, "c1"), 1);
+    }
+
+    #[test]
+    fn stale_positions_are_the_heads_and_a_bounded_number_of_wrong_ones() {
+        let mut line: Vec<Waiting> = (1..=10).map(|i| task_in("a", i, &format!("a{i:02}"))).collect();
+        for (i, w) in line.iter_mut().enumerate() {
+            // Every task still shows the place it had before the head left.
+            w.shown = Some(i as u32 + 2);
+        }
+        line[9].shown = Some(10);
+        let woken: Vec<String> = stale_positions(&line, 2, 3).into_iter().map(|w| w.uid).collect();
+        assert_eq!(woken, ["a01", "a02", "a03", "a04", "a05"]);
+        let right: Vec<Waiting> = line
+            .iter()
+            .enumerate()
+            .map(|(i, w)| Waiting {
+                shown: Some(i as u32 + 1),
+                ..w.clone()
+            })
+            .collect();
+        assert_eq!(stale_positions(&right, 1, 50).len(), 1, "only the head");
     }
 
     fn position(arrivals: &mut Arrivals, waiting: &[Waiting], uid: &str, running: usize, max: usize) -> Admit {
@@ -310,7 +569,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_freed_slot_wakes_the_waiting_tasks_oldest_first() {
+    async fn a_freed_slot_wakes_only_the_heads_of_the_line() {
         let (hash, mut writer) = reflector::store::<HashTask>();
         for (name, second, finished) in [
             ("young", 30, false),
@@ -326,12 +585,29 @@ mod tests {
             text: TaskCache::synced_from(reflector::store().0),
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect());
-        admission.wake_all();
+        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 2);
+        admission.wake_heads().await;
         let mut woken = Vec::new();
         while let Ok((_, name)) = rx.try_recv() {
             woken.push(name);
         }
-        assert_eq!(woken, ["old", "middle", "young"]);
+        assert_eq!(woken, ["old", "middle"]);
+
+        // A task whose Job cannot be created leaves the line while it backs off.
+        assert_eq!(admission.job_create_failed("uid-old"), 1);
+        assert!(
+            admission
+                .backing_off("uid-old")
+                .is_some_and(|d| d <= JOB_CREATE_BACKOFF)
+        );
+        admission.wake_heads().await;
+        let mut woken = Vec::new();
+        while let Ok((_, name)) = rx.try_recv() {
+            woken.push(name);
+        }
+        assert_eq!(woken, ["middle", "young"]);
+        assert_eq!(admission.job_create_failed("uid-old"), 2);
+        admission.forget("uid-old");
+        assert_eq!(admission.backing_off("uid-old"), None);
     }
 }

@@ -85,7 +85,7 @@ async fn reap(ctx: &Context, task: &GoneTask) {
         }
     }
     // A slot may be free now.
-    ctx.admission.wake_all();
+    ctx.admission.wake_heads().await;
 }
 
 async fn sweep_orphans(ctx: &Context) -> Result<(), Error> {
@@ -98,7 +98,7 @@ async fn sweep_orphans(ctx: &Context) -> Result<(), Error> {
     if !orphaned.is_empty() {
         tracing::info!(jobs = orphaned.len(), "deleting runner Jobs whose task is gone");
         delete_jobs(&jobs, &orphaned).await?;
-        ctx.admission.wake_all();
+        ctx.admission.wake_heads().await;
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use crate::finish::{Finished, final_result, finished_at};
 use crate::job::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY, build_job, job_name};
 use crate::jobstate::{JobState, attempts, job_state};
 use crate::logwriter::LogWriter;
-use crate::queue::{Admit, Waiting, admit};
+use crate::queue::{Decision, MAX_JOB_CREATE_TRIES, Waiting};
 use crate::settings::Settings;
 use crate::task::{TaskResource, is_recorded};
 use crate::validate::{Invalid, check_source};
@@ -35,8 +35,6 @@ use crate::{cleanup, housekeeping};
 const MAX_RESULT_BYTES: u64 = 4 << 20;
 /// Safety net for missed watch events while a Job runs.
 const RUNNING_RESYNC: Duration = Duration::from_secs(300);
-/// Safety net for a waiting task whose wake-up was missed.
-const QUEUED_RESYNC: Duration = Duration::from_secs(30);
 
 /// What every reconcile shares.
 pub struct Context {
@@ -104,7 +102,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
     let plan = housekeeping::plan(&owned, identity.generation, recorded, ttl, now());
     housekeeping::delete_jobs(&jobs, &plan.delete).await?;
     if !plan.delete.is_empty() {
-        ctx.admission.wake_all();
+        ctx.admission.wake_heads().await;
     }
     if recorded {
         return Ok(plan.next_check.map_or_else(Action::await_change, Action::requeue));
@@ -140,26 +138,32 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
                     return Ok(Action::await_change());
                 }
             }
-            // One admission decision at a time; the lock is held until the Job exists.
-            let mut arrivals = ctx.admission.arrivals.lock().await;
-            let runner_jobs = runner_jobs(&jobs).await?;
-            let line = ctx
-                .admission
-                .line(&mut arrivals, Waiting::of(&*task), &runner_jobs.tasks)
-                .await;
-            let max = ctx.settings.max_running_jobs as usize;
-            if let Admit::Wait { position } = admit(&line, &identity.uid, runner_jobs.running, max) {
-                drop(arrivals);
-                let mut status = fresh_status(&old, identity.generation);
-                let common = status.common_mut();
-                common.queue_position = Some(position as u32);
-                let message = format!(
-                    "waiting for a runner slot, position {position}: at most {max} runner Jobs run at once (maxRunningJobs)"
-                );
-                set_phase(common, identity.generation, Phase::Pending, "Queued", &message, now());
-                write_status(&tasks, &*task, &old, &status).await?;
-                return Ok(Action::requeue(QUEUED_RESYNC));
+            if let Some(wait) = ctx.admission.backing_off(&identity.uid) {
+                return Ok(Action::requeue(wait));
             }
+            let runner_jobs = runner_jobs(&jobs).await?;
+            let ticket = match ctx
+                .admission
+                .decide(Waiting::of(&*task), runner_jobs.running, &runner_jobs.tasks)
+                .await
+            {
+                Decision::Now(ticket) => ticket,
+                Decision::Wait { position } => {
+                    let mut status = fresh_status(&old, identity.generation);
+                    let common = status.common_mut();
+                    common.queue_position = Some(position as u32);
+                    let max = ctx.settings.max_running_jobs;
+                    let message = format!(
+                        "waiting for a runner slot, position {position} in namespace {}'s line: at most {max} runner \
+                         Jobs run at once (maxRunningJobs), and namespaces take turns",
+                        identity.namespace
+                    );
+                    set_phase(common, identity.generation, Phase::Pending, "Queued", &message, now());
+                    write_status(&tasks, &*task, &old, &status).await?;
+                    // Woken when it reaches the head of the line (and by the refresher).
+                    return Ok(Action::await_change());
+                }
+            };
             let runner_task = RunnerTask {
                 identity: identity.clone(),
                 spec: task.runner_spec(),
@@ -171,8 +175,15 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
                 spec.timeout_seconds(),
                 &ctx.settings,
             );
-            match jobs.create(&PostParams::default(), &job).await {
+            let created = jobs.create(&PostParams::default(), &job).await;
+            if created.is_ok() {
+                ticket.admitted();
+            } else {
+                drop(ticket);
+            }
+            match created {
                 Ok(job) => {
+                    ctx.admission.forget(&identity.uid);
                     publish(
                         &ctx,
                         &*task,
@@ -186,7 +197,33 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
                 }
                 // Created by an earlier reconcile whose status write did not land.
                 Err(kube::Error::Api(e)) if e.code == 409 => jobs.get(&name).await?,
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let failures = ctx.admission.job_create_failed(&identity.uid);
+                    if failures < MAX_JOB_CREATE_TRIES {
+                        return Err(e.into());
+                    }
+                    ctx.admission.forget(&identity.uid);
+                    let message = format!(
+                        "the runner Job could not be created ({failures} tries): {e}; check the operator's \
+                         namespace (quotas, admission policies) and its log"
+                    );
+                    let mut status = fresh_status(&old, identity.generation);
+                    set_phase(
+                        status.common_mut(),
+                        identity.generation,
+                        Phase::Failed,
+                        "JobCreationFailed",
+                        &message,
+                        now(),
+                    );
+                    status.common_mut().completion_time = Some(Time(now()));
+                    status.common_mut().queue_position = None;
+                    write_status(&tasks, &*task, &old, &status).await?;
+                    publish(&ctx, &*task, EventType::Warning, "Failed", "CreateJob", &message).await;
+                    ctx.metrics
+                        .task_finished(kind.as_str(), "Failed", "JobCreationFailed", None);
+                    return Ok(Action::await_change());
+                }
             }
         }
     };
@@ -269,8 +306,8 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
         &format!("{}: {}", finished.reason, finished.message),
     )
     .await;
-    // A runner slot is free: the waiting tasks look again.
-    ctx.admission.wake_all();
+    // A runner slot is free: the heads of the line look again.
+    ctx.admission.wake_heads().await;
     // Look again when the Job's time to live is up.
     Ok(Action::requeue(ttl.max(Duration::from_secs(1))))
 }

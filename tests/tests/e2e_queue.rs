@@ -1,6 +1,7 @@
 //! End to end on the local cluster: with maxRunningJobs 3, fifteen tasks at once never have
 //! more than three unfinished runner Jobs; the others wait with a queue position that goes
-//! down, and all of them succeed.
+//! down, and all of them succeed. Namespaces take turns, and Jobs a tenant labels as
+//! Taskyard's do not count.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +14,9 @@ use taskyard_tests::e2e::{file, hash_task, namespace, setup_with};
 const MAX_RUNNING: usize = 3;
 const TASKS: usize = 15;
 
+/// The tests measure the queue; one at a time.
+static QUEUE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn unfinished(job: &Value) -> bool {
     !job["status"]["conditions"].as_array().is_some_and(|cs| {
         cs.iter()
@@ -22,6 +26,7 @@ fn unfinished(job: &Value) -> bool {
 
 #[test]
 fn fifteen_tasks_with_three_slots_queue_first_come_first_served() {
+    let _queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup_with(json!({"maxRunningJobs": MAX_RUNNING}));
     let ns = namespace(s, "queue");
     let mut yaml = String::new();
@@ -129,4 +134,95 @@ fn fifteen_tasks_with_three_slots_queue_first_come_first_served() {
         longest as usize >= TASKS - MAX_RUNNING - 2,
         "the deepest queue position seen was {longest}"
     );
+}
+
+/// A Job in a tenant's namespace, labelled as Taskyard's, whose Pod never starts.
+fn foreign_job(ns: &str, name: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}, namespace: {ns}, labels: {{app.kubernetes.io/managed-by: taskyard}}}}\nspec:\n  template:\n    metadata: {{labels: {{app.kubernetes.io/managed-by: taskyard}}}}\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: taskyard.local/never-pulled:0, imagePullPolicy: Never}}]\n---\n"
+    )
+}
+
+#[test]
+fn a_burst_in_one_namespace_does_not_starve_another_and_tenants_jobs_do_not_count() {
+    let _queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup_with(json!({"maxRunningJobs": MAX_RUNNING}));
+    // As many never-finishing "taskyard" Jobs as there are slots, in a tenant's namespace.
+    let squatter = namespace(s, "squatter");
+    let jobs: String = (0..MAX_RUNNING)
+        .map(|i| foreign_job(&squatter, &format!("fake-{i}")))
+        .collect();
+    s.kubectl.apply(&jobs);
+
+    let busy = namespace(s, "busy");
+    let quiet = namespace(s, "quiet");
+    let mut burst = String::new();
+    for i in 0..12 {
+        file(&format!("burst-{i}.bin"), 10_000, 700 + i as u64);
+        let url = s.server.url(&format!("/slow/burst-{i}.bin?ms=2500"));
+        burst.push_str(&hash_task(&busy, &format!("b{i:02}"), &url));
+        burst.push_str("---\n");
+    }
+    s.kubectl.apply(&burst);
+    // Jobs started for the busy namespace's tasks, ever (names, as Jobs go after their TTL).
+    let mut started_busy = std::collections::BTreeSet::new();
+    let look = |started: &mut std::collections::BTreeSet<String>| {
+        let jobs = s.kubectl.get_json(&[
+            "jobs",
+            "-n",
+            "taskyard-system",
+            "-l",
+            "app.kubernetes.io/managed-by=taskyard",
+        ]);
+        let mut quiet_started = false;
+        for job in jobs["items"].as_array().unwrap() {
+            let job_ns = job["metadata"]["labels"]["taskyard.dev/namespace"]
+                .as_str()
+                .unwrap_or("");
+            if job_ns == busy {
+                started.insert(job["metadata"]["name"].as_str().unwrap().to_string());
+            }
+            quiet_started |= job_ns == quiet;
+        }
+        quiet_started
+    };
+    // The squatter's Jobs do not hold the slots: the burst starts.
+    s.kubectl
+        .eventually("the burst to get its Jobs", Duration::from_secs(60), || {
+            look(&mut started_busy);
+            (started_busy.len() >= MAX_RUNNING).then_some(())
+        });
+    file("quiet.bin", 10_000, 799);
+    s.kubectl
+        .apply(&hash_task(&quiet, "lone", &s.server.url("/files/quiet.bin")));
+    look(&mut started_busy);
+    let before = started_busy.len();
+    s.kubectl.eventually(
+        "the quiet namespace's task to get a Job",
+        Duration::from_secs(120),
+        || look(&mut started_busy).then_some(()),
+    );
+    assert!(
+        started_busy.len() <= before + 2,
+        "the busy namespace started {} more Jobs before the quiet one got its turn",
+        started_busy.len() - before
+    );
+    s.kubectl.run(&[
+        "wait",
+        "-n",
+        &busy,
+        "--for=condition=Succeeded",
+        "hashtasks",
+        "--all",
+        "--timeout=300s",
+    ]);
+    s.kubectl.run(&[
+        "wait",
+        "-n",
+        &quiet,
+        "--for=condition=Succeeded",
+        "hashtask/lone",
+        "--timeout=60s",
+    ]);
+    s.kubectl.run(&["delete", "namespace", &squatter, "--wait=false"]);
 }
