@@ -1,25 +1,22 @@
-//! The HashTask results log: daily objects `logs/hashtasks/<YYYY-MM-DD>.log`, one line per
-//! finished task generation.
+//! The HashTask results log, one line per finished task generation, kept per UTC day as
+//! append-only segments `logs/hashtasks/<YYYY-MM-DD>/<write time>-<random>.log`.
 //!
-//! Appending is read, merge, write. It is safe because there is one writer at a time (the
-//! operator's leader, or `job-runner run` on one machine), and idempotent because a line whose
-//! uid and generation are already in the log is never added again.
+//! A write adds a new segment and never reads or rewrites the log, so two writers (two
+//! leaders across a lease handover, a retried append) can never lose each other's lines; the
+//! price is that a line may be written twice, which readers drop (`read_day`).
 
-use std::collections::{BTreeMap, HashSet};
+mod read;
+mod write;
 
-use bytes::Bytes;
 use taskyard_api::{Outcome, TaskIdentity, TaskOutput, TaskResult};
 
-use crate::keys::hash_log_key;
-use crate::store::{Store, StoreError};
-
-/// A daily log larger than this is refused rather than read into memory.
-const MAX_LOG_BYTES: u64 = 512 << 20;
+pub use read::{DayLines, read_day};
+pub use write::append;
 
 /// One line of the results log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
-    /// When the task generation finished; it also picks the daily object.
+    /// When the task generation finished; it also picks the day of the log.
     pub time: jiff::Timestamp,
     pub identity: TaskIdentity,
     pub outcome: Outcome,
@@ -45,9 +42,9 @@ impl LogLine {
         }
     }
 
-    /// The daily object this line belongs in.
-    pub fn key(&self) -> String {
-        hash_log_key(self.time.to_zoned(jiff::tz::TimeZone::UTC).date())
+    /// The UTC day whose log this line belongs in.
+    pub fn date(&self) -> jiff::civil::Date {
+        self.time.to_zoned(jiff::tz::TimeZone::UTC).date()
     }
 
     /// `<RFC3339 time> <namespace>/<name> <uid> <generation> <Succeeded|Failed> <md5 or -> <size or -> <message>`
@@ -81,71 +78,17 @@ impl LogLine {
     }
 }
 
-/// The uid and generation of a log line.
+/// The uid and generation of a log line: its identity in the log.
 fn entry_of(line: &str) -> Option<(&str, &str)> {
     let mut fields = line.split(' ').skip(2);
     Some((fields.next()?, fields.next()?))
 }
 
-/// Whether the log already has the line of this uid and generation.
-pub fn has_entry(log: &str, uid: &str, generation: i64) -> bool {
-    let generation = generation.to_string();
-    log.lines()
-        .any(|line| entry_of(line) == Some((uid, generation.as_str())))
-}
-
-/// Appends the lines the log does not have yet. Returns the new log and how many were added.
-pub fn merge(existing: &str, lines: &[LogLine]) -> (String, usize) {
-    let mut seen: HashSet<(String, i64)> = existing
-        .lines()
-        .filter_map(entry_of)
-        .filter_map(|(uid, generation)| Some((uid.to_string(), generation.parse().ok()?)))
-        .collect();
-    let mut out = String::with_capacity(existing.len() + lines.len() * 160);
-    out.push_str(existing);
-    if !out.is_empty() && !out.ends_with('\n') {
-        // Whole-object writes cannot tear a line; keep lines whole even if one was edited by hand.
-        out.push('\n');
-    }
-    let mut added = 0;
-    for line in lines {
-        if seen.insert((line.identity.uid.clone(), line.identity.generation)) {
-            out.push_str(&line.render());
-            out.push('\n');
-            added += 1;
-        }
-    }
-    (out, added)
-}
-
-/// Appends lines to their daily objects: one read and at most one write per object.
-/// Lines already present are skipped, so a retried append never duplicates one.
-pub async fn append(store: &Store, lines: &[LogLine]) -> Result<usize, StoreError> {
-    let mut by_key: BTreeMap<String, Vec<LogLine>> = BTreeMap::new();
-    for line in lines {
-        by_key.entry(line.key()).or_default().push(line.clone());
-    }
-    let mut added = 0;
-    for (key, lines) in by_key {
-        let existing = store.get(&key, MAX_LOG_BYTES).await?.unwrap_or_default();
-        let existing = String::from_utf8_lossy(&existing);
-        let (merged, n) = merge(&existing, &lines);
-        if n > 0 {
-            store
-                .put(&key, Bytes::from(merged), "text/plain; charset=utf-8")
-                .await?;
-        }
-        added += n;
-    }
-    Ok(added)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::store::DirStore;
 
-    fn line(uid: &str, generation: i64, outcome: Outcome) -> LogLine {
+    pub(crate) fn line(uid: &str, generation: i64, outcome: Outcome) -> LogLine {
         LogLine {
             time: "2026-11-23T10:11:12.345Z".parse().unwrap(),
             identity: TaskIdentity {
@@ -160,7 +103,7 @@ mod tests {
             message: if outcome == Outcome::Succeeded {
                 "ok".into()
             } else {
-                "fetch failed:\nHTTP 404".into()
+                "fetch failed:\nHTTP 404\r\n".into()
             },
         }
     }
@@ -171,57 +114,18 @@ mod tests {
             line("u1", 2, Outcome::Succeeded).render(),
             "2026-11-23T10:11:12Z ns/t-u1 u1 2 Succeeded d41d8cd98f00b204e9800998ecf8427e 0 ok"
         );
+        // A message with newlines stays one line.
         assert_eq!(
             line("u1", 2, Outcome::Failed).render(),
             "2026-11-23T10:11:12Z ns/t-u1 u1 2 Failed - - fetch failed: HTTP 404"
         );
-        assert_eq!(line("u1", 2, Outcome::Failed).key(), "logs/hashtasks/2026-11-23.log");
+        assert_eq!(line("u1", 2, Outcome::Failed).date(), jiff::civil::date(2026, 11, 23));
     }
 
     #[test]
-    fn merge_is_idempotent_per_uid_and_generation() {
-        let (log, n) = merge("", &[line("a", 1, Outcome::Succeeded), line("b", 1, Outcome::Failed)]);
-        assert_eq!(n, 2);
-        // The same lines again, one new generation, and a duplicate inside the batch.
-        let (log2, n2) = merge(
-            &log,
-            &[
-                line("a", 1, Outcome::Succeeded),
-                line("a", 2, Outcome::Succeeded),
-                line("a", 2, Outcome::Succeeded),
-            ],
-        );
-        assert_eq!(n2, 1);
-        assert_eq!(log2.lines().count(), 3);
-        assert!(log2.starts_with(&log));
-        assert!(has_entry(&log2, "a", 2) && !has_entry(&log2, "a", 3) && !has_entry(&log2, "ns/t-a", 1));
-    }
-
-    #[tokio::test]
-    async fn append_coalesces_into_one_write_per_day_and_never_duplicates() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::Dir(DirStore::new(dir.path()));
-        let mut next_day = line("c", 1, Outcome::Succeeded);
-        next_day.time = "2026-11-24T00:00:01Z".parse().unwrap();
-        let batch = vec![
-            line("a", 1, Outcome::Succeeded),
-            line("b", 1, Outcome::Failed),
-            next_day,
-        ];
-        assert_eq!(append(&store, &batch).await.unwrap(), 3);
-        // A crash after the append and before the status write repeats the append.
-        assert_eq!(append(&store, &batch).await.unwrap(), 0);
-        let day1 = store
-            .get("logs/hashtasks/2026-11-23.log", 1 << 20)
-            .await
-            .unwrap()
-            .unwrap();
-        let day2 = store
-            .get("logs/hashtasks/2026-11-24.log", 1 << 20)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&day1).lines().count(), 2);
-        assert_eq!(String::from_utf8_lossy(&day2).lines().count(), 1);
+    fn a_line_is_identified_by_uid_and_generation() {
+        let rendered = line("u1", 2, Outcome::Failed).render();
+        assert_eq!(entry_of(&rendered), Some(("u1", "2")));
+        assert_eq!(entry_of("2026-11-23T10:11:12Z ns/t"), None);
     }
 }
