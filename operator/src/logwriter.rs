@@ -78,6 +78,7 @@ mod tests {
 
     use futures::TryStreamExt;
     use taskyard_api::{Outcome, TaskIdentity};
+    use taskyard_common::keys::hash_log_day_prefix;
     use taskyard_common::store::DirStore;
 
     use super::*;
@@ -107,7 +108,7 @@ mod tests {
     }
 
     async fn segments(store: &Store) -> usize {
-        let keys: Vec<String> = store.list("logs/hashtasks/2026-11-23/").try_collect().await.unwrap();
+        let keys: Vec<String> = store.list(&hash_log_day_prefix(day())).try_collect().await.unwrap();
         keys.len()
     }
 

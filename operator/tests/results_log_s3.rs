@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use taskyard_api::{Outcome, TaskIdentity};
 use taskyard_common::hashlog::{self, LogLine};
+use taskyard_common::keys::hash_log_day_prefix;
 use taskyard_common::store::Store;
 use taskyard_operator::leader::Fence;
 use taskyard_operator::logwriter::LogWriter;
@@ -77,7 +78,7 @@ async fn thirty_tasks_finishing_together_leave_thirty_intact_lines_and_no_duplic
     // A day of its own, so other tests do not share this log.
     let run = format!("run{}", std::process::id());
     let day = "2001-02-03";
-    let prefix = format!("logs/hashtasks/{day}/");
+    let prefix = hash_log_day_prefix(day.parse().unwrap());
     delete_all(&store, &prefix).await;
 
     let writer = LogWriter::spawn(store.clone(), Fence::unfenced());
