@@ -139,14 +139,15 @@ impl DirStore {
         let root = self.root.clone();
         let prefix = prefix.to_string();
         let walk = async move {
+            let walking = prefix.clone();
             let walked = tokio::task::spawn_blocking(move || {
                 let mut keys = Vec::new();
-                walk(&root, "", &prefix, &mut keys)
+                walk(&root, "", &walking, &mut keys)
                     .map(|()| keys)
-                    .map_err(|e| Self::backend("list", &prefix, e))
+                    .map_err(|e| Self::backend("list", &walking, e))
             })
             .await
-            .map_err(|e| Self::backend("list", "", e))?;
+            .map_err(|e| Self::backend("list", &prefix, e))?;
             let mut keys = walked?;
             // A directory lists in no particular order; a bucket lists in key order.
             keys.sort();

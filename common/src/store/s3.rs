@@ -217,12 +217,10 @@ impl S3Store {
                 Ok(Some((keys, Page { token, done })))
             }
         });
-        Box::pin(
-            pages
-                .map_ok(|keys| futures::stream::iter(keys.into_iter().map(Ok)))
-                .try_flatten()
-                .boxed(),
-        )
+        pages
+            .map_ok(|keys| futures::stream::iter(keys.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
