@@ -59,7 +59,8 @@ pub struct HashSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 8, max = 2048), extend("pattern" = "^[hH][tT][tT][pP][sS]?://"))]
     pub url: Option<String>,
-    /// A key in Taskyard's object store bucket, e.g. uploads/report.pdf.
+    /// A path inside the namespace's upload area of the bucket: report.pdf reads the object
+    /// uploads/<namespace>/report.pdf. Nothing outside the area can be named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024), extend("pattern" = "^[^/]"))]
     pub object: Option<String>,

@@ -66,7 +66,8 @@ pub struct ImageSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 8, max = 2048), extend("pattern" = "^[hH][tT][tT][pP][sS]?://"))]
     pub url: Option<String>,
-    /// A key in Taskyard's object store bucket holding one image, e.g. uploads/cat.png.
+    /// A path inside the namespace's upload area of the bucket, holding one image: cat.png reads
+    /// the object uploads/<namespace>/cat.png. Nothing outside the area can be named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024), extend("pattern" = "^[^/]"))]
     pub object: Option<String>,

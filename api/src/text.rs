@@ -48,7 +48,8 @@ pub struct TextSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 8, max = 2048), extend("pattern" = "^[hH][tT][tT][pP][sS]?://"))]
     pub page: Option<String>,
-    /// A key in Taskyard's object store bucket holding HTML or text, e.g. uploads/page.html.
+    /// A path inside the namespace's upload area of the bucket, holding HTML or text: page.html
+    /// reads the object uploads/<namespace>/page.html. Nothing outside the area can be named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024), extend("pattern" = "^[^/]"))]
     pub object: Option<String>,

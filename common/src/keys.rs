@@ -55,6 +55,49 @@ pub fn hash_log_segment_key(date: jiff::civil::Date, written_at: jiff::Timestamp
     )
 }
 
+/// The upload area of a namespace: the only part of the bucket its tasks may read inputs from.
+pub fn upload_area(namespace: &str) -> String {
+    format!("uploads/{namespace}/")
+}
+
+/// The key `spec.source.object` names: the object is a path inside the task's namespace
+/// upload area, so `report.pdf` in namespace `team-a` is `uploads/team-a/report.pdf`.
+/// Paths that could leave the area (`..`, `.`, empty segments, absolute paths) or cannot be
+/// keys are refused with a message that shows the full key.
+pub fn upload_key(namespace: &str, object: &str) -> Result<String, String> {
+    let area = upload_area(namespace);
+    let key = format!("{area}{object}");
+    let how = format!("spec.source.object is a path inside the namespace's upload area {area}");
+    if object.is_empty() {
+        return Err(format!(
+            "spec.source.object is empty: {how}; for example report.pdf reads {area}report.pdf"
+        ));
+    }
+    if let Some(relative) = object.strip_prefix('/') {
+        return Err(format!(
+            "spec.source.object {object:?} is absolute: {how}; write {relative:?} to read {area}{relative}"
+        ));
+    }
+    if let Some(segment) = object.split('/').find(|s| matches!(*s, "" | "." | "..")) {
+        return Err(format!(
+            "spec.source.object {object:?} (key {key:?}) has a {segment:?} segment: {how}, named without empty, \".\" or \"..\" segments"
+        ));
+    }
+    if object.chars().any(char::is_control) || object.contains('\\') {
+        return Err(format!(
+            "spec.source.object {object:?} (key {key:?}) has a control character or backslash: {how}; \
+             use a plain path such as reports/2026/report.pdf"
+        ));
+    }
+    if key.len() > 1024 {
+        return Err(format!(
+            "spec.source.object makes a key of {} bytes ({key:.60}...): S3 keys have at most 1024",
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
 /// Lower-case hex SHA-256 of an image's source URL: the shared identity of an image.
 pub fn url_digest(source_url: &str) -> String {
     hex::encode(Sha256::digest(source_url.as_bytes()))
@@ -120,6 +163,36 @@ mod tests {
         let keys: Vec<String> = times.iter().map(|t| key(t)).collect();
         assert!(keys.is_sorted(), "{keys:#?}");
         assert!(keys.iter().all(|k| k.len() == keys[0].len()), "{keys:#?}");
+    }
+
+    #[test]
+    fn an_object_is_a_path_inside_its_namespace_upload_area() {
+        assert_eq!(upload_key("team-a", "report.pdf").unwrap(), "uploads/team-a/report.pdf");
+        assert_eq!(
+            upload_key("team-a", "a/b c/ü.png").unwrap(),
+            "uploads/team-a/a/b c/ü.png"
+        );
+        // Another namespace's area is just a folder of this one's.
+        assert_eq!(
+            upload_key("attacker", "uploads/victim/x.txt").unwrap(),
+            "uploads/attacker/uploads/victim/x.txt"
+        );
+        for (object, want) in [
+            ("", "is empty"),
+            ("/texts/victim/t/u/1.txt", "is absolute"),
+            ("../victim/secret.txt", "\"..\" segment"),
+            ("a/../../victim/x", "\"..\" segment"),
+            ("./x", "\".\" segment"),
+            ("a//b", "\"\" segment"),
+            ("dir/", "\"\" segment"),
+            ("a\\..\\b", "backslash"),
+            ("a\nb", "control character"),
+        ] {
+            let error = upload_key("team-a", object).unwrap_err();
+            assert!(error.contains(want), "{object:?}: {error}");
+            assert!(error.contains("uploads/team-a/"), "the message shows the area: {error}");
+        }
+        assert!(upload_key("n", &"x".repeat(1100)).unwrap_err().contains("1024"));
     }
 
     #[test]

@@ -3,5 +3,6 @@
 pub mod hashlog;
 pub mod keys;
 pub mod netpolicy;
+pub mod setting;
 pub mod status;
 pub mod store;

@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn parses_a_task_resource_with_defaults() {
         let task = parse_task(
-            "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: r}\nspec:\n  source: {object: uploads/a}\n",
+            "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: r}\nspec:\n  source: {object: a.bin}\n",
         )
         .unwrap();
         assert_eq!(task.identity.namespace, "default");

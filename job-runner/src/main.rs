@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use taskyard_api::{Outcome, RunnerInput};
+use taskyard_common::setting::or_default;
 use taskyard_common::store::S3Settings;
 use taskyard_runner::settings::RunnerArgs;
 
@@ -48,14 +49,17 @@ enum Command {
         /// S3 endpoint URL; empty means AWS.
         #[arg(long, env = "TASKYARD_S3_ENDPOINT", default_value = "")]
         s3_endpoint: String,
-        #[arg(long, env = "TASKYARD_S3_REGION", default_value = "us-east-1")]
+        #[arg(long, env = "TASKYARD_S3_REGION", default_value = "us-east-1",
+              value_parser = or_default::<String>("us-east-1"))]
         s3_region: String,
         #[arg(long, env = "TASKYARD_S3_BUCKET")]
         s3_bucket: String,
-        #[arg(long, env = "TASKYARD_S3_FORCE_PATH_STYLE", default_value_t = false)]
+        #[arg(long, env = "TASKYARD_S3_FORCE_PATH_STYLE", default_value_t = false,
+              action = clap::ArgAction::Set, value_parser = or_default::<bool>("false"))]
         s3_force_path_style: bool,
         /// Where Kubernetes reads the container's termination message.
-        #[arg(long, env = "TASKYARD_TERMINATION_LOG", default_value = "/dev/termination-log")]
+        #[arg(long, env = "TASKYARD_TERMINATION_LOG", default_value = "/dev/termination-log",
+              value_parser = or_default::<String>("/dev/termination-log"))]
         termination_log: String,
         #[command(flatten)]
         runner: RunnerArgs,

@@ -3,36 +3,45 @@
 
 use std::time::Duration;
 
-use ipnet::IpNet;
 use taskyard_common::netpolicy::NetworkPolicy;
+use taskyard_common::setting::{NetworkList, number_in, or_default};
 
-/// Flags shared by `run` and `exec`.
+/// Flags shared by `run` and `exec`. An empty value means the default (the operator passes
+/// its settings as environment variables, and an unset one arrives empty).
 #[derive(Clone, Debug, clap::Args)]
 pub struct RunnerArgs {
-    /// A CIDR the runner may fetch from although it is private or loopback (repeatable).
-    #[arg(long = "allow-network", env = "TASKYARD_ALLOWED_NETWORKS", value_delimiter = ',')]
-    pub allow_networks: Vec<IpNet>,
+    /// CIDRs the runner may fetch from although private or loopback (repeatable, or
+    /// comma-separated).
+    #[arg(long = "allow-network", env = "TASKYARD_ALLOWED_NETWORKS", action = clap::ArgAction::Append,
+          value_parser = NetworkList::parse)]
+    pub allow_networks: Vec<NetworkList>,
     /// Largest web page fetched, in bytes.
-    #[arg(long, env = "TASKYARD_MAX_PAGE_BYTES", default_value_t = 10 << 20)]
+    #[arg(long, env = "TASKYARD_MAX_PAGE_BYTES", default_value_t = 10 << 20,
+          value_parser = or_default::<u64>("10485760"))]
     pub max_page_bytes: u64,
     /// Largest image fetched, in bytes.
-    #[arg(long, env = "TASKYARD_MAX_IMAGE_BYTES", default_value_t = 50 << 20)]
+    #[arg(long, env = "TASKYARD_MAX_IMAGE_BYTES", default_value_t = 50 << 20,
+          value_parser = or_default::<u64>("52428800"))]
     pub max_image_bytes: u64,
     /// Largest decoded image, in pixels.
-    #[arg(long, env = "TASKYARD_MAX_IMAGE_PIXELS", default_value_t = 50_000_000)]
+    #[arg(long, env = "TASKYARD_MAX_IMAGE_PIXELS", default_value_t = 50_000_000,
+          value_parser = or_default::<u64>("50000000"))]
     pub max_image_pixels: u64,
     /// Largest file hashed, in bytes.
-    #[arg(long, env = "TASKYARD_MAX_HASH_BYTES", default_value_t = 10 << 30)]
+    #[arg(long, env = "TASKYARD_MAX_HASH_BYTES", default_value_t = 10 << 30,
+          value_parser = or_default::<u64>("10737418240"))]
     pub max_hash_bytes: u64,
     /// Images fetched at once by one ImageTask.
     #[arg(long, env = "TASKYARD_IMAGE_CONCURRENCY", default_value_t = 8,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
+          value_parser = number_in::<u32>("8", 1, 64))]
     pub image_concurrency: u32,
     /// Seconds to wait for a TCP/TLS connection.
-    #[arg(long, env = "TASKYARD_CONNECT_TIMEOUT_SECONDS", default_value_t = 10)]
+    #[arg(long, env = "TASKYARD_CONNECT_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = or_default::<u64>("10"))]
     pub connect_timeout_seconds: u64,
     /// Seconds a download may go without receiving a byte before it fails.
-    #[arg(long, env = "TASKYARD_READ_TIMEOUT_SECONDS", default_value_t = 60)]
+    #[arg(long, env = "TASKYARD_READ_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = or_default::<u64>("60"))]
     pub read_timeout_seconds: u64,
 }
 
@@ -53,7 +62,7 @@ impl Default for RunnerArgs {
 
 impl RunnerArgs {
     pub fn network_policy(&self) -> NetworkPolicy {
-        NetworkPolicy::new(self.allow_networks.clone())
+        NetworkPolicy::new(NetworkList::flatten(&self.allow_networks))
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -62,5 +71,54 @@ impl RunnerArgs {
 
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        runner: RunnerArgs,
+    }
+
+    fn parse(args: &[&str]) -> RunnerArgs {
+        Cli::try_parse_from(["job-runner"].iter().chain(args))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .runner
+    }
+
+    #[test]
+    fn every_setting_given_empty_takes_its_default() {
+        let defaults = format!("{:?}", RunnerArgs::default());
+        assert_eq!(format!("{:?}", parse(&[])), defaults);
+        let flags: Vec<String> = Cli::command()
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        assert!(flags.len() >= 8, "{flags:?}");
+        for flag in &flags {
+            let mut parsed = parse(&[flag, ""]);
+            // An empty allow-list flag is an empty list, the same as no flag.
+            if parsed.allow_networks == [NetworkList::default()] {
+                parsed.allow_networks.clear();
+            }
+            assert_eq!(format!("{parsed:?}"), defaults, "{flag} \"\"");
+        }
+    }
+
+    #[test]
+    fn allowed_networks_come_repeated_or_comma_separated() {
+        let args = parse(&["--allow-network", "10.0.0.0/8,127.0.0.1", "--allow-network", "fd00::/8"]);
+        assert_eq!(NetworkList::flatten(&args.allow_networks).len(), 3);
+        let err = Cli::try_parse_from(["job-runner", "--allow-network", "lan"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("CIDR"), "{err}");
     }
 }

@@ -24,11 +24,12 @@ async fn runner(args: &[&str]) -> Out {
     }
 }
 
-/// Runs a HashTask of `uploads/a.txt` with a fixed uid; returns its status.
+/// Runs a HashTask of `a.txt` in namespace default's upload area with a fixed uid; returns
+/// its status.
 async fn run_hash_task(store: &Path, uid: &str) -> Value {
     let task = store.with_extension(format!("{uid}.yaml"));
     let yaml = format!(
-        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: h-{uid}, uid: {uid}}}\nspec:\n  source: {{object: uploads/a.txt}}\n"
+        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: h-{uid}, uid: {uid}}}\nspec:\n  source: {{object: a.txt}}\n"
     );
     std::fs::write(&task, yaml).unwrap();
     let run = runner(&["run", "--store", store.to_str().unwrap(), task.to_str().unwrap()]).await;
@@ -40,8 +41,9 @@ async fn run_hash_task(store: &Path, uid: &str) -> Value {
 async fn run_appends_a_segment_and_log_prints_each_generation_once() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    std::fs::create_dir_all(store.join("uploads")).unwrap();
-    std::fs::write(store.join("uploads/a.txt"), b"").unwrap();
+    // `job-runner run` puts a task without a namespace in "default".
+    std::fs::create_dir_all(store.join("uploads/default")).unwrap();
+    std::fs::write(store.join("uploads/default/a.txt"), b"").unwrap();
     // The same uid and generation twice, as a retried run would: two segments, one line.
     let first = run_hash_task(&store, "u1").await;
     run_hash_task(&store, "u1").await;

@@ -62,7 +62,12 @@ async fn hashes_a_store_object_and_writes_the_result() {
         .await
         .unwrap();
 
-    assert_eq!(exec(&env, &input(&uid, &key), &tmp.path().join("termination")).await, 0);
+    // The object is named inside the task's namespace ("it") upload area.
+    let object = format!("{uid}.bin");
+    assert_eq!(
+        exec(&env, &input(&uid, &object), &tmp.path().join("termination")).await,
+        0
+    );
     let r = result(&env, &uid).await;
     assert_eq!(r.outcome, Outcome::Succeeded);
     let Some(taskyard_api::TaskOutput::Hash(out)) = r.output else {
@@ -80,10 +85,7 @@ async fn a_missing_object_fails_with_a_result_and_a_termination_message() {
     let tmp = tempfile::tempdir().unwrap();
     let uid = format!("s3-missing-{}", std::process::id());
     let termination = tmp.path().join("termination");
-    assert_eq!(
-        exec(&env, &input(&uid, "uploads/it/not-there.bin"), &termination).await,
-        1
-    );
+    assert_eq!(exec(&env, &input(&uid, "not-there.bin"), &termination).await, 1);
     let r = result(&env, &uid).await;
     assert_eq!((r.outcome, r.reason.as_str()), (Outcome::Failed, "ObjectNotFound"));
     assert!(r.message.contains("uploads/it/not-there.bin"), "{}", r.message);

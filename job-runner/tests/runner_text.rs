@@ -90,9 +90,14 @@ async fn golden_texts_for_every_page_and_charset() {
 async fn text_of_a_stored_document() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    std::fs::create_dir_all(store.join("uploads")).unwrap();
-    std::fs::copy(fixtures().join("cp1251-meta.html"), store.join("uploads/news.html")).unwrap();
-    let (code, status, text) = run_text_task(&store, "{object: uploads/news.html}").await;
+    // `job-runner run` puts a task without a namespace in "default".
+    std::fs::create_dir_all(store.join("uploads/default")).unwrap();
+    std::fs::copy(
+        fixtures().join("cp1251-meta.html"),
+        store.join("uploads/default/news.html"),
+    )
+    .unwrap();
+    let (code, status, text) = run_text_task(&store, "{object: news.html}").await;
     assert_eq!(code, 0, "{status:?}");
     assert_eq!(text.unwrap(), golden("cp1251.txt"));
     assert_eq!(status["title"], "Новости");

@@ -7,9 +7,13 @@
 
 use futures::{Stream, StreamExt};
 use kube::Api;
+use kube::ResourceExt;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
+use taskyard_api::{TaskIdentity, TaskSpecCommon};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
+use crate::reaper::GoneTask;
 use crate::task::TaskResource;
 
 /// The cached tasks of one kind.
@@ -37,9 +41,10 @@ impl<K: TaskResource> TaskCache<K> {
 }
 
 /// Watches every task of kind `K`: the cache, and the stream of changed tasks that drives its
-/// controller. Nothing happens until the stream is polled.
+/// controller; deleted tasks are sent to `gone`. Nothing happens until the stream is polled.
 pub fn watch_tasks<K: TaskResource>(
     client: kube::Client,
+    gone: UnboundedSender<GoneTask>,
 ) -> (
     TaskCache<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -51,6 +56,17 @@ pub fn watch_tasks<K: TaskResource>(
         .inspect(move |event| match event {
             Ok(watcher::Event::InitDone) => {
                 synced_tx.send_replace(true);
+            }
+            Ok(watcher::Event::Delete(task)) => {
+                let _ = gone.send(GoneTask {
+                    kind: <K::Spec as TaskSpecCommon>::KIND,
+                    identity: TaskIdentity {
+                        namespace: task.namespace().unwrap_or_default(),
+                        name: task.name_any(),
+                        uid: task.uid().unwrap_or_default(),
+                        generation: task.meta().generation.unwrap_or(1),
+                    },
+                });
             }
             Err(e) => tracing::warn!("cannot watch {}: {e}; is the CRD installed?", K::plural(&())),
             Ok(_) => {}

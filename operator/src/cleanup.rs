@@ -1,9 +1,7 @@
-//! `cleanupOnDelete`: a finalizer that deletes a task's own store objects (results,
-//! manifests, texts of every generation) before the task goes. Shared images and the HashTask
-//! results log are never deleted. A store that stays down does not hold a deletion forever:
-//! after `GIVE_UP_AFTER` the finalizer is removed anyway, with a Warning event.
-
-use std::time::Duration;
+//! `cleanupOnDelete`: a deleted task's own store objects (results, manifests, texts of every
+//! generation) are deleted after it (see `reaper`). Shared images and the HashTask results
+//! log are never deleted. Nothing holds the deletion itself: versions before 0.2 used the
+//! finalizer below, which the operator now only removes.
 
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
@@ -15,10 +13,8 @@ use taskyard_common::store::Store;
 use crate::error::Error;
 use crate::task::TaskResource;
 
+/// The finalizer of versions before 0.2.
 pub const FINALIZER: &str = "taskyard.dev/cleanup";
-
-/// How long cleanup may keep failing before the task is let go.
-pub const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
 
 /// The task-specific keys of every generation up to `identity.generation`.
 pub fn task_keys(kind: TaskKind, identity: &TaskIdentity) -> Vec<String> {
@@ -37,11 +33,6 @@ pub fn task_keys(kind: TaskKind, identity: &TaskIdentity) -> Vec<String> {
             keys
         })
         .collect()
-}
-
-/// Whether a deletion that started at `since` has waited long enough for a failing store.
-pub fn give_up(since: jiff::Timestamp, now: jiff::Timestamp) -> bool {
-    now.duration_since(since).unsigned_abs() >= GIVE_UP_AFTER
 }
 
 /// Deletes the task's objects; a missing object is not an error.
@@ -92,12 +83,5 @@ mod tests {
         );
         assert_eq!(image.len(), 4);
         assert_eq!(task_keys(TaskKind::HashTask, &id).len(), 2);
-    }
-
-    #[test]
-    fn gives_up_only_after_the_bound() {
-        let start: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        assert!(!give_up(start, start + jiff::SignedDuration::from_secs(119)));
-        assert!(give_up(start, start + jiff::SignedDuration::from_secs(120)));
     }
 }

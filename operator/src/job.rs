@@ -1,4 +1,10 @@
 //! The runner Job of a task generation: its name, labels and spec. Pure functions.
+//!
+//! Runner Jobs run in the operator's own namespace, never in the task's: the store
+//! credentials exist only there, and a tenant cannot read them, create Pods with them, or
+//! label Jobs that count against the cluster's runner slots. Owner references cannot cross
+//! namespaces, so the task is named in labels and annotations and the operator deletes a
+//! task's Jobs itself (see `reaper`).
 
 use std::collections::BTreeMap;
 
@@ -8,33 +14,34 @@ use k8s_openapi::api::core::v1::{
     SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sha2::{Digest, Sha256};
-use taskyard_api::{RunnerInput, RunnerTask, TaskKind};
+use taskyard_api::{RunnerInput, RunnerTask, TaskIdentity, TaskKind};
 
 use crate::settings::Settings;
 
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "taskyard";
 pub const LABEL_KIND: &str = "taskyard.dev/kind";
+pub const LABEL_NAMESPACE: &str = "taskyard.dev/namespace";
 pub const LABEL_TASK: &str = "taskyard.dev/task";
 pub const LABEL_UID: &str = "taskyard.dev/uid";
 pub const LABEL_GENERATION: &str = "taskyard.dev/generation";
-
-/// The Secret runner Pods read store credentials from, in the task's namespace.
-pub const RUNNER_CREDENTIALS_SECRET: &str = "taskyard-store-credentials";
+/// The task's full name (a label value holds at most 63 characters; a name up to 253).
+pub const ANNOTATION_TASK: &str = "taskyard.dev/task";
 
 /// The runner runs as this unprivileged user.
 const RUNNER_UID: i64 = 65532;
 
-/// `<name>-<generation>-<5 hex>`: the same for a task generation every time it is computed, so
-/// a restarted operator finds the Job it created instead of creating another. At most 63
-/// characters, because Kubernetes copies it into a Pod label.
-pub fn job_name(name: &str, uid: &str, generation: i64) -> String {
-    let suffix = &hex::encode(Sha256::digest(format!("{uid}/{generation}")))[..5];
-    let tail = format!("-{generation}-{suffix}");
+/// `<namespace>-<name>-<generation>-<8 hex>`: the same for a task generation every time it is
+/// computed, so a restarted operator finds the Job it created instead of creating another, and
+/// distinct for tasks of the same name in different namespaces (the hash covers namespace and
+/// uid). At most 63 characters, because Kubernetes copies it into a Pod label.
+pub fn job_name(id: &TaskIdentity) -> String {
+    let hash = Sha256::digest(format!("{}/{}/{}", id.namespace, id.uid, id.generation));
+    let tail = format!("-{}-{}", id.generation, &hex::encode(hash)[..8]);
     let keep = 63 - tail.len();
-    let mut head: String = name.chars().take(keep).collect();
+    let mut head: String = format!("{}-{}", id.namespace, id.name).chars().take(keep).collect();
     while head.ends_with(['-', '.']) {
         head.pop();
     }
@@ -58,6 +65,7 @@ pub fn labels(kind: TaskKind, task: &RunnerTask) -> BTreeMap<String, String> {
         ("app.kubernetes.io/name".into(), "taskyard-runner".into()),
         ("app.kubernetes.io/component".into(), "runner".into()),
         (LABEL_KIND.into(), kind.lower().into()),
+        (LABEL_NAMESPACE.into(), id.namespace.clone()),
         (LABEL_TASK.into(), label_value(&id.name)),
         (LABEL_UID.into(), id.uid.clone()),
         (LABEL_GENERATION.into(), id.generation.to_string()),
@@ -87,27 +95,27 @@ fn secret_env(name: &str, secret: &str) -> EnvVar {
     }
 }
 
-/// The credentials Secret a runner in `namespace` reads: the configured one itself in the
-/// operator's namespace, the operator's copy elsewhere. `None` for the default chain.
-pub fn credentials_secret_for(settings: &Settings, namespace: &str) -> Option<String> {
-    if settings.store_credentials_secret.is_empty() {
-        None
-    } else if namespace == settings.namespace {
-        Some(settings.store_credentials_secret.clone())
-    } else {
-        Some(RUNNER_CREDENTIALS_SECRET.into())
-    }
+/// The task a runner Job belongs to, from its labels and annotations: kind, namespace, name
+/// and uid.
+pub fn task_of(job: &Job) -> Option<(TaskKind, String, String, String)> {
+    let labels = job.metadata.labels.as_ref()?;
+    let kind = match labels.get(LABEL_KIND)?.as_str() {
+        "hashtask" => TaskKind::HashTask,
+        "imagetask" => TaskKind::ImageTask,
+        "texttask" => TaskKind::TextTask,
+        _ => return None,
+    };
+    let name = job.metadata.annotations.as_ref()?.get(ANNOTATION_TASK)?;
+    Some((
+        kind,
+        labels.get(LABEL_NAMESPACE)?.clone(),
+        name.clone(),
+        labels.get(LABEL_UID)?.clone(),
+    ))
 }
 
-/// Builds the runner Job of one task generation.
-pub fn build_job(
-    kind: TaskKind,
-    task: &RunnerTask,
-    owner: OwnerReference,
-    retries: i32,
-    timeout_seconds: i64,
-    settings: &Settings,
-) -> Job {
+/// Builds the runner Job of one task generation, in the operator's namespace.
+pub fn build_job(kind: TaskKind, task: &RunnerTask, retries: i32, timeout_seconds: i64, settings: &Settings) -> Job {
     let id = &task.identity;
     let labels = labels(kind, task);
     let input = RunnerInput {
@@ -129,6 +137,7 @@ pub fn build_job(
             "TASKYARD_ALLOWED_NETWORKS",
             settings
                 .allowed_networks
+                .0
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
@@ -139,9 +148,11 @@ pub fn build_job(
             settings.runner_read_timeout_seconds.to_string(),
         ),
     ];
-    if let Some(secret) = credentials_secret_for(settings, &id.namespace) {
-        env.push(secret_env("AWS_ACCESS_KEY_ID", &secret));
-        env.push(secret_env("AWS_SECRET_ACCESS_KEY", &secret));
+    // Empty: the default credential chain (IRSA, instance roles).
+    let secret = &settings.store_credentials_secret;
+    if !secret.is_empty() {
+        env.push(secret_env("AWS_ACCESS_KEY_ID", secret));
+        env.push(secret_env("AWS_SECRET_ACCESS_KEY", secret));
     }
     let quantity = |s: &str| Quantity(s.to_string());
     let container = Container {
@@ -181,10 +192,10 @@ pub fn build_job(
     };
     Job {
         metadata: ObjectMeta {
-            name: Some(job_name(&id.name, &id.uid, id.generation)),
-            namespace: Some(id.namespace.clone()),
+            name: Some(job_name(id)),
+            namespace: Some(settings.namespace.clone()),
             labels: Some(labels.clone()),
-            owner_references: Some(vec![owner]),
+            annotations: Some(BTreeMap::from([(ANNOTATION_TASK.into(), id.name.clone())])),
             ..Default::default()
         },
         spec: Some(JobSpec {
@@ -265,35 +276,36 @@ mod tests {
         }
     }
 
-    fn owner() -> OwnerReference {
-        OwnerReference {
-            api_version: "taskyard.dev/v1alpha1".into(),
-            kind: "HashTask".into(),
-            name: "report".into(),
-            uid: "0a1b-uid".into(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
+    fn id(namespace: &str, name: &str, uid: &str, generation: i64) -> TaskIdentity {
+        TaskIdentity {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: uid.into(),
+            generation,
         }
     }
 
     #[test]
-    fn job_names_are_deterministic_and_short() {
-        let a = job_name("report", "0a1b-uid", 7);
-        assert_eq!(a, job_name("report", "0a1b-uid", 7));
-        assert!(a.starts_with("report-7-") && a.len() == "report-7-".len() + 5, "{a}");
-        assert_ne!(a, job_name("report", "0a1b-uid", 8));
-        assert_ne!(a, job_name("report", "other-uid", 7));
-        let long = job_name(&"x".repeat(250), "u", 123456);
+    fn job_names_are_deterministic_short_and_distinct_across_namespaces() {
+        let a = job_name(&id("team-a", "report", "0a1b-uid", 7));
+        assert_eq!(a, job_name(&id("team-a", "report", "0a1b-uid", 7)));
+        assert!(
+            a.starts_with("team-a-report-7-") && a.len() == "team-a-report-7-".len() + 8,
+            "{a}"
+        );
+        assert_ne!(a, job_name(&id("team-a", "report", "0a1b-uid", 8)));
+        assert_ne!(a, job_name(&id("team-a", "report", "other-uid", 7)));
+        assert_ne!(a, job_name(&id("team-b", "report", "0a1b-uid", 7)));
+        let long = job_name(&id("ns", &"x".repeat(250), "u", 123456));
         assert!(long.len() <= 63 && long.contains("-123456-"), "{long}");
-        assert!(!job_name(&format!("{}-y", "a".repeat(51)), "u", 1).contains("--"));
+        assert!(!job_name(&id("n", &format!("{}-y", "a".repeat(48)), "u", 1)).contains("--"));
     }
 
     #[test]
-    fn builds_a_locked_down_owned_job() {
+    fn builds_a_locked_down_job_in_the_operators_namespace() {
         let job = build_job(
             TaskKind::HashTask,
             &task("report", "team-a"),
-            owner(),
             3,
             42,
             &settings(&["--allowed-networks", "10.0.0.0/8,192.168.0.0/16"]),
@@ -302,8 +314,12 @@ mod tests {
         assert_eq!(spec.backoff_limit, Some(3));
         assert_eq!(spec.active_deadline_seconds, Some(42));
         let meta = &job.metadata;
-        assert_eq!(meta.namespace.as_deref(), Some("team-a"));
-        assert_eq!(meta.owner_references.as_ref().unwrap()[0].controller, Some(true));
+        assert_eq!(meta.namespace.as_deref(), Some("taskyard-system"));
+        assert_eq!(meta.owner_references, None, "owner references cannot cross namespaces");
+        assert_eq!(
+            task_of(&job),
+            Some((TaskKind::HashTask, "team-a".into(), "report".into(), "0a1b-uid".into()))
+        );
         let labels = meta.labels.as_ref().unwrap();
         assert_eq!(labels[LABEL_MANAGED_BY], "taskyard");
         assert_eq!(labels[LABEL_KIND], "hashtask");
@@ -344,7 +360,7 @@ mod tests {
         );
         let input: RunnerInput = serde_json::from_str(env["TASKYARD_TASKS"].value.as_deref().unwrap()).unwrap();
         assert_eq!(input.tasks, vec![task("report", "team-a")]);
-        // Outside the operator's namespace the runner reads the operator's copy of the Secret.
+        // The runner reads the configured Secret itself, which exists only in this namespace.
         let key_ref = env["AWS_ACCESS_KEY_ID"]
             .value_from
             .as_ref()
@@ -352,35 +368,14 @@ mod tests {
             .secret_key_ref
             .as_ref()
             .unwrap();
-        assert_eq!(key_ref.name, RUNNER_CREDENTIALS_SECRET);
+        assert_eq!(key_ref.name, "creds");
     }
 
     #[test]
-    fn credentials_follow_the_settings() {
-        let in_operator_ns = build_job(
-            TaskKind::HashTask,
-            &task("r", "taskyard-system"),
-            owner(),
-            0,
-            1,
-            &settings(&[]),
-        );
-        let c = &in_operator_ns.spec.unwrap().template.spec.unwrap().containers[0];
-        let key = c
-            .env
-            .as_ref()
-            .unwrap()
-            .iter()
-            .find(|e| e.name == "AWS_ACCESS_KEY_ID")
-            .unwrap();
-        assert_eq!(
-            key.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap().name,
-            "creds"
-        );
-
+    fn without_a_credentials_secret_the_runner_uses_the_default_chain() {
         let mut chain = settings(&[]);
         chain.store_credentials_secret.clear();
-        let job = build_job(TaskKind::HashTask, &task("r", "x"), owner(), 0, 1, &chain);
+        let job = build_job(TaskKind::HashTask, &task("r", "x"), 0, 1, &chain);
         let c = &job.spec.unwrap().template.spec.unwrap().containers[0];
         assert!(!c.env.as_ref().unwrap().iter().any(|e| e.name.starts_with("AWS_")));
     }

@@ -3,7 +3,6 @@
 
 pub mod cache;
 pub mod cleanup;
-pub mod credentials;
 pub mod error;
 pub mod finish;
 pub mod health;
@@ -14,6 +13,7 @@ pub mod leader;
 pub mod logwriter;
 pub mod metrics;
 pub mod queue;
+pub mod reaper;
 pub mod reconcile;
 pub mod settings;
 pub mod task;

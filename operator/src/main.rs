@@ -15,11 +15,12 @@ use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
 use taskyard_operator::cache::{TaskCache, watch_tasks};
 use taskyard_operator::health::{self, Readiness};
-use taskyard_operator::job::{LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY};
+use taskyard_operator::job::{LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY, task_of};
 use taskyard_operator::leader::{Fence, LeaderElection};
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_operator::metrics::Metrics;
 use taskyard_operator::queue::{Admission, Caches};
+use taskyard_operator::reaper;
 use taskyard_operator::reconcile::{Context, error_policy, reconcile};
 use taskyard_operator::settings::Settings;
 use taskyard_operator::task::TaskResource;
@@ -31,6 +32,13 @@ async fn main() -> std::process::ExitCode {
     if let Err(e) = settings.validate() {
         eprintln!("error: {e}");
         return std::process::ExitCode::from(2);
+    }
+    if settings.check_settings {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&settings).expect("settings serialise")
+        );
+        return std::process::ExitCode::SUCCESS;
     }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match run(settings).await {
@@ -77,12 +85,14 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let (image_wake, image_woken) = tokio::sync::mpsc::unbounded_channel();
     let (text_wake, text_woken) = tokio::sync::mpsc::unbounded_channel();
     // Built now, run once leading: admission reads every kind's cache.
-    let (hash_cache, hash_changed) = watch_tasks::<HashTask>(client.clone());
-    let (image_cache, image_changed) = watch_tasks::<ImageTask>(client.clone());
-    let (text_cache, text_changed) = watch_tasks::<TextTask>(client.clone());
-    let hash = controller(&client, hash_changed, &hash_cache, hash_woken);
-    let image = controller(&client, image_changed, &image_cache, image_woken);
-    let text = controller(&client, text_changed, &text_cache, text_woken);
+    let (gone_tx, gone) = tokio::sync::mpsc::unbounded_channel();
+    let (hash_cache, hash_changed) = watch_tasks::<HashTask>(client.clone(), gone_tx.clone());
+    let (image_cache, image_changed) = watch_tasks::<ImageTask>(client.clone(), gone_tx.clone());
+    let (text_cache, text_changed) = watch_tasks::<TextTask>(client.clone(), gone_tx);
+    let ns = &settings.namespace;
+    let hash = controller(&client, ns, hash_changed, &hash_cache, hash_woken);
+    let image = controller(&client, ns, image_changed, &image_cache, image_woken);
+    let text = controller(&client, ns, text_changed, &text_cache, text_woken);
     let caches = Caches {
         hash: hash_cache,
         image: image_cache,
@@ -104,7 +114,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Arc::new(Context {
         admission,
         recorder: Recorder::new(client.clone(), reporter),
-        policy: NetworkPolicy::new(settings.allowed_networks.clone()),
+        policy: NetworkPolicy::new(settings.allowed_networks.0.clone()),
         log: LogWriter::spawn(store.clone(), fence),
         metrics,
         store,
@@ -131,6 +141,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         readiness.set_ready();
         tracing::info!("task kinds served and cached; ready");
     });
+    tokio::spawn(reaper::run(ctx.clone(), gone));
     let controllers = async {
         tokio::join!(
             run_controller(hash, &ctx),
@@ -152,19 +163,23 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The controller of one task kind: its tasks, its runner Jobs, and the waiting tasks it is
-/// told about (a runner slot freed).
+/// The controller of one task kind: its tasks, its runner Jobs (in the operator's namespace,
+/// mapped back to their task by labels), and the waiting tasks it is told about (a runner
+/// slot freed).
 fn controller<K: TaskResource>(
     client: &kube::Client,
+    namespace: &str,
     changed: impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     cache: &TaskCache<K>,
     woken: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 ) -> Controller<K> {
-    let jobs = Api::<Job>::all(client.clone());
+    let jobs = Api::<Job>::namespaced(client.clone(), namespace);
     let kind = <K::Spec as TaskSpecCommon>::KIND.lower();
     let job_selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_KIND}={kind}");
     Controller::for_stream(changed, cache.store.clone())
-        .owns(jobs, watcher::Config::default().labels(&job_selector))
+        .watches(jobs, watcher::Config::default().labels(&job_selector), |job| {
+            task_of(&job).map(|(_, namespace, name, _)| ObjectRef::<K>::new(&name).within(&namespace))
+        })
         .reconcile_on(futures::stream::unfold(woken, |mut rx| async move {
             let (namespace, name) = rx.recv().await?;
             Some((ObjectRef::<K>::new(&name).within(&namespace), rx))

@@ -147,6 +147,17 @@ impl Caches {
             .collect()
     }
 
+    /// The uid of every cached task, of every kind.
+    pub fn uids(&self) -> HashSet<String> {
+        fn of<K: TaskResource>(cache: &reflector::Store<K>) -> impl Iterator<Item = String> {
+            cache.state().into_iter().filter_map(|t| t.uid())
+        }
+        of(&self.hash.store)
+            .chain(of(&self.image.store))
+            .chain(of(&self.text.store))
+            .collect()
+    }
+
     /// Tasks whose status says they wait for a runner slot: the queue-length metric.
     pub fn queued(&self) -> usize {
         queued_in(&self.hash.store) + queued_in(&self.image.store) + queued_in(&self.text.store)

@@ -78,42 +78,25 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
         generation: task.meta().generation.unwrap_or(1),
     };
     let tasks: Api<K> = Api::namespaced(ctx.client.clone(), &identity.namespace);
-    if let Some(deleted) = &task.meta().deletion_timestamp {
-        if cleanup::has_finalizer(&*task) {
-            let keys = cleanup::task_keys(kind, &identity);
-            if let Err(e) = cleanup::delete_objects(&ctx.store, &keys).await {
-                if !cleanup::give_up(deleted.0, now()) {
-                    return Err(Error::Store(format!(
-                        "cleanup of {}/{}: {e}",
-                        identity.namespace, identity.name
-                    )));
-                }
-                let note = format!(
-                    "gave up deleting the task's store objects after {:?}: {e}",
-                    cleanup::GIVE_UP_AFTER
-                );
-                publish(&ctx, &*task, EventType::Warning, "CleanupFailed", "Cleanup", &note).await;
-            }
-            let rest = task
-                .finalizers()
-                .iter()
-                .filter(|f| *f != cleanup::FINALIZER)
-                .cloned()
-                .collect();
-            cleanup::set_finalizers(&tasks, &*task, rest).await?;
-        }
+    if cleanup::has_finalizer(&*task) {
+        // Versions before 0.2 held deletions with a finalizer, which hangs once the operator
+        // is gone. The reaper cleans up after a deleted task instead; let go of it.
+        let rest = task
+            .finalizers()
+            .iter()
+            .filter(|f| *f != cleanup::FINALIZER)
+            .cloned()
+            .collect();
+        cleanup::set_finalizers(&tasks, &*task, rest).await?;
         return Ok(Action::await_change());
     }
-    if ctx.settings.cleanup_on_delete && !cleanup::has_finalizer(&*task) {
-        let mut finalizers = task.finalizers().to_vec();
-        finalizers.push(cleanup::FINALIZER.to_string());
-        // The update brings the task back with its finalizer.
-        cleanup::set_finalizers(&tasks, &*task, finalizers).await?;
+    if task.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let old = task.task_status().cloned().unwrap_or_default();
     let recorded = is_recorded(&*task);
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &identity.namespace);
+    // Runner Jobs live in the operator's namespace, never in the task's.
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.settings.namespace);
 
     // Superseded and expired runner Jobs go first.
     let ttl = Duration::from_secs(ctx.settings.job_ttl_seconds);
@@ -126,7 +109,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
     if recorded {
         return Ok(plan.next_check.map_or_else(Action::await_change, Action::requeue));
     }
-    let name = job_name(&identity.name, &identity.uid, identity.generation);
+    let name = job_name(&identity);
 
     let job = match jobs.get_opt(&name).await? {
         Some(job) => job,
@@ -134,7 +117,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
             let spec = task.task_spec();
             let source = spec.source();
             let checked = match source {
-                Ok(source) => check_source(source, &ctx.policy, &ctx.store).await,
+                Ok(source) => check_source(source, &identity.namespace, &ctx.policy, &ctx.store).await,
                 Err(message) => Err(Invalid::Spec(message)),
             };
             match checked {
@@ -159,7 +142,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
             }
             // One admission decision at a time; the lock is held until the Job exists.
             let mut arrivals = ctx.admission.arrivals.lock().await;
-            let runner_jobs = runner_jobs(&ctx.client).await?;
+            let runner_jobs = runner_jobs(&jobs).await?;
             let line = ctx
                 .admission
                 .line(&mut arrivals, Waiting::of(&*task), &runner_jobs.tasks)
@@ -177,18 +160,13 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
                 write_status(&tasks, &*task, &old, &status).await?;
                 return Ok(Action::requeue(QUEUED_RESYNC));
             }
-            crate::credentials::ensure(&ctx.client, &ctx.settings, &identity.namespace).await?;
             let runner_task = RunnerTask {
                 identity: identity.clone(),
                 spec: task.runner_spec(),
             };
-            let owner = task
-                .controller_owner_ref(&())
-                .expect("a stored task has a name and uid");
             let job = build_job(
                 kind,
                 &runner_task,
-                owner,
                 spec.retries(),
                 spec.timeout_seconds(),
                 &ctx.settings,
@@ -245,7 +223,7 @@ async fn reconcile_task<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Res
     let result = read_result(&ctx.store, kind, &identity).await?;
     let needs_pod_message = !matches!((&state, &result), (JobState::Complete, Some(_)));
     let termination_message = if needs_pod_message {
-        termination_message(&ctx.client, &identity.namespace, &name).await?
+        termination_message(&ctx.client, &ctx.settings.namespace, &name).await?
     } else {
         None
     };
@@ -401,7 +379,7 @@ pub fn error_policy<K: TaskResource>(task: Arc<K>, error: &Error, ctx: Arc<Conte
     Action::requeue(Duration::from_secs(5))
 }
 
-/// The runner Jobs across the cluster.
+/// The operator's runner Jobs (Jobs elsewhere, whatever their labels, do not count).
 struct RunnerJobs {
     /// How many have not finished.
     running: usize,
@@ -409,9 +387,8 @@ struct RunnerJobs {
     tasks: HashSet<(String, i64)>,
 }
 
-async fn runner_jobs(client: &kube::Client) -> Result<RunnerJobs, Error> {
-    let all: Api<Job> = Api::all(client.clone());
-    let jobs = all
+async fn runner_jobs(jobs: &Api<Job>) -> Result<RunnerJobs, Error> {
+    let jobs = jobs
         .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}")))
         .await?
         .items;

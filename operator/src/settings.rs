@@ -2,9 +2,13 @@
 //! one to one onto the Helm values (API.md, "Operator settings").
 
 use clap::Parser;
-use ipnet::IpNet;
+use taskyard_common::setting::{NetworkList, number_in, one_of, or_default, quantity};
 
-#[derive(Clone, Debug, Parser)]
+/// Every setting comes from a flag or an environment variable (the chart sets the latter).
+/// An empty value means the setting's default, because the chart renders empty values
+/// (`""`, `[]`, `{}`) as empty strings; see `taskyard_common::setting`.
+#[derive(Clone, Debug, Parser, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[command(
     name = "taskyard-operator",
     version,
@@ -15,69 +19,83 @@ pub struct Settings {
     #[arg(long, env = "TASKYARD_STORE_ENDPOINT", default_value = "")]
     pub store_endpoint: String,
     /// Region of the bucket (Helm: store.region).
-    #[arg(long, env = "TASKYARD_STORE_REGION", default_value = "us-east-1")]
+    #[arg(long, env = "TASKYARD_STORE_REGION", default_value = "us-east-1",
+          value_parser = or_default::<String>("us-east-1"))]
     pub store_region: String,
     /// The one bucket Taskyard uses (Helm: store.bucket).
-    #[arg(long, env = "TASKYARD_STORE_BUCKET")]
+    #[arg(long, env = "TASKYARD_STORE_BUCKET", default_value = "")]
     pub store_bucket: String,
     /// Path-style addressing, which most self-hosted S3 servers need (Helm: store.forcePathStyle).
-    #[arg(long, env = "TASKYARD_STORE_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "TASKYARD_STORE_FORCE_PATH_STYLE", default_value_t = false,
+          action = clap::ArgAction::Set, value_parser = or_default::<bool>("false"))]
     pub store_force_path_style: bool,
     /// Secret in the operator's namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY;
     /// empty means the default credential chain (Helm: store.credentialsSecret).
     #[arg(long, env = "TASKYARD_STORE_CREDENTIALS_SECRET", default_value = "")]
     pub store_credentials_secret: String,
     /// The namespace the operator runs in (set from the Pod by the chart).
-    #[arg(long, env = "TASKYARD_NAMESPACE", default_value = "taskyard-system")]
+    #[arg(long, env = "TASKYARD_NAMESPACE", default_value = "taskyard-system",
+          value_parser = or_default::<String>("taskyard-system"))]
     pub namespace: String,
     /// Runner image reference (Helm: runner.image).
-    #[arg(long, env = "TASKYARD_RUNNER_IMAGE")]
+    #[arg(long, env = "TASKYARD_RUNNER_IMAGE", default_value = "")]
     pub runner_image: String,
     /// Pull policy for runner Pods (Helm: imagePullPolicy).
     #[arg(long, env = "TASKYARD_IMAGE_PULL_POLICY", default_value = "IfNotPresent",
-          value_parser = ["Always", "IfNotPresent", "Never"])]
+          value_parser = one_of("IfNotPresent", &["Always", "IfNotPresent", "Never"]))]
     pub image_pull_policy: String,
     /// CIDRs runners may fetch from although private or loopback, comma-separated
     /// (Helm: runner.allowedNetworks).
-    #[arg(long, env = "TASKYARD_ALLOWED_NETWORKS", value_delimiter = ',')]
-    pub allowed_networks: Vec<IpNet>,
+    #[arg(long, env = "TASKYARD_ALLOWED_NETWORKS", default_value = "", value_parser = NetworkList::parse)]
+    pub allowed_networks: NetworkList,
     /// Runner CPU request (Helm: runner.resources.requests.cpu).
-    #[arg(long, env = "TASKYARD_RUNNER_CPU_REQUEST", default_value = "100m")]
+    #[arg(long, env = "TASKYARD_RUNNER_CPU_REQUEST", default_value = "100m", value_parser = quantity("100m"))]
     pub runner_cpu_request: String,
     /// Runner memory request (Helm: runner.resources.requests.memory).
-    #[arg(long, env = "TASKYARD_RUNNER_MEMORY_REQUEST", default_value = "64Mi")]
+    #[arg(long, env = "TASKYARD_RUNNER_MEMORY_REQUEST", default_value = "64Mi", value_parser = quantity("64Mi"))]
     pub runner_memory_request: String,
     /// Runner CPU limit (Helm: runner.resources.limits.cpu).
-    #[arg(long, env = "TASKYARD_RUNNER_CPU_LIMIT", default_value = "1")]
+    #[arg(long, env = "TASKYARD_RUNNER_CPU_LIMIT", default_value = "1", value_parser = quantity("1"))]
     pub runner_cpu_limit: String,
     /// Runner memory limit (Helm: runner.resources.limits.memory).
-    #[arg(long, env = "TASKYARD_RUNNER_MEMORY_LIMIT", default_value = "512Mi")]
+    #[arg(long, env = "TASKYARD_RUNNER_MEMORY_LIMIT", default_value = "512Mi", value_parser = quantity("512Mi"))]
     pub runner_memory_limit: String,
     /// Seconds a download may go without data before it fails (runner setting).
-    #[arg(long, env = "TASKYARD_RUNNER_READ_TIMEOUT_SECONDS", default_value_t = 60)]
+    #[arg(long, env = "TASKYARD_RUNNER_READ_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = number_in::<u64>("60", 1, 3600))]
     pub runner_read_timeout_seconds: u64,
     /// Cluster-wide cap on runner Jobs that exist at once (Helm: maxRunningJobs).
     #[arg(long, env = "TASKYARD_MAX_RUNNING_JOBS", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=10000))]
+          value_parser = number_in::<u32>("10", 1, 10000))]
     pub max_running_jobs: u32,
     /// Finished runner Jobs are deleted after this many seconds (Helm: jobTtlSeconds).
-    #[arg(long, env = "TASKYARD_JOB_TTL_SECONDS", default_value_t = 3600)]
+    #[arg(long, env = "TASKYARD_JOB_TTL_SECONDS", default_value_t = 3600,
+          value_parser = or_default::<u64>("3600"))]
     pub job_ttl_seconds: u64,
     /// Deleting a task also deletes its task-specific store objects (Helm: cleanupOnDelete).
-    #[arg(long, env = "TASKYARD_CLEANUP_ON_DELETE", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "TASKYARD_CLEANUP_ON_DELETE", default_value_t = false,
+          action = clap::ArgAction::Set, value_parser = or_default::<bool>("false"))]
     pub cleanup_on_delete: bool,
     /// Address of the /metrics, /healthz and /readyz endpoints.
-    #[arg(long, env = "TASKYARD_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "TASKYARD_METRICS_ADDRESS", default_value = "0.0.0.0:8080",
+          value_parser = or_default::<std::net::SocketAddr>("0.0.0.0:8080"))]
     pub metrics_address: std::net::SocketAddr,
     /// Elect one leader among replicas with a Lease in the operator's namespace.
-    #[arg(long, env = "TASKYARD_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "TASKYARD_LEADER_ELECTION", default_value_t = true,
+          action = clap::ArgAction::Set, value_parser = or_default::<bool>("true"))]
     pub leader_election: bool,
     /// Name of the leader-election Lease.
-    #[arg(long, env = "TASKYARD_LEASE_NAME", default_value = "taskyard-operator")]
+    #[arg(long, env = "TASKYARD_LEASE_NAME", default_value = "taskyard-operator",
+          value_parser = or_default::<String>("taskyard-operator"))]
     pub lease_name: String,
     /// Log as JSON lines instead of text.
-    #[arg(long, env = "TASKYARD_LOG_JSON", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "TASKYARD_LOG_JSON", default_value_t = false,
+          action = clap::ArgAction::Set, value_parser = or_default::<bool>("false"))]
     pub log_json: bool,
+    /// Check the settings, print them as JSON and exit (0 when valid, 2 when not).
+    #[arg(long)]
+    #[serde(skip)]
+    pub check_settings: bool,
 }
 
 impl Settings {
@@ -100,5 +118,78 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUIRED: [&str; 4] = ["--store-bucket", "b", "--runner-image", "runner:1"];
+
+    fn parse(extra: &[&str]) -> Settings {
+        let args = ["taskyard-operator"].iter().chain(&REQUIRED).chain(extra);
+        Settings::try_parse_from(args).unwrap_or_else(|e| panic!("{extra:?}: {e}"))
+    }
+
+    /// Every flag that has an environment variable (the chart's way in), as `--flag`.
+    fn flags_with_env() -> Vec<String> {
+        use clap::CommandFactory;
+        Settings::command()
+            .get_arguments()
+            .filter(|a| a.get_env().is_some())
+            .map(|a| format!("--{}", a.get_long().expect("every setting has a long flag")))
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_given_empty_takes_its_default() {
+        let defaults = serde_json::to_value(parse(&[])).unwrap();
+        let flags = flags_with_env();
+        assert!(flags.len() >= 20, "{flags:?}");
+        for flag in flags.iter().filter(|f| !REQUIRED.contains(&f.as_str())) {
+            let parsed = serde_json::to_value(parse(&[flag, ""])).unwrap();
+            assert_eq!(parsed, defaults, "{flag} \"\" did not give the defaults");
+        }
+        assert_eq!(defaults["allowedNetworks"], serde_json::json!([]));
+        assert_eq!(defaults["storeRegion"], "us-east-1");
+        assert_eq!(defaults["runnerMemoryLimit"], "512Mi");
+        assert_eq!(defaults["maxRunningJobs"], 10);
+    }
+
+    #[test]
+    fn empty_required_settings_fail_validation_with_the_fix() {
+        let none = Settings::try_parse_from(["taskyard-operator"]).unwrap();
+        let message = none.validate().unwrap_err();
+        assert!(
+            message.contains("TASKYARD_STORE_BUCKET") && message.contains("store.bucket"),
+            "{message}"
+        );
+        let no_image = Settings::try_parse_from(["taskyard-operator", "--store-bucket", "b"]).unwrap();
+        assert!(no_image.validate().unwrap_err().contains("runner.image"));
+        assert_eq!(parse(&[]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_what_to_use() {
+        for (flag, value, want) in [
+            ("--allowed-networks", "10.0.0.0/8,intranet", "CIDR"),
+            ("--runner-memory-limit", "512MB", "resource quantity"),
+            ("--max-running-jobs", "0", "from 1 to 10000"),
+            ("--image-pull-policy", "Sometimes", "Always, IfNotPresent, Never"),
+            ("--cleanup-on-delete", "yes", "\"yes\""),
+        ] {
+            let pair = [flag, value];
+            let args = ["taskyard-operator"].iter().chain(&REQUIRED).chain(&pair);
+            let err = Settings::try_parse_from(args).unwrap_err().to_string();
+            assert!(err.contains(want), "{flag} {value}: {err}");
+        }
+        assert_eq!(
+            parse(&["--allowed-networks", "10.0.0.0/8, fd00::/8"])
+                .allowed_networks
+                .0
+                .len(),
+            2
+        );
     }
 }

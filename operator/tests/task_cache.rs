@@ -37,7 +37,8 @@ async fn every_waiter_sees_the_cache_synced_with_the_existing_tasks() {
         kubectl.apply(&hash_task(NAMESPACE, name, "http://192.0.2.1/never-fetched"));
     }
 
-    let (cache, changed) = watch_tasks::<HashTask>(client(&env).await);
+    let (gone_tx, mut gone) = tokio::sync::mpsc::unbounded_channel();
+    let (cache, changed) = watch_tasks::<HashTask>(client(&env).await, gone_tx);
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let cache = cache.clone();
@@ -66,5 +67,19 @@ async fn every_waiter_sees_the_cache_synced_with_the_existing_tasks() {
             "{name} is not in the synced cache: {cached:?}"
         );
     }
+    // A deleted task is reported, so the reaper can remove its Jobs in another namespace.
+    kubectl.run(&["delete", "hashtask", "cached-1", "-n", NAMESPACE]);
+    let reported = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let task = gone.recv().await.expect("the watch runs");
+            if task.identity.namespace == NAMESPACE && task.identity.name == "cached-1" {
+                return task;
+            }
+        }
+    })
+    .await
+    .expect("the deletion was not reported within 10 s");
+    assert_eq!(reported.kind, taskyard_api::TaskKind::HashTask);
+    assert!(!reported.identity.uid.is_empty());
     watch.abort();
 }

@@ -125,10 +125,18 @@ pub fn file(name: &str, size: u64, seed: u64) -> PathBuf {
     path
 }
 
-pub fn jobs_of(s: &Setup, namespace: &str, uid: &str) -> Vec<Value> {
-    let jobs = s
-        .kubectl
-        .get_json(&["jobs", "-n", namespace, "-l", &format!("taskyard.dev/uid={uid}")]);
+/// The operator's namespace, where every runner Job runs.
+pub const OPERATOR_NAMESPACE: &str = "taskyard-system";
+
+/// The runner Jobs of a task (they run in the operator's namespace, not the task's).
+pub fn jobs_of(s: &Setup, uid: &str) -> Vec<Value> {
+    let jobs = s.kubectl.get_json(&[
+        "jobs",
+        "-n",
+        OPERATOR_NAMESPACE,
+        "-l",
+        &format!("taskyard.dev/uid={uid}"),
+    ]);
     jobs["items"].as_array().unwrap().clone()
 }
 

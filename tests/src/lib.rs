@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod containers;
 pub mod e2e;
 pub mod files;
+pub mod helm;
 pub mod http;
 pub mod images;
 pub mod kubectl;

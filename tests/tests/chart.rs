@@ -3,53 +3,17 @@
 //! least-privilege RBAC, install/upgrade/uninstall, the CRD upgrade path, `kubectl explain`,
 //! and the examples.
 
-use std::process::Command;
 use std::sync::Mutex;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use taskyard_tests::cluster::{ClusterEnv, repo_root};
 use taskyard_tests::e2e::{helm_apply, helm_values};
+use taskyard_tests::helm::{chart, helm, of_kind as kind, render};
 use taskyard_tests::kubectl::Kubectl;
 
 /// Tests that install, upgrade or uninstall the release take this, so the others see a
 /// steady installation.
 static RELEASE: Mutex<()> = Mutex::new(());
-
-fn helm(args: &[&str], values: &Value) -> (bool, String, String) {
-    let env = ClusterEnv::load();
-    let out = Command::new("python3")
-        .arg(repo_root().join("tests/helm/helm.py"))
-        .args(args)
-        .args(["--values", &values.to_string()])
-        .env("KUBECONFIG", env.get("KUBECONFIG"))
-        .output()
-        .expect("python3 runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn chart() -> String {
-    repo_root().join("charts/taskyard").to_string_lossy().into_owned()
-}
-
-/// Renders the chart; returns every object.
-fn render(values: &Value) -> Vec<Value> {
-    let (ok, stdout, stderr) = helm(&["render", &chart(), "--namespace", "taskyard-system"], values);
-    assert!(ok, "render failed: {stderr}");
-    serde_yaml::Deserializer::from_str(&stdout)
-        .filter_map(|doc| {
-            let v: Value = serde::Deserialize::deserialize(doc).ok()?;
-            (!v.is_null()).then_some(v)
-        })
-        .collect()
-}
-
-fn kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    objects.iter().filter(|o| o["kind"] == kind).collect()
-}
 
 #[test]
 fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {
@@ -74,13 +38,14 @@ fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {
         assert_eq!(container["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
         assert!(container["resources"]["limits"]["memory"].is_string());
         let secret = values["store"]["credentialsSecret"].as_str().unwrap_or("");
-        let role = kind(&objects, "Role")[0];
-        let reads_secret = role["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["resources"] == json!(["secrets"]));
-        assert_eq!(reads_secret, !secret.is_empty(), "{values}");
+        // No Secret rule in any role: the kubelet reads the credentials for the Pods.
+        for role in kind(&objects, "Role").into_iter().chain(kind(&objects, "ClusterRole")) {
+            let rules = role["rules"].as_array().unwrap();
+            assert!(
+                !rules.iter().any(|r| r["resources"].to_string().contains("secrets")),
+                "{values}: {role}"
+            );
+        }
         assert_eq!(
             kind(&objects, "NetworkPolicy").len(),
             usize::from(values["networkPolicy"]["enabled"] == true)
@@ -164,53 +129,56 @@ fn the_operator_may_do_what_it_needs_and_nothing_more() {
         let (_, out, _) = k.try_run(&args);
         out.trim() == "yes"
     };
-    for (verb, resource) in [
-        ("watch", "hashtasks.taskyard.dev"),
-        ("patch", "texttasks.taskyard.dev"),
-        ("patch", "imagetasks.taskyard.dev/status"),
-        ("create", "jobs.batch"),
-        ("delete", "jobs.batch"),
-        ("list", "pods"),
-        ("create", "events.events.k8s.io"),
-        ("get", "secrets/taskyard-store-credentials"),
-    ] {
-        assert!(
-            can(verb, resource, "default"),
-            "the operator needs to {verb} {resource}"
-        );
-    }
-    assert!(
-        can("get", "secrets/taskyard-s3", "taskyard-system"),
-        "it reads the configured credentials"
-    );
-    assert!(
-        can(
+    // Cluster-wide: the tasks, their status, Events.
+    for (verb, resource, ns) in [
+        ("watch", "hashtasks.taskyard.dev", "default"),
+        ("patch", "texttasks.taskyard.dev", "team-a"),
+        ("update", "imagetasks.taskyard.dev/status", "team-a"),
+        ("create", "events.events.k8s.io", "team-a"),
+        // Its own namespace: runner Jobs, their Pods' messages, its Lease.
+        ("create", "jobs.batch", "taskyard-system"),
+        ("watch", "jobs.batch", "taskyard-system"),
+        ("delete", "jobs.batch", "taskyard-system"),
+        ("list", "pods", "taskyard-system"),
+        (
             "update",
             "leases.coordination.k8s.io/taskyard-operator",
-            "taskyard-system"
+            "taskyard-system",
         ),
-        "it renews its lease"
-    );
-    assert!(
-        !can("update", "leases.coordination.k8s.io/other", "taskyard-system"),
-        "only its own lease"
-    );
-    for (verb, resource, ns) in [
-        ("get", "secrets/taskyard-s3", "default"),
-        ("list", "secrets", "default"),
-        ("get", "secrets/other", "taskyard-system"),
-        ("delete", "secrets/taskyard-store-credentials", "default"),
-        ("create", "pods", "default"),
-        ("delete", "pods", "default"),
-        ("update", "jobs.batch", "default"),
-        ("delete", "hashtasks.taskyard.dev", "default"),
-        ("create", "clusterrolebindings.rbac.authorization.k8s.io", ""),
-        ("delete", "namespaces", ""),
-        ("get", "configmaps", "kube-system"),
-        ("create", "pods/exec", "default"),
     ] {
         assert!(
-            !can(verb, resource, if ns.is_empty() { "default" } else { ns }),
+            can(verb, resource, ns),
+            "the operator needs to {verb} {resource} in {ns}"
+        );
+    }
+    for (verb, resource, ns) in [
+        // No Jobs, Pods or Secrets in tenants' namespaces.
+        ("create", "jobs.batch", "default"),
+        ("list", "jobs.batch", "team-a"),
+        ("delete", "jobs.batch", "team-a"),
+        ("list", "pods", "team-a"),
+        ("create", "pods", "taskyard-system"),
+        ("create", "pods", "default"),
+        ("create", "pods/exec", "taskyard-system"),
+        // No Secret verbs anywhere: the escalation of earlier versions (create a
+        // service-account-token Secret of a readable name in kube-system) is gone.
+        ("create", "secrets", "kube-system"),
+        ("get", "secrets/taskyard-store-credentials", "kube-system"),
+        ("get", "secrets/taskyard-store-credentials", "default"),
+        ("get", "secrets/taskyard-s3", "default"),
+        ("list", "secrets", "taskyard-system"),
+        ("get", "secrets/other", "taskyard-system"),
+        ("get", "secrets/taskyard-s3", "taskyard-system"),
+        ("update", "leases.coordination.k8s.io/other", "taskyard-system"),
+        ("update", "jobs.batch", "taskyard-system"),
+        ("delete", "hashtasks.taskyard.dev", "default"),
+        ("update", "hashtasks.taskyard.dev", "default"),
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io", "default"),
+        ("delete", "namespaces", "default"),
+        ("get", "configmaps", "kube-system"),
+    ] {
+        assert!(
+            !can(verb, resource, ns),
             "the operator must not {verb} {resource} in {ns}"
         );
     }
@@ -248,7 +216,10 @@ fn install_upgrade_uninstall_and_the_crd_upgrade_path() {
     // CRDs: Helm installs crds/ but never upgrades them; the documented path is kubectl.
     k.apply_crds();
 
-    // Uninstall removes the operator and its RBAC, and keeps the CRDs (and so users' tasks).
+    // Uninstall removes the operator and its RBAC, and keeps the CRDs (and so users' tasks),
+    // which stay deletable: nothing holds them once the operator is gone.
+    k.namespace("chart-uninstall");
+    k.apply("apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: left-behind, namespace: chart-uninstall}\nspec:\n  source: {object: x.bin}\n");
     let (ok, _, stderr) = helm(&["uninstall", "taskyard", "--namespace", "taskyard-system"], &json!({}));
     assert!(ok, "uninstall failed: {stderr}");
     k.eventually("the operator to be gone", std::time::Duration::from_secs(120), || {
@@ -256,6 +227,14 @@ fn install_upgrade_uninstall_and_the_crd_upgrade_path() {
     });
     let (exists, _, _) = k.try_run(&["get", "clusterrole", "taskyard-operator"]);
     assert!(!exists, "the ClusterRole outlived the release");
+    k.run(&[
+        "delete",
+        "hashtask",
+        "left-behind",
+        "-n",
+        "chart-uninstall",
+        "--timeout=30s",
+    ]);
     k.run(&[
         "get",
         "crd",

@@ -1,5 +1,8 @@
 //! End to end on the local cluster, with cleanupOnDelete: deleting tasks deletes their own
-//! store objects (results, manifest, text) and never the shared images.
+//! store objects (results, manifest, text) and never the shared images, without holding the
+//! deletion (no finalizer); the finalizer of earlier versions is removed.
+
+use std::time::Duration;
 
 use serde_json::json;
 use taskyard_tests::cluster::repo_root;
@@ -22,7 +25,7 @@ fn deleting_tasks_deletes_their_objects_but_not_shared_images() {
     wait_succeeded(s, ns, &["imagetask/pics", "texttask/words"]);
     let image = s.kubectl.get_json(&["imagetask", "pics", "-n", ns]);
     let text = s.kubectl.get_json(&["texttask", "words", "-n", ns]);
-    assert_eq!(image["metadata"]["finalizers"], json!(["taskyard.dev/cleanup"]));
+    assert!(image["metadata"]["finalizers"].is_null(), "{}", image["metadata"]);
 
     let store = s.runtime.block_on(s.env.store());
     let exists = |key: &str| s.runtime.block_on(store.size(key)).unwrap().is_some();
@@ -34,7 +37,7 @@ fn deleting_tasks_deletes_their_objects_but_not_shared_images() {
             m["uid"].as_str().unwrap()
         )
     };
-    let own = vec![
+    let own = [
         result_key("imagetask", &image),
         image["status"]["manifest"].as_str().unwrap().to_string(),
         result_key("texttask", &text),
@@ -60,10 +63,26 @@ fn deleting_tasks_deletes_their_objects_but_not_shared_images() {
         "--wait=true",
         "--timeout=120s",
     ]);
-    for key in &own {
-        assert!(!exists(key), "{key} outlived its task");
-    }
+    s.kubectl
+        .eventually("the tasks' own objects to be deleted", Duration::from_secs(10), || {
+            own.iter().all(|key| !exists(key)).then_some(())
+        });
     for key in &shared {
         assert!(exists(key), "shared image {key} was deleted");
     }
+}
+
+#[test]
+fn the_finalizer_of_earlier_versions_is_removed() {
+    let s = setup_with(json!({"cleanupOnDelete": true}));
+    let ns = &namespace(s, "old-finalizer");
+    s.kubectl.apply(&format!(
+        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: old, namespace: {ns}, finalizers: [taskyard.dev/cleanup]}}\nspec:\n  source: {{object: nothing-here.bin}}\n"
+    ));
+    s.kubectl
+        .eventually("the old finalizer to go", Duration::from_secs(60), || {
+            let task = s.kubectl.get_json(&["hashtask", "old", "-n", ns]);
+            task["metadata"]["finalizers"].is_null().then_some(())
+        });
+    s.kubectl.run(&["delete", "hashtask", "old", "-n", ns, "--timeout=30s"]);
 }

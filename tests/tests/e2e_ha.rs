@@ -58,7 +58,7 @@ fn killing_the_leader_hands_over_without_a_second_job() {
     let uid = k.eventually("the runner Job", WAIT, || {
         let t = k.get_json(&["hashtask", "steady", "-n", ns]);
         let uid = t["metadata"]["uid"].as_str()?.to_string();
-        (!jobs_of(s, ns, &uid).is_empty()).then_some(uid)
+        (!jobs_of(s, &uid).is_empty()).then_some(uid)
     });
 
     let killed = Instant::now();
@@ -88,7 +88,7 @@ fn killing_the_leader_hands_over_without_a_second_job() {
         task["status"]["digests"]["md5"].as_str().unwrap(),
         taskyard_tests::files::coreutils_digest("md5", &path)
     );
-    assert_eq!(jobs_of(s, ns, &uid).len(), 1, "the handover created a second Job");
+    assert_eq!(jobs_of(s, &uid).len(), 1, "the handover created a second Job");
 }
 
 #[test]

@@ -1,8 +1,14 @@
 //! End to end on the local cluster: the operator installed with its Helm chart, HashTasks
 //! applied and read with kubectl, as a user would.
 
-use taskyard_tests::e2e::{WAIT, file, hash_task, jobs_of, namespace, results_log, setup, wait_failed, wait_succeeded};
+use taskyard_tests::e2e::{
+    OPERATOR_NAMESPACE, WAIT, file, hash_task, jobs_of, namespace, results_log, setup, wait_failed, wait_succeeded,
+};
 use taskyard_tests::files::coreutils_digest;
+
+/// Held by the test that restarts the operator and by the one that times a promise that
+/// holds while the operator runs.
+static OPERATOR_RUNNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn a_hash_task_applied_with_kubectl_succeeds_with_the_right_md5() {
@@ -34,15 +40,27 @@ fn a_hash_task_applied_with_kubectl_succeeds_with_the_right_md5() {
     assert_eq!(header, ["NAME", "PHASE", "MD5", "SIZE", "AGE"]);
     assert!(table.contains(&coreutils_digest("md5", &path)), "{table}");
 
-    // One owned, locked-down Job, and the events of its life.
+    // One locked-down Job in the operator's namespace, and the events of its life.
     let uid = task["metadata"]["uid"].as_str().unwrap();
-    let jobs = jobs_of(s, ns, uid);
+    let jobs = jobs_of(s, uid);
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     assert_eq!(job["metadata"]["name"], status["jobName"]);
-    assert_eq!(job["metadata"]["ownerReferences"][0]["uid"].as_str(), Some(uid));
-    assert_eq!(job["metadata"]["ownerReferences"][0]["controller"], true);
+    assert_eq!(job["metadata"]["namespace"], OPERATOR_NAMESPACE);
+    assert!(job["metadata"]["ownerReferences"].is_null());
     assert_eq!(job["metadata"]["labels"]["app.kubernetes.io/managed-by"], "taskyard");
+    assert_eq!(job["metadata"]["labels"]["taskyard.dev/namespace"], ns.as_str());
+    assert_eq!(job["metadata"]["annotations"]["taskyard.dev/task"], "report");
+    // Nothing but Events is created in the tenant's namespace: no Job, no Pod, no Secret.
+    let created = s.kubectl.get_json(&["jobs,pods,secrets", "-n", ns]);
+    let names: Vec<&str> = created["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] != "kubernetes.io/service-account-token")
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.is_empty(), "created in the task's namespace: {names:?}");
     let pod = &job["spec"]["template"]["spec"];
     assert_eq!(pod["automountServiceAccountToken"], false);
     assert_eq!(pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
@@ -50,7 +68,7 @@ fn a_hash_task_applied_with_kubectl_succeeds_with_the_right_md5() {
     let job_name = job["metadata"]["name"].as_str().unwrap();
     let pods = s
         .kubectl
-        .get_json(&["pods", "-n", ns, "-l", &format!("job-name={job_name}")]);
+        .get_json(&["pods", "-n", OPERATOR_NAMESPACE, "-l", &format!("job-name={job_name}")]);
     let live = &pods["items"][0]["spec"];
     assert_eq!(live["automountServiceAccountToken"], false);
     let volumes = live["volumes"].as_array().unwrap();
@@ -150,16 +168,25 @@ fn an_invalid_spec_fails_with_invalid_spec_and_creates_no_job() {
     s.kubectl
         .apply(&hash_task(ns, "loopback", "http://127.0.0.1:8080/file"));
     s.kubectl.apply(&format!(
-        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: missing, namespace: {ns}}}\nspec:\n  source: {{object: uploads/e2e/does-not-exist.bin}}\n"
+        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: missing, namespace: {ns}}}\nspec:\n  source: {{object: does-not-exist.bin}}\n"
     ));
-    for (name, needle) in [("loopback", "loopback"), ("missing", "does not exist")] {
+    // Another namespace's results, named from this one: outside its upload area.
+    s.kubectl.apply(&format!(
+        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: escape, namespace: {ns}}}\nspec:\n  source: {{object: ../../tasks/other/hashtask/t/u/1/result.json}}\n"
+    ));
+    let area = format!("uploads/{ns}/");
+    for (name, needle) in [
+        ("loopback", "loopback"),
+        ("missing", "does not exist"),
+        ("escape", area.as_str()),
+    ] {
         wait_failed(s, ns, &format!("hashtask/{name}"));
         let task = s.kubectl.get_json(&["hashtask", name, "-n", ns]);
         let condition = &task["status"]["conditions"][0];
         assert_eq!(task["status"]["phase"], "Failed");
         assert_eq!(condition["reason"], "InvalidSpec");
         assert!(condition["message"].as_str().unwrap().contains(needle), "{condition}");
-        assert!(jobs_of(s, ns, task["metadata"]["uid"].as_str().unwrap()).is_empty());
+        assert!(jobs_of(s, task["metadata"]["uid"].as_str().unwrap()).is_empty());
         let events = s.kubectl.run(&[
             "get",
             "events",
@@ -182,6 +209,7 @@ fn an_invalid_spec_fails_with_invalid_spec_and_creates_no_job() {
 
 #[test]
 fn deleting_a_task_garbage_collects_its_job_and_pods() {
+    let _running = OPERATOR_RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup();
     let ns = &namespace(s, "delete");
     file("slow-delete.bin", 200_000, 5);
@@ -194,25 +222,31 @@ fn deleting_a_task_garbage_collects_its_job_and_pods() {
         let task = s.kubectl.get_json(&["hashtask", "doomed", "-n", ns]);
         task["metadata"]["uid"].as_str().map(str::to_string)
     });
-    s.kubectl.eventually("the runner Pod", WAIT, || {
-        let pods = s
-            .kubectl
-            .get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
-        (!pods["items"].as_array().unwrap().is_empty()).then_some(())
-    });
+    let runner_pods = || {
+        let pods = s.kubectl.get_json(&[
+            "pods",
+            "-n",
+            OPERATOR_NAMESPACE,
+            "-l",
+            &format!("taskyard.dev/uid={uid}"),
+        ]);
+        pods["items"].as_array().unwrap().len()
+    };
+    s.kubectl
+        .eventually("the runner Pod", WAIT, || (runner_pods() > 0).then_some(()));
     s.kubectl
         .run(&["delete", "hashtask", "doomed", "-n", ns, "--wait=true"]);
-    s.kubectl
-        .eventually("the Job and Pods to be garbage-collected", WAIT, || {
-            let pods = s
-                .kubectl
-                .get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
-            (jobs_of(s, ns, &uid).is_empty() && pods["items"].as_array().unwrap().is_empty()).then_some(())
-        });
+    // The operator deletes them itself (no owner reference crosses namespaces), promptly.
+    s.kubectl.eventually(
+        "the Job and Pods to be deleted within 10 s",
+        std::time::Duration::from_secs(10),
+        || (jobs_of(s, &uid).is_empty() && runner_pods() == 0).then_some(()),
+    );
 }
 
 #[test]
 fn an_operator_restarted_mid_run_keeps_the_same_job_and_the_task_completes() {
+    let _restarting = OPERATOR_RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup();
     let ns = &namespace(s, "restart");
     let path = file("slow-restart.bin", 300_000, 9);
@@ -224,7 +258,7 @@ fn an_operator_restarted_mid_run_keeps_the_same_job_and_the_task_completes() {
     let uid = s.kubectl.eventually("the runner Job", WAIT, || {
         let task = s.kubectl.get_json(&["hashtask", "survivor", "-n", ns]);
         let uid = task["metadata"]["uid"].as_str()?.to_string();
-        (!jobs_of(s, ns, &uid).is_empty()).then_some(uid)
+        (!jobs_of(s, &uid).is_empty()).then_some(uid)
     });
     s.kubectl.run(&[
         "delete",
@@ -241,11 +275,7 @@ fn an_operator_restarted_mid_run_keeps_the_same_job_and_the_task_completes() {
         task["status"]["digests"]["md5"].as_str().unwrap(),
         coreutils_digest("md5", &path)
     );
-    assert_eq!(
-        jobs_of(s, ns, &uid).len(),
-        1,
-        "the restarted operator created a second Job"
-    );
+    assert_eq!(jobs_of(s, &uid).len(), 1, "the restarted operator created a second Job");
     let date = &task["status"]["completionTime"].as_str().unwrap()[..10];
     let log = results_log(s, date);
     assert_eq!(

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use taskyard_tests::e2e::{Setup, WAIT, file, hash_task, jobs_of, namespace, setup_with, wait_failed, wait_succeeded};
+use taskyard_tests::e2e::{
+    OPERATOR_NAMESPACE, Setup, WAIT, file, hash_task, jobs_of, namespace, setup_with, wait_failed, wait_succeeded,
+};
 
 /// This binary runs the operator with a short Job time to live.
 const JOB_TTL_SECONDS: u64 = 8;
@@ -72,7 +74,7 @@ fn editing_a_running_task_replaces_its_job() {
     ));
     let uid = uid_of(s, ns, "hashtask", "moving");
     let old_job = s.kubectl.eventually("the first Job", WAIT, || {
-        jobs_of(s, ns, &uid)
+        jobs_of(s, &uid)
             .first()
             .map(|j| j["metadata"]["name"].as_str().unwrap().to_string())
     });
@@ -83,7 +85,7 @@ fn editing_a_running_task_replaces_its_job() {
         (t["status"]["observedGeneration"] == 2 && t["status"]["phase"] == "Succeeded").then_some(())
     });
     // The first generation's Job was deleted while it still ran, long before its 60 s.
-    let names: Vec<String> = jobs_of(s, ns, &uid)
+    let names: Vec<String> = jobs_of(s, &uid)
         .iter()
         .map(|j| j["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
@@ -121,20 +123,20 @@ fn finished_jobs_are_deleted_after_the_ttl_and_status_stays() {
         .apply(&hash_task(ns, "brief", &s.server.url("/files/ttl.bin")));
     wait_succeeded(s, ns, &["hashtask/brief"]);
     let uid = uid_of(s, ns, "hashtask", "brief");
-    assert_eq!(
-        jobs_of(s, ns, &uid).len(),
-        1,
-        "the Job stays until its time to live is up"
-    );
+    assert_eq!(jobs_of(s, &uid).len(), 1, "the Job stays until its time to live is up");
     s.kubectl.eventually(
         "the Job to be deleted",
         Duration::from_secs(JOB_TTL_SECONDS + 60),
-        || jobs_of(s, ns, &uid).is_empty().then_some(()),
+        || jobs_of(s, &uid).is_empty().then_some(()),
     );
     s.kubectl.eventually("its Pods to go too", Duration::from_secs(60), || {
-        let pods = s
-            .kubectl
-            .get_json(&["pods", "-n", ns, "-l", &format!("taskyard.dev/uid={uid}")]);
+        let pods = s.kubectl.get_json(&[
+            "pods",
+            "-n",
+            OPERATOR_NAMESPACE,
+            "-l",
+            &format!("taskyard.dev/uid={uid}"),
+        ]);
         pods["items"].as_array().unwrap().is_empty().then_some(())
     });
     let task = s.kubectl.get_json(&["hashtask", "brief", "-n", ns]);

@@ -3,6 +3,7 @@
 mod hash;
 mod image;
 mod text;
+mod upload;
 
 use bytes::Bytes;
 use taskyard_api::{Outcome, RunnerTask, TaskOutput, TaskResult, TaskSpec, TaskSpecCommon};
@@ -65,6 +66,7 @@ pub async fn run_task(ctx: &Context, task: &RunnerTask) -> TaskResult {
 }
 
 async fn dispatch(ctx: &Context, task: &RunnerTask) -> Result<Done, RunnerError> {
+    let task = &upload::confined(task)?;
     match &task.spec {
         TaskSpec::HashTask(spec) => hash::run(ctx, spec).await,
         TaskSpec::TextTask(spec) => text::run(ctx, &task.identity, spec).await,

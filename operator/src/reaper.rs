@@ -1,0 +1,124 @@
+//! Cleaning up after tasks that are gone. Runner Jobs live in the operator's namespace and
+//! cannot be owned by a task in another, so nothing deletes them with the task: the reaper
+//! does, when the watch reports a task deleted, and by a sweep at start-up and every minute
+//! for deletions it did not see (while no replica led, or across a watch gap). With
+//! `cleanupOnDelete` it also deletes the task's own store objects. Nothing here holds a
+//! deletion: a task is gone before the reaper looks.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use kube::Api;
+use kube::api::ListParams;
+use taskyard_api::{TaskIdentity, TaskKind};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::cleanup::{delete_objects, task_keys};
+use crate::error::Error;
+use crate::housekeeping::{delete_jobs, task_jobs};
+use crate::job::{LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY};
+use crate::reconcile::Context;
+
+/// How often the reaper sweeps for Jobs whose task is gone.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// A task the watch reported deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoneTask {
+    pub kind: TaskKind,
+    pub identity: TaskIdentity,
+}
+
+/// The names of the Jobs whose task uid is not among `live` uids.
+pub fn orphans(jobs: &[Job], live: &HashSet<String>) -> Vec<String> {
+    jobs.iter()
+        .filter(|job| {
+            let uid = job.metadata.labels.as_ref().and_then(|l| l.get(LABEL_UID));
+            uid.is_none_or(|uid| !live.contains(uid))
+        })
+        .filter_map(|job| job.metadata.name.clone())
+        .collect()
+}
+
+/// Runs until the operator stops: deletions as they are reported, and the sweep.
+pub async fn run(ctx: Arc<Context>, mut gone: UnboundedReceiver<GoneTask>) {
+    // The sweep compares Jobs with the cached tasks: only a complete cache may decide.
+    ctx.admission.caches.synced().await;
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            Some(task) = gone.recv() => reap(&ctx, &task).await,
+            _ = sweep.tick() => {
+                if let Err(e) = sweep_orphans(&ctx).await {
+                    tracing::warn!("cannot sweep runner Jobs of deleted tasks: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn jobs_api(ctx: &Context) -> Api<Job> {
+    Api::namespaced(ctx.client.clone(), &ctx.settings.namespace)
+}
+
+/// Deletes a deleted task's Jobs (and their Pods) and, with cleanupOnDelete, its objects.
+async fn reap(ctx: &Context, task: &GoneTask) {
+    let id = &task.identity;
+    let jobs = jobs_api(ctx);
+    let deleted = async {
+        let names: Vec<String> = task_jobs(&jobs, &id.uid)
+            .await?
+            .into_iter()
+            .filter_map(|j| j.metadata.name)
+            .collect();
+        delete_jobs(&jobs, &names).await
+    };
+    if let Err(e) = deleted.await {
+        tracing::warn!(namespace = %id.namespace, name = %id.name, "cannot delete the runner Jobs of a deleted task (the sweep retries): {e}");
+    }
+    if ctx.settings.cleanup_on_delete {
+        let keys = task_keys(task.kind, id);
+        if let Err(e) = delete_objects(&ctx.store, &keys).await {
+            tracing::warn!(namespace = %id.namespace, name = %id.name, "cannot delete a deleted task's store objects: {e}");
+        }
+    }
+    // A slot may be free now.
+    ctx.admission.wake_all();
+}
+
+async fn sweep_orphans(ctx: &Context) -> Result<(), Error> {
+    let jobs = jobs_api(ctx);
+    let listed = jobs
+        .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}")))
+        .await?
+        .items;
+    let orphaned = orphans(&listed, &ctx.admission.caches.uids());
+    if !orphaned.is_empty() {
+        tracing::info!(jobs = orphaned.len(), "deleting runner Jobs whose task is gone");
+        delete_jobs(&jobs, &orphaned).await?;
+        ctx.admission.wake_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str, uid: Option<&str>) -> Job {
+        let labels = uid
+            .map(|u| format!("  labels: {{taskyard.dev/uid: {u}}}\n"))
+            .unwrap_or_default();
+        serde_yaml::from_str(&format!("metadata:\n  name: {name}\n{labels}")).unwrap()
+    }
+
+    #[test]
+    fn jobs_of_tasks_that_are_gone_are_orphans() {
+        let jobs = [job("a-1", Some("uid-a")), job("b-1", Some("uid-b")), job("x", None)];
+        let live: HashSet<String> = ["uid-a".to_string()].into();
+        assert_eq!(orphans(&jobs, &live), ["b-1", "x"]);
+        assert!(orphans(&jobs[..1], &live).is_empty());
+    }
+}
