@@ -30,9 +30,29 @@ pub fn text_key(id: &TaskIdentity) -> String {
     format!("texts/{}/{}/{}/{}.txt", id.namespace, id.name, id.uid, id.generation)
 }
 
-/// The daily HashTask results log, for a UTC date.
-pub fn hash_log_key(date: jiff::civil::Date) -> String {
+/// The folder of a UTC day's HashTask results log segments, `logs/hashtasks/<YYYY-MM-DD>/`.
+pub fn hash_log_day_prefix(date: jiff::civil::Date) -> String {
+    format!("logs/hashtasks/{date}/")
+}
+
+/// A day's whole results log as it was kept before segments; only read, never written, so a
+/// day that spans the upgrade still reads whole.
+pub fn legacy_hash_log_key(date: jiff::civil::Date) -> String {
     format!("logs/hashtasks/{date}.log")
+}
+
+/// A new segment of a day's results log:
+/// `logs/hashtasks/<YYYY-MM-DD>/<YYYYMMDDTHHMMSS.nnnnnnnnnZ>-<nonce>.log`.
+/// The write time is fixed width so that key order is time order; `nonce` (random, 128 bits)
+/// keeps two writers writing in the same nanosecond apart.
+pub fn hash_log_segment_key(date: jiff::civil::Date, written_at: jiff::Timestamp, nonce: &str) -> String {
+    let utc = written_at.to_zoned(jiff::tz::TimeZone::UTC);
+    format!(
+        "{}{}.{:09}Z-{nonce}.log",
+        hash_log_day_prefix(date),
+        utc.strftime("%Y%m%dT%H%M%S"),
+        utc.subsec_nanosecond()
+    )
 }
 
 /// The upload area of a namespace: the only part of the bucket its tasks may read inputs from.
@@ -119,10 +139,30 @@ mod tests {
             "tasks/default/imagetask/t/u-1/3/manifest.json"
         );
         assert_eq!(text_key(&id()), "texts/default/t/u-1/3.txt");
+    }
+
+    #[test]
+    fn log_segment_keys_sort_in_time_order() {
+        let day = jiff::civil::date(2026, 1, 2);
+        assert_eq!(hash_log_day_prefix(day), "logs/hashtasks/2026-01-02/");
+        assert_eq!(legacy_hash_log_key(day), "logs/hashtasks/2026-01-02.log");
+        let key = |at: &str| hash_log_segment_key(day, at.parse().unwrap(), "0f");
         assert_eq!(
-            hash_log_key(jiff::civil::date(2026, 1, 2)),
-            "logs/hashtasks/2026-01-02.log"
+            key("2026-01-02T03:04:05.000000007Z"),
+            "logs/hashtasks/2026-01-02/20260102T030405.000000007Z-0f.log"
         );
+        // Whole seconds still get nine digits, so 05Z never sorts after 05.5Z.
+        let times = [
+            "2026-01-02T03:04:05Z",
+            "2026-01-02T03:04:05.5Z",
+            "2026-01-02T03:04:05.500000001Z",
+            "2026-01-02T03:04:06Z",
+            "2026-01-02T13:00:00Z",
+            "2026-01-03T00:00:00Z",
+        ];
+        let keys: Vec<String> = times.iter().map(|t| key(t)).collect();
+        assert!(keys.is_sorted(), "{keys:#?}");
+        assert!(keys.iter().all(|k| k.len() == keys[0].len()), "{keys:#?}");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! writes a `result.json` the operator turns into status.
 //!
 //! `job-runner exec` runs the tasks of a runner Job (cluster mode); `job-runner run --store DIR
-//! TASK.yaml` runs one task resource on this machine with a directory as the store.
+//! TASK.yaml` runs one task resource on this machine with a directory as the store, and
+//! `job-runner log --store DIR` prints a day's HashTask results log from it.
 
 pub mod body;
+pub mod daylog;
 pub mod digest;
 pub mod error;
 pub mod exec;

@@ -1,5 +1,6 @@
 //! `job-runner run --store DIR TASK.yaml`: one task resource, run on this machine with a
-//! directory as the object store. The runner appends the HashTask log line itself here.
+//! directory as the object store. The runner appends the HashTask log line itself here, as a
+//! new segment of the day's log.
 
 use std::path::Path;
 

@@ -30,6 +30,17 @@ enum Command {
         #[command(flatten)]
         runner: RunnerArgs,
     },
+    /// Print a day's HashTask results log from a directory store (one line per finished task
+    /// generation). Exit code 0 when printed (an empty day prints nothing), 1 when the store
+    /// cannot be read, 2 for usage errors.
+    Log {
+        /// Directory used as the object store by `job-runner run --store`.
+        #[arg(long)]
+        store: PathBuf,
+        /// The day, YYYY-MM-DD in UTC; default today.
+        #[arg(long)]
+        date: Option<String>,
+    },
     /// Run the tasks of a runner Job (used by the operator's Jobs).
     Exec {
         /// The tasks, as JSON.
@@ -64,6 +75,9 @@ async fn main() -> ExitCode {
     taskyard_runner::install_crypto_provider();
     match Cli::parse().command {
         Command::Run { store, task, runner } => run(store, task, runner).await,
+        Command::Log { store, date } => {
+            ExitCode::from(taskyard_runner::daylog::log_command(&store, date.as_deref()).await)
+        }
         Command::Exec {
             tasks,
             s3_endpoint,

@@ -2,7 +2,8 @@
 //!
 //! Reconciles hand it lines and wait for the write. Lines that arrive while a write is in
 //! flight are written together in the next one, so a burst of finishing tasks costs a few
-//! writes, not one per task. Appends skip lines already present (see `hashlog`).
+//! writes, not one per task. Each write is a new log segment (see `hashlog`), so the
+//! writer never reads the log and its memory is one batch, however long the day's log is.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,10 +59,11 @@ async fn write_loop(store: Store, fence: Fence, mut rx: mpsc::Receiver<Request>,
             batches.fetch_add(1, Ordering::Relaxed);
             hashlog::append(&store, &lines)
                 .await
-                .map(|added| tracing::debug!(lines = lines.len(), added, "results log written"))
+                .map(|written| tracing::debug!(lines = lines.len(), written, "results log segment written"))
                 .map_err(|e| format!("cannot append to the HashTask results log: {e}"))
         } else {
-            // Two writers could lose each other's lines; the new leader writes these.
+            // Segments keep two writers from losing each other's lines, but only the leader
+            // reconciles; the new leader writes these lines.
             Err("not appending to the HashTask results log: this replica no longer holds the leader lease".into())
         };
         for (_, ack) in batch.drain(..) {
@@ -72,7 +74,11 @@ async fn write_loop(store: Store, fence: Fence, mut rx: mpsc::Receiver<Request>,
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
+    use futures::TryStreamExt;
     use taskyard_api::{Outcome, TaskIdentity};
+    use taskyard_common::keys::hash_log_day_prefix;
     use taskyard_common::store::DirStore;
 
     use super::*;
@@ -93,10 +99,24 @@ mod tests {
         }
     }
 
+    fn day() -> jiff::civil::Date {
+        jiff::civil::date(2026, 11, 23)
+    }
+
+    async fn read(store: &Store) -> Vec<String> {
+        hashlog::read_day(store, day()).try_collect().await.unwrap()
+    }
+
+    async fn segments(store: &Store) -> usize {
+        let keys: Vec<String> = store.list(&hash_log_day_prefix(day())).try_collect().await.unwrap();
+        keys.len()
+    }
+
     #[tokio::test]
-    async fn concurrent_appends_are_kept_once_and_coalesced_into_one_write() {
+    async fn concurrent_appends_are_kept_once_and_coalesced_into_few_segments() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = LogWriter::spawn(Store::Dir(DirStore::new(dir.path())), Fence::unfenced());
+        let store = Store::Dir(DirStore::new(dir.path()));
+        let writer = LogWriter::spawn(store.clone(), Fence::unfenced());
         let appends = (0..50).map(|i| {
             let writer = writer.clone();
             tokio::spawn(async move { writer.append(line(i % 40)).await })
@@ -104,11 +124,42 @@ mod tests {
         for a in appends.collect::<Vec<_>>() {
             a.await.unwrap().unwrap();
         }
-        let log = std::fs::read_to_string(dir.path().join("logs/hashtasks/2026-11-23.log")).unwrap();
-        assert_eq!(log.lines().count(), 40);
+        let log = read(&store).await;
+        assert_eq!(log.len(), 40);
         for i in 0..40 {
-            assert_eq!(log.lines().filter(|l| l.contains(&format!(" uid-{i} 1 "))).count(), 1);
+            assert_eq!(log.iter().filter(|l| l.contains(&format!(" uid-{i} 1 "))).count(), 1);
         }
+        // One segment per batch: lines that arrive together are written together.
+        assert_eq!(segments(&store).await as u64, writer.batches());
+        assert!(writer.batches() < 50, "{} batches for 50 lines", writer.batches());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_writers_writing_the_same_lines_at_once_lose_and_duplicate_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::Dir(DirStore::new(dir.path()));
+        // An old leader still writing while the new one writes: lines 300..600 reach both,
+        // the old leader's copies late. Ten waves, each awaited, so each writer makes at
+        // least ten batches, and in every wave both write at once.
+        let old = LogWriter::spawn(store.clone(), Fence::unfenced());
+        let new = LogWriter::spawn(store.clone(), Fence::unfenced());
+        for wave in 0..10 {
+            let to_old = (60 * wave..60 * wave + 60).map(|i| (old.clone(), i));
+            let to_new = (300 + 70 * wave..300 + 70 * wave + 70).map(|i| (new.clone(), i));
+            let appends = to_old
+                .chain(to_new)
+                .map(|(writer, i)| tokio::spawn(async move { writer.append(line(i)).await }));
+            for a in appends.collect::<Vec<_>>() {
+                a.await.unwrap().unwrap();
+            }
+        }
+        assert!(old.batches() >= 10 && new.batches() >= 10);
+        assert_eq!(segments(&store).await as u64, old.batches() + new.batches());
+        let log = read(&store).await;
+        let uids: HashSet<String> = log.iter().map(|l| l.split(' ').nth(2).unwrap().to_string()).collect();
+        let all: HashSet<String> = (0..1000).map(|i| format!("uid-{i}")).collect();
+        assert_eq!(uids, all, "lost lines");
+        assert_eq!(log.len(), 1000, "duplicated lines");
     }
 
     #[tokio::test]

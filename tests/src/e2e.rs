@@ -6,7 +6,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use futures::TryStreamExt;
 use serde_json::Value;
+use taskyard_common::hashlog;
 
 use crate::cluster::{ClusterEnv, repo_root};
 use crate::files::write_pattern;
@@ -158,12 +160,16 @@ pub fn wait_failed(s: &Setup, namespace: &str, what: &str) {
     ]);
 }
 
+/// The HashTask results log of `date` (YYYY-MM-DD) as a reader sees it: the day's segments
+/// in order, a repeated uid+generation dropped; one line per entry, each ending in a newline.
 pub fn results_log(s: &Setup, date: &str) -> String {
+    let date: jiff::civil::Date = date
+        .parse()
+        .unwrap_or_else(|e| panic!("{date:?} is not a YYYY-MM-DD date: {e}"));
     let store = s.runtime.block_on(s.env.store());
-    let body = s
+    let lines: Vec<String> = s
         .runtime
-        .block_on(store.get(&format!("logs/hashtasks/{date}.log"), 64 << 20))
-        .unwrap()
-        .unwrap_or_default();
-    String::from_utf8(body.to_vec()).unwrap()
+        .block_on(hashlog::read_day(&store, date).try_collect())
+        .unwrap();
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }

@@ -3,11 +3,11 @@
 use std::path::{Component, Path, PathBuf};
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
-use super::{ByteChunks, PutOutcome, StoreError};
+use super::{ByteChunks, Keys, PutOutcome, StoreError};
 
 const READ_CHUNK: usize = 1 << 20;
 
@@ -135,6 +135,27 @@ impl DirStore {
         Ok(found.into_iter().next())
     }
 
+    pub fn list(&self, prefix: &str) -> Keys {
+        let root = self.root.clone();
+        let prefix = prefix.to_string();
+        let walk = async move {
+            let walking = prefix.clone();
+            let walked = tokio::task::spawn_blocking(move || {
+                let mut keys = Vec::new();
+                walk(&root, "", &walking, &mut keys)
+                    .map(|()| keys)
+                    .map_err(|e| Self::backend("list", &walking, e))
+            })
+            .await
+            .map_err(|e| Self::backend("list", &prefix, e))?;
+            let mut keys = walked?;
+            // A directory lists in no particular order; a bucket lists in key order.
+            keys.sort();
+            Ok::<_, StoreError>(futures::stream::iter(keys.into_iter().map(Ok)))
+        };
+        Box::pin(futures::stream::once(walk).try_flatten())
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match tokio::fs::remove_file(self.path(key)?).await {
             Ok(()) => Ok(()),
@@ -142,6 +163,33 @@ impl DirStore {
             Err(e) => Err(Self::backend("delete", key, e)),
         }
     }
+}
+
+/// Collects the keys under `dir` (whose key is `dir_key`) that start with `prefix`, entering
+/// only directories that can hold such keys. Temporary files of unfinished writes are skipped.
+fn walk(dir: &Path, dir_key: &str, prefix: &str, keys: &mut Vec<String>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue; // not a valid key
+        };
+        let key = format!("{dir_key}{name}");
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            let sub = format!("{key}/");
+            if sub.starts_with(prefix) || prefix.starts_with(&sub) {
+                walk(&entry.path(), &sub, prefix, keys)?;
+            }
+        } else if kind.is_file() && key.starts_with(prefix) && !name.starts_with(".tmp-") {
+            keys.push(key);
+        }
+    }
+    Ok(())
 }
 
 /// A name unique enough for a temporary file: time and a process-wide counter.
@@ -199,6 +247,30 @@ mod tests {
         store.delete("a/c").await.unwrap();
         store.delete("a/c").await.unwrap();
         assert_eq!(store.size("a/c").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn lists_keys_under_a_prefix_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::Dir(DirStore::new(dir.path()));
+        // Written out of order, nested, and beside look-alike keys that must not be listed.
+        for key in ["d/2/b", "d/1", "d/2/a/x", "d/10", "d-sibling/1", "e/1", "d/2-not-a-dir"] {
+            store.put(key, Bytes::from_static(b"."), "x").await.unwrap();
+        }
+        std::fs::write(dir.path().join("d/2/.tmp-123-0"), b"half written").unwrap();
+        let list = |prefix: &str| {
+            let store = store.clone();
+            let prefix = prefix.to_string();
+            async move { store.list(&prefix).try_collect::<Vec<String>>().await.unwrap() }
+        };
+        assert_eq!(list("d/").await, ["d/1", "d/10", "d/2-not-a-dir", "d/2/a/x", "d/2/b"]);
+        assert_eq!(list("d/2").await, ["d/2-not-a-dir", "d/2/a/x", "d/2/b"]);
+        assert_eq!(list("d/2/").await, ["d/2/a/x", "d/2/b"]);
+        assert_eq!(list("d/1").await, ["d/1", "d/10"]);
+        assert_eq!(list("d").await.len(), 6);
+        assert_eq!(list("").await.len(), 7);
+        assert!(list("nope/").await.is_empty());
+        assert!(list("d/2/b/").await.is_empty());
     }
 
     #[tokio::test]

@@ -15,6 +15,9 @@ pub use s3::{S3Settings, S3Store};
 /// A stream of an object's bytes, in chunks.
 pub type ByteChunks = Pin<Box<dyn Stream<Item = Result<Bytes, StoreError>> + Send>>;
 
+/// A stream of keys, in key order.
+pub type Keys = Pin<Box<dyn Stream<Item = Result<String, StoreError>> + Send>>;
+
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -140,6 +143,15 @@ impl Store {
         match self {
             Store::S3(s) => s.first_with_prefix(prefix).await,
             Store::Dir(d) => d.first_with_prefix(prefix).await,
+        }
+    }
+
+    /// Every key that starts with `prefix`, in key (byte) order, like S3's ListObjectsV2.
+    /// A bucket is listed a page at a time, so memory does not grow with the number of keys.
+    pub fn list(&self, prefix: &str) -> Keys {
+        match self {
+            Store::S3(s) => s.list(prefix),
+            Store::Dir(d) => d.list(prefix),
         }
     }
 

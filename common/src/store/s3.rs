@@ -6,7 +6,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::{ByteChunks, PutOutcome, StoreError};
+use super::{ByteChunks, Keys, PutOutcome, StoreError};
 
 /// How to reach the bucket. Credentials come from the default chain (environment,
 /// web identity, instance role) unless given here.
@@ -177,6 +177,50 @@ impl S3Store {
             .await
             .map_err(|e| backend("list", prefix, e))?;
         Ok(out.contents().first().and_then(|o| o.key().map(str::to_string)))
+    }
+
+    /// Lists page by page (ListObjectsV2, up to 1000 keys a page), fetching the next page
+    /// only when the previous one has been consumed.
+    pub fn list(&self, prefix: &str) -> Keys {
+        use futures::{StreamExt, TryStreamExt};
+        struct Page {
+            token: Option<String>,
+            done: bool,
+        }
+        let (client, bucket, prefix) = (self.client.clone(), self.bucket.clone(), prefix.to_string());
+        let start = Page {
+            token: None,
+            done: false,
+        };
+        let pages = futures::stream::try_unfold(start, move |page| {
+            let (client, bucket, prefix) = (client.clone(), bucket.clone(), prefix.clone());
+            async move {
+                if page.done {
+                    return Ok(None);
+                }
+                let out = client
+                    .list_objects_v2()
+                    .bucket(&bucket)
+                    .prefix(&prefix)
+                    .set_continuation_token(page.token)
+                    .send()
+                    .await
+                    .map_err(|e| backend("list", &prefix, e))?;
+                let keys: Vec<String> = out
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string))
+                    .collect();
+                let token = out.next_continuation_token().map(str::to_string);
+                // A truncated page without a token would list the first page forever.
+                let done = !out.is_truncated().unwrap_or(false) || token.is_none();
+                Ok(Some((keys, Page { token, done })))
+            }
+        });
+        pages
+            .map_ok(|keys| futures::stream::iter(keys.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
