@@ -10,7 +10,7 @@ use crate::common::{default_retries, default_timeout_seconds, exactly_one};
 use crate::{CommonStatus, SourceRef, TaskKind, TaskSpecCommon};
 
 /// Computes digests (MD5 by default) of one file, streamed, and records one line per
-/// finished generation in the shared results log `logs/hashtasks/<date>.log`.
+/// finished generation in the shared results log, the segments under `logs/hashtasks/<date>/`.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "taskyard.dev",
