@@ -30,6 +30,9 @@ pub const LABEL_GENERATION: &str = "taskyard.dev/generation";
 /// The task's full name (a label value holds at most 63 characters; a name up to 253).
 pub const ANNOTATION_TASK: &str = "taskyard.dev/task";
 
+/// Seconds a runner Pod being deleted gets before it is killed.
+const RUNNER_GRACE_SECONDS: i64 = 2;
+
 /// The runner runs as this unprivileged user.
 const RUNNER_UID: i64 = 65532;
 
@@ -208,6 +211,9 @@ pub fn build_job(kind: TaskKind, task: &RunnerTask, retries: i32, timeout_second
                 }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".into()),
+                    // The runner is PID 1, which ignores SIGTERM, and has nothing to save: a
+                    // deleted task's Pod goes in seconds, not the default 30.
+                    termination_grace_period_seconds: Some(RUNNER_GRACE_SECONDS),
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
                     security_context: Some(PodSecurityContext {
@@ -327,6 +333,7 @@ mod tests {
         let pod = spec.template.spec.as_ref().unwrap();
         assert_eq!(pod.automount_service_account_token, Some(false));
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(pod.termination_grace_period_seconds, Some(2));
         assert_eq!(
             pod.security_context
                 .as_ref()

@@ -230,18 +230,33 @@ fn deleting_a_task_garbage_collects_its_job_and_pods() {
             "-l",
             &format!("taskyard.dev/uid={uid}"),
         ]);
-        pods["items"].as_array().unwrap().len()
+        pods["items"].as_array().unwrap().clone()
     };
-    s.kubectl
-        .eventually("the runner Pod", WAIT, || (runner_pods() > 0).then_some(()));
+    // Running: a kubelet finishes creating a container before it stops it.
+    s.kubectl.eventually("the runner Pod to run", WAIT, || {
+        runner_pods()
+            .iter()
+            .any(|p| p["status"]["phase"] == "Running")
+            .then_some(())
+    });
     s.kubectl
         .run(&["delete", "hashtask", "doomed", "-n", ns, "--wait=true"]);
-    // The operator deletes them itself (no owner reference crosses namespaces), promptly.
+    // The operator deletes them itself (no owner reference crosses namespaces), promptly:
+    // within 10 s the Job is gone and the runner has stopped. (The kubelet removes a stopped
+    // Pod's object some seconds later; that part is the kubelet's.)
+    let stopped = |pod: &serde_json::Value| {
+        pod["metadata"]["deletionTimestamp"].is_string()
+            && pod["status"]["containerStatuses"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().all(|c| c["state"]["terminated"].is_object()))
+    };
     s.kubectl.eventually(
-        "the Job and Pods to be deleted within 10 s",
+        "the Job to be deleted and its runner stopped within 10 s",
         std::time::Duration::from_secs(10),
-        || (jobs_of(s, &uid).is_empty() && runner_pods() == 0).then_some(()),
+        || (jobs_of(s, &uid).is_empty() && runner_pods().iter().all(stopped)).then_some(()),
     );
+    s.kubectl
+        .eventually("the Pods to be gone", WAIT, || runner_pods().is_empty().then_some(()));
 }
 
 #[test]
