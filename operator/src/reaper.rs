@@ -2,8 +2,9 @@
 //! cannot be owned by a task in another, so nothing deletes them with the task: the reaper
 //! does, when the watch reports a task deleted, and by a sweep at start-up and every minute
 //! for deletions it did not see (while no replica led, or across a watch gap). With
-//! `cleanupOnDelete` it also deletes the task's own store objects. Nothing here holds a
-//! deletion: a task is gone before the reaper looks.
+//! `cleanupOnDelete` it also deletes the task's own store objects, and sweeps the store's
+//! `tasks/` and `texts/` prefixes for objects whose task is gone (deleted while no operator
+//! ran). Nothing here holds a deletion: a task is gone before the reaper looks.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,6 +24,11 @@ use crate::reconcile::Context;
 
 /// How often the reaper sweeps for Jobs whose task is gone.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often it sweeps the store (with cleanupOnDelete): listing is dearer than a Job list.
+const STORE_SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// The store prefixes of task-specific objects, and where the task uid stands in their keys:
+/// `tasks/<ns>/<kind>/<name>/<uid>/...` and `texts/<ns>/<name>/<uid>/<generation>.txt`.
+const TASK_OBJECTS: [(&str, usize); 2] = [("tasks/", 4), ("texts/", 3)];
 
 /// A task the watch reported deleted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,11 +48,21 @@ pub fn orphans(jobs: &[Job], live: &HashSet<String>) -> Vec<String> {
         .collect()
 }
 
-/// Runs until the operator stops: deletions as they are reported, and the sweep.
+/// The keys whose task uid (at segment `uid_at`) is not among the `live` uids.
+pub fn orphan_objects(keys: &[String], uid_at: usize, live: &HashSet<String>) -> Vec<String> {
+    keys.iter()
+        .filter(|key| key.split('/').nth(uid_at).is_some_and(|uid| !live.contains(uid)))
+        .cloned()
+        .collect()
+}
+
+/// Runs until the operator stops: deletions as they are reported, and the sweeps (the first
+/// at once, for what happened while no operator ran).
 pub async fn run(ctx: Arc<Context>, mut gone: UnboundedReceiver<GoneTask>) {
-    // The sweep compares Jobs with the cached tasks: only a complete cache may decide.
+    // The sweeps compare with the cached tasks: only a complete cache may decide.
     ctx.admission.caches.synced().await;
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let mut store_sweep = tokio::time::interval(STORE_SWEEP_EVERY);
     loop {
         tokio::select! {
             Some(task) = gone.recv() => reap(&ctx, &task).await,
@@ -55,8 +71,32 @@ pub async fn run(ctx: Arc<Context>, mut gone: UnboundedReceiver<GoneTask>) {
                     tracing::warn!("cannot sweep runner Jobs of deleted tasks: {e}");
                 }
             }
+            _ = store_sweep.tick(), if ctx.settings.cleanup_on_delete => {
+                if let Err(e) = sweep_store(&ctx).await {
+                    tracing::warn!("cannot sweep the store for objects of deleted tasks: {e}");
+                }
+            }
         }
     }
+}
+
+/// Deletes the task-specific objects whose task is gone, prefix by prefix.
+async fn sweep_store(ctx: &Context) -> Result<(), String> {
+    use futures::TryStreamExt;
+    for (prefix, uid_at) in TASK_OBJECTS {
+        let keys: Vec<String> = ctx.store.list(prefix).try_collect().await.map_err(|e| e.to_string())?;
+        // Listed first, then compared: a task created meanwhile is in the cache by then.
+        let orphaned = orphan_objects(&keys, uid_at, &ctx.admission.caches.uids());
+        if !orphaned.is_empty() {
+            tracing::info!(
+                objects = orphaned.len(),
+                prefix,
+                "deleting store objects of deleted tasks"
+            );
+            delete_objects(&ctx.store, &orphaned).await?;
+        }
+    }
+    Ok(())
 }
 
 fn jobs_api(ctx: &Context) -> Api<Job> {
@@ -112,6 +152,27 @@ mod tests {
             .map(|u| format!("  labels: {{taskyard.dev/uid: {u}}}\n"))
             .unwrap_or_default();
         serde_yaml::from_str(&format!("metadata:\n  name: {name}\n{labels}")).unwrap()
+    }
+
+    #[test]
+    fn objects_of_tasks_that_are_gone_are_orphans() {
+        let keys: Vec<String> = [
+            "tasks/ns/hashtask/live/uid-a/1/result.json",
+            "tasks/ns/imagetask/gone/uid-b/2/manifest.json",
+            "texts/ns/live/uid-a/1.txt",
+            "texts/ns/gone/uid-b/1.txt",
+        ]
+        .map(String::from)
+        .into();
+        let live: HashSet<String> = ["uid-a".to_string()].into();
+        assert_eq!(
+            orphan_objects(&keys[..2], TASK_OBJECTS[0].1, &live),
+            ["tasks/ns/imagetask/gone/uid-b/2/manifest.json"]
+        );
+        assert_eq!(
+            orphan_objects(&keys[2..], TASK_OBJECTS[1].1, &live),
+            ["texts/ns/gone/uid-b/1.txt"]
+        );
     }
 
     #[test]

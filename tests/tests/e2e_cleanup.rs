@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use taskyard_tests::cluster::repo_root;
-use taskyard_tests::e2e::{namespace, setup_with, wait_succeeded};
+use taskyard_tests::e2e::{OPERATOR_NAMESPACE, file, hash_task, jobs_of, namespace, setup_with, wait_succeeded};
 use taskyard_tests::images::write_site;
+
+/// One test at a time: one of them stops the operator.
+static OPERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn deleting_tasks_deletes_their_objects_but_not_shared_images() {
+    let _operator = OPERATOR.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup_with(json!({"cleanupOnDelete": true}));
     let ns = &namespace(s, "cleanup");
     write_site(&s.files);
@@ -74,6 +78,7 @@ fn deleting_tasks_deletes_their_objects_but_not_shared_images() {
 
 #[test]
 fn the_finalizer_of_earlier_versions_is_removed() {
+    let _operator = OPERATOR.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup_with(json!({"cleanupOnDelete": true}));
     let ns = &namespace(s, "old-finalizer");
     s.kubectl.apply(&format!(
@@ -85,4 +90,47 @@ fn the_finalizer_of_earlier_versions_is_removed() {
             task["metadata"]["finalizers"].is_null().then_some(())
         });
     s.kubectl.run(&["delete", "hashtask", "old", "-n", ns, "--timeout=30s"]);
+}
+
+#[test]
+fn a_task_deleted_while_no_operator_runs_is_cleaned_up_when_one_starts() {
+    let _operator = OPERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup_with(json!({"cleanupOnDelete": true}));
+    let ns = &namespace(s, "no-operator");
+    file("no-operator.bin", 1000, 77);
+    s.kubectl
+        .apply(&hash_task(ns, "orphan", &s.server.url("/files/no-operator.bin")));
+    wait_succeeded(s, ns, &["hashtask/orphan"]);
+    let task = s.kubectl.get_json(&["hashtask", "orphan", "-n", ns]);
+    let uid = task["metadata"]["uid"].as_str().unwrap().to_string();
+    let result = format!("tasks/{ns}/hashtask/orphan/{uid}/1/result.json");
+    let store = s.runtime.block_on(s.env.store());
+    let exists = |key: &str| s.runtime.block_on(store.size(key)).unwrap().is_some();
+    assert!(exists(&result) && !jobs_of(s, &uid).is_empty());
+
+    let scale = |replicas: &str| {
+        s.kubectl.run(&[
+            "scale",
+            "deployment/taskyard-operator",
+            "-n",
+            OPERATOR_NAMESPACE,
+            &format!("--replicas={replicas}"),
+        ])
+    };
+    scale("0");
+    s.kubectl
+        .eventually("the operator to stop", Duration::from_secs(120), || {
+            s.kubectl.operator_pods().is_empty().then_some(())
+        });
+    // Nothing holds the deletion while no operator runs.
+    s.kubectl
+        .run(&["delete", "hashtask", "orphan", "-n", ns, "--timeout=30s"]);
+    assert!(exists(&result), "nothing deleted it without an operator");
+    scale("1");
+    s.kubectl.eventually(
+        "the new operator to delete the task's Job and objects",
+        Duration::from_secs(120),
+        || (jobs_of(s, &uid).is_empty() && !exists(&result)).then_some(()),
+    );
+    s.kubectl.operator_rolled_out();
 }

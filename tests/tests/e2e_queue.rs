@@ -226,5 +226,6 @@ fn a_burst_in_one_namespace_does_not_starve_another_and_tenants_jobs_do_not_coun
         "hashtask/lone",
         "--timeout=60s",
     ]);
-    s.kubectl.run(&["delete", "jobs", "--all", "-n", &squatter, "--wait=true"]);
+    s.kubectl
+        .run(&["delete", "jobs", "--all", "-n", &squatter, "--wait=true"]);
 }
