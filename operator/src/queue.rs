@@ -330,6 +330,14 @@ impl Admission {
         entry.failures
     }
 
+    /// Ends a task's backoff now, as if its time were up.
+    #[cfg(test)]
+    pub(crate) fn expire_backoff(&self, uid: &str) {
+        if let Some(b) = self.backoff.lock().unwrap().get_mut(uid) {
+            b.until = Instant::now();
+        }
+    }
+
     /// Forgets a task's failures (its Job exists, or it failed for good).
     pub fn forget(&self, uid: &str) {
         self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);

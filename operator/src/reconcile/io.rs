@@ -1,0 +1,175 @@
+//! The reconcile's reads and writes: status, results, termination messages, events, the
+//! operator's runner Jobs.
+
+use std::collections::HashSet;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, PostParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, ResourceExt};
+use taskyard_api::{Outcome, TaskIdentity, TaskKind, TaskResult};
+use taskyard_common::keys::result_key;
+use taskyard_common::status::TaskStatus;
+use taskyard_common::store::{Store, StoreError};
+
+use super::Context;
+use crate::error::Error;
+use crate::job::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY};
+use crate::jobstate::{JobState, job_state};
+use crate::task::TaskResource;
+
+/// A result.json larger than this is not a runner's.
+const MAX_RESULT_BYTES: u64 = 4 << 20;
+
+/// The status to build on: the old one for the same generation, a clean one for a new one.
+pub(super) fn fresh_status<S: TaskStatus>(old: &S, generation: i64) -> S {
+    let mut status = old.clone();
+    if old.common().observed_generation != Some(generation) {
+        status.clear_output();
+        let common = status.common_mut();
+        common.job_name = None;
+        common.start_time = None;
+        common.completion_time = None;
+        common.attempts = None;
+    }
+    status
+}
+
+pub(super) fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}
+
+/// Writes status, only when it changed, as a replace with the resourceVersion read: a
+/// reconcile working from a stale copy gets a conflict and runs again, instead of
+/// overwriting newer status. (Server-side apply on Kubernetes 1.20 turns a dropped map field
+/// into null, which the schema rejects.)
+pub(super) async fn write_status<K: TaskResource>(
+    api: &Api<K>,
+    task: &K,
+    old: &K::Status,
+    new: &K::Status,
+) -> Result<(), Error> {
+    if old == new {
+        return Ok(());
+    }
+    let mut value = serde_json::to_value(task).map_err(kube::Error::SerdeError)?;
+    value["status"] = serde_json::to_value(new).map_err(kube::Error::SerdeError)?;
+    let updated: K = serde_json::from_value(value).map_err(kube::Error::SerdeError)?;
+    api.replace_status(&task.name_any(), &PostParams::default(), &updated)
+        .await?;
+    Ok(())
+}
+
+/// The runner's result for this generation: `None` if it wrote none; a `Failed` result that
+/// says why if what it wrote cannot be a runner's (too large, or not a result), so the task
+/// ends instead of being retried forever.
+pub(super) async fn read_result(
+    store: &Store,
+    kind: TaskKind,
+    identity: &TaskIdentity,
+) -> Result<Option<TaskResult>, Error> {
+    let key = result_key(kind, identity);
+    let invalid = |why: String| {
+        let now = now();
+        Some(TaskResult {
+            kind,
+            identity: identity.clone(),
+            outcome: Outcome::Failed,
+            reason: "InvalidResult".into(),
+            message: format!("the runner's result {key} {why}; the task cannot be recorded"),
+            started_at: now,
+            finished_at: now,
+            output: None,
+        })
+    };
+    let body = match store.get(&key, MAX_RESULT_BYTES).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return Ok(None),
+        Err(StoreError::TooLarge { .. }) => return Ok(invalid(format!("is larger than {MAX_RESULT_BYTES} bytes"))),
+        Err(e) => return Err(Error::Store(e.to_string())),
+    };
+    match serde_json::from_slice::<TaskResult>(&body) {
+        Ok(result) if result.identity == *identity && result.kind == kind => Ok(Some(result)),
+        Ok(_) => Ok(invalid("belongs to another task".into())),
+        Err(e) => Ok(invalid(format!("is not a result ({e})"))),
+    }
+}
+
+/// The termination message of the Job's most recent runner Pod.
+pub(super) async fn termination_message(
+    client: &kube::Client,
+    namespace: &str,
+    job: &str,
+) -> Result<Option<String>, Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut list = pods
+        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await?
+        .items;
+    list.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    Ok(list.iter().rev().find_map(|pod| {
+        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+        statuses
+            .iter()
+            .find_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
+    }))
+}
+
+/// Events are for people; failing to publish one does not fail the reconcile.
+pub(super) async fn publish<K: TaskResource>(
+    ctx: &Context,
+    task: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let mut note = note.to_string();
+    if note.len() > 1000 {
+        let mut end = 1000;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+    }
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &task.object_ref(&())).await {
+        tracing::warn!("cannot publish event {reason}: {e}");
+    }
+}
+
+/// The operator's runner Jobs (Jobs elsewhere, whatever their labels, do not count).
+pub(super) struct RunnerJobs {
+    /// How many have not finished.
+    pub running: usize,
+    /// The task uid and generation of each.
+    pub tasks: HashSet<(String, i64)>,
+}
+
+pub(super) async fn runner_jobs(jobs: &Api<Job>) -> Result<RunnerJobs, Error> {
+    let jobs = jobs
+        .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}")))
+        .await?
+        .items;
+    let tasks = jobs
+        .iter()
+        .filter_map(|job| {
+            let labels = job.metadata.labels.as_ref()?;
+            Some((
+                labels.get(LABEL_UID)?.clone(),
+                labels.get(LABEL_GENERATION)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    Ok(RunnerJobs {
+        running: jobs.iter().filter(|j| job_state(j) == JobState::Running).count(),
+        tasks,
+    })
+}

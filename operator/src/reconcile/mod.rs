@@ -1,0 +1,97 @@
+//! One reconcile for every task kind, as named steps under a short driver:
+//! dereference -> tidy -> (validate -> admit -> ensure Job) -> report | record.
+
+mod io;
+mod steps;
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::runtime::events::Recorder;
+use taskyard_common::netpolicy::NetworkPolicy;
+use taskyard_common::status::TaskStatus;
+use taskyard_common::store::Store;
+
+use crate::error::Error;
+use crate::jobstate::{JobState, job_state};
+use crate::logwriter::LogWriter;
+use crate::settings::Settings;
+use crate::task::TaskResource;
+use steps::Turn;
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: kube::Client,
+    pub admission: crate::queue::Admission,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub settings: Settings,
+    pub store: Store,
+    pub policy: NetworkPolicy,
+    pub log: LogWriter,
+    pub recorder: Recorder,
+}
+
+/// Reconciles one task, counting it in the metrics.
+#[tracing::instrument(skip_all, fields(kind = %K::kind(&()), namespace = task.namespace().unwrap_or_default(), name = %task.name_any()))]
+pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let uid = task.uid().unwrap_or_default();
+    let deleted = task.meta().deletion_timestamp.is_some();
+    let outcome = reconcile_task(&*task, &ctx).await;
+    let kind = K::kind(&());
+    ctx.metrics.reconciled(&kind, started.elapsed());
+    // The phase the task was reconciled in; a status this reconcile writes triggers the next
+    // reconcile, which records the new phase.
+    match (deleted, task.task_status().and_then(|s| s.common().phase)) {
+        (true, _) => ctx.metrics.task_gone(&uid),
+        (false, phase) => ctx.metrics.task_phase(&uid, &kind, phase.unwrap_or_default().as_str()),
+    }
+    ctx.metrics.set_queue_length(ctx.admission.caches.queued());
+    outcome
+}
+
+/// Unwraps a step that went on, or ends the reconcile with the action it chose.
+macro_rules! proceed {
+    ($step:expr) => {
+        match $step? {
+            ControlFlow::Continue(value) => value,
+            ControlFlow::Break(action) => return Ok(action),
+        }
+    };
+}
+
+async fn reconcile_task<K: TaskResource>(task: &K, ctx: &Context) -> Result<Action, Error> {
+    let turn = proceed!(Turn::dereference(task, ctx).await);
+    proceed!(turn.tidy().await);
+    let job = match turn.existing_job().await? {
+        Some(job) => job,
+        None => {
+            proceed!(turn.validate().await);
+            let ticket = proceed!(turn.admit().await);
+            proceed!(turn.ensure_job(ticket).await)
+        }
+    };
+    if job_state(&job) == JobState::Running {
+        return turn.report(&job).await;
+    }
+    turn.record(&job).await
+}
+
+/// A conflict means another write landed first: look again at once. Other errors are
+/// retried after a short delay.
+pub fn error_policy<K: TaskResource>(task: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed(&K::kind(&()), error.reason());
+    if let Error::Kube(kube::Error::Api(e)) = error
+        && e.code == 409
+    {
+        return Action::requeue(Duration::from_millis(200));
+    }
+    tracing::warn!(task = %task.name_any(), reason = error.reason(), "reconcile failed: {error}");
+    Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,316 @@
+//! The steps of one reconcile. Each returns `Continue` with what the next step needs, or
+//! `Break` with the action that ends this reconcile.
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::PostParams;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use taskyard_api::{Outcome, Phase, RunnerTask, TaskIdentity, TaskKind, TaskSpecCommon};
+use taskyard_common::hashlog::LogLine;
+use taskyard_common::status::{TaskStatus, apply_result, set_phase};
+
+use super::Context;
+use super::io::{fresh_status, now, publish, read_result, runner_jobs, termination_message, write_status};
+use crate::error::Error;
+use crate::finish::{Finished, final_result, finished_at};
+use crate::job::{build_job, job_name};
+use crate::jobstate::{attempts, job_state};
+use crate::queue::{Decision, MAX_JOB_CREATE_TRIES, Ticket, Waiting};
+use crate::task::{TaskResource, is_recorded};
+use crate::validate::{Invalid, check_source};
+use crate::{cleanup, housekeeping};
+
+/// Safety net for missed watch events while a Job runs.
+const RUNNING_RESYNC: Duration = Duration::from_secs(300);
+
+pub(super) type Step<T> = Result<ControlFlow<Action, T>, Error>;
+
+/// One reconcile of one task.
+pub(super) struct Turn<'a, K: TaskResource> {
+    task: &'a K,
+    ctx: &'a Context,
+    kind: TaskKind,
+    identity: TaskIdentity,
+    tasks: Api<K>,
+    /// Runner Jobs live in the operator's namespace, never in the task's.
+    jobs: Api<Job>,
+    old: K::Status,
+    job_name: String,
+}
+
+impl<'a, K: TaskResource> Turn<'a, K> {
+    /// Who the task is; ends here for a task being deleted (after letting go of the
+    /// finalizer that versions before 0.2 added: the reaper cleans up instead).
+    pub(super) async fn dereference(task: &'a K, ctx: &'a Context) -> Step<Self> {
+        let identity = TaskIdentity {
+            namespace: task.namespace().unwrap_or_default(),
+            name: task.name_any(),
+            uid: task.uid().unwrap_or_default(),
+            generation: task.meta().generation.unwrap_or(1),
+        };
+        let tasks: Api<K> = Api::namespaced(ctx.client.clone(), &identity.namespace);
+        if cleanup::has_finalizer(task) {
+            let rest = task
+                .finalizers()
+                .iter()
+                .filter(|f| *f != cleanup::FINALIZER)
+                .cloned()
+                .collect();
+            cleanup::set_finalizers(&tasks, task, rest).await?;
+            return Ok(ControlFlow::Break(Action::await_change()));
+        }
+        if task.meta().deletion_timestamp.is_some() {
+            return Ok(ControlFlow::Break(Action::await_change()));
+        }
+        Ok(ControlFlow::Continue(Turn {
+            task,
+            ctx,
+            kind: <K::Spec as TaskSpecCommon>::KIND,
+            job_name: job_name(&identity),
+            identity,
+            tasks,
+            jobs: Api::namespaced(ctx.client.clone(), &ctx.settings.namespace),
+            old: task.task_status().cloned().unwrap_or_default(),
+        }))
+    }
+
+    /// Deletes superseded and expired runner Jobs; ends here if this generation is recorded.
+    pub(super) async fn tidy(&self) -> Step<()> {
+        let recorded = is_recorded(self.task);
+        let ttl = Duration::from_secs(self.ctx.settings.job_ttl_seconds);
+        let owned = housekeeping::task_jobs(&self.jobs, &self.identity.uid).await?;
+        let plan = housekeeping::plan(&owned, self.identity.generation, recorded, ttl, now());
+        housekeeping::delete_jobs(&self.jobs, &plan.delete).await?;
+        if !plan.delete.is_empty() {
+            self.ctx.admission.wake_heads().await;
+        }
+        if recorded {
+            let action = plan.next_check.map_or_else(Action::await_change, Action::requeue);
+            return Ok(ControlFlow::Break(action));
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// This generation's Job, if it exists.
+    pub(super) async fn existing_job(&self) -> Result<Option<Job>, Error> {
+        Ok(self.jobs.get_opt(&self.job_name).await?)
+    }
+
+    /// What the API server's schema cannot check; a spec the user must fix ends the task
+    /// `InvalidSpec`, with no Job.
+    pub(super) async fn validate(&self) -> Step<()> {
+        let ctx = self.ctx;
+        let checked = match self.task.task_spec().source() {
+            Ok(source) => check_source(source, &self.identity.namespace, &ctx.policy, &ctx.store).await,
+            Err(message) => Err(Invalid::Spec(message)),
+        };
+        match checked {
+            Ok(()) => Ok(ControlFlow::Continue(())),
+            Err(Invalid::Transient(message)) => Err(Error::Store(message)),
+            Err(Invalid::Spec(message)) => {
+                self.fail("InvalidSpec", &message, "Validate").await?;
+                Ok(ControlFlow::Break(Action::await_change()))
+            }
+        }
+    }
+
+    /// Asks the queue for a runner slot; a task that must wait shows its place.
+    pub(super) async fn admit(&self) -> Step<Ticket<'a>> {
+        let ctx = self.ctx;
+        if let Some(wait) = ctx.admission.backing_off(&self.identity.uid) {
+            return Ok(ControlFlow::Break(Action::requeue(wait)));
+        }
+        let runner_jobs = runner_jobs(&self.jobs).await?;
+        let decision = ctx
+            .admission
+            .decide(Waiting::of(self.task), runner_jobs.running, &runner_jobs.tasks)
+            .await;
+        let position = match decision {
+            Decision::Now(ticket) => return Ok(ControlFlow::Continue(ticket)),
+            Decision::Wait { position } => position,
+        };
+        let mut status = fresh_status(&self.old, self.identity.generation);
+        let common = status.common_mut();
+        common.queue_position = Some(position as u32);
+        let max = ctx.settings.max_running_jobs;
+        let message = format!(
+            "waiting for a runner slot, position {position} in namespace {}'s line: at most {max} runner \
+             Jobs run at once (maxRunningJobs), and namespaces take turns",
+            self.identity.namespace
+        );
+        set_phase(
+            common,
+            self.identity.generation,
+            Phase::Pending,
+            "Queued",
+            &message,
+            now(),
+        );
+        write_status(&self.tasks, self.task, &self.old, &status).await?;
+        // Woken when it reaches the head of the line (and by the queue's refresher).
+        Ok(ControlFlow::Break(Action::await_change()))
+    }
+
+    /// Creates this generation's Job once. A Job that cannot be created is retried with a
+    /// backoff, out of the line, and ends the task after `MAX_JOB_CREATE_TRIES`.
+    pub(super) async fn ensure_job(&self, ticket: Ticket<'_>) -> Step<Job> {
+        let ctx = self.ctx;
+        let spec = self.task.task_spec();
+        let runner_task = RunnerTask {
+            identity: self.identity.clone(),
+            spec: self.task.runner_spec(),
+        };
+        let job = build_job(
+            self.kind,
+            &runner_task,
+            spec.retries(),
+            spec.timeout_seconds(),
+            &ctx.settings,
+        );
+        let created = self.jobs.create(&PostParams::default(), &job).await;
+        match &created {
+            Ok(_) => ticket.admitted(),
+            Err(_) => drop(ticket),
+        }
+        match created {
+            Ok(job) => {
+                ctx.admission.forget(&self.identity.uid);
+                let note = format!("created runner Job {}", self.job_name);
+                publish(ctx, self.task, EventType::Normal, "JobCreated", "CreateJob", &note).await;
+                Ok(ControlFlow::Continue(job))
+            }
+            // Created by an earlier reconcile whose status write did not land.
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                Ok(ControlFlow::Continue(self.jobs.get(&self.job_name).await?))
+            }
+            Err(e) => {
+                let failures = ctx.admission.job_create_failed(&self.identity.uid);
+                if failures < MAX_JOB_CREATE_TRIES {
+                    return Err(e.into());
+                }
+                ctx.admission.forget(&self.identity.uid);
+                let message = format!(
+                    "the runner Job could not be created ({failures} tries): {e}; check the operator's \
+                     namespace (quotas, admission policies) and its log"
+                );
+                self.fail("JobCreationFailed", &message, "CreateJob").await?;
+                Ok(ControlFlow::Break(Action::await_change()))
+            }
+        }
+    }
+
+    /// The Job runs: status says so.
+    pub(super) async fn report(&self, job: &Job) -> Result<Action, Error> {
+        let mut status = self.with_job(job);
+        let message = format!("runner Job {} is running", self.job_name);
+        set_phase(
+            status.common_mut(),
+            self.identity.generation,
+            Phase::Running,
+            "Running",
+            &message,
+            now(),
+        );
+        write_status(&self.tasks, self.task, &self.old, &status).await?;
+        Ok(Action::requeue(RUNNING_RESYNC))
+    }
+
+    /// The Job finished: the result (HashTask: first its results log line), status, events.
+    pub(super) async fn record(&self, job: &Job) -> Result<Action, Error> {
+        let ctx = self.ctx;
+        let state = job_state(job);
+        let mut status = self.with_job(job);
+        let started_at = status.common().start_time.as_ref().map_or_else(now, |t| t.0);
+        let result = read_result(&ctx.store, self.kind, &self.identity).await?;
+        let needs_pod_message = !matches!((&state, &result), (crate::jobstate::JobState::Complete, Some(_)));
+        let termination_message = if needs_pod_message {
+            termination_message(&ctx.client, &ctx.settings.namespace, &self.job_name).await?
+        } else {
+            None
+        };
+        let finished = final_result(Finished {
+            kind: self.kind,
+            identity: &self.identity,
+            state: &state,
+            result,
+            termination_message,
+            timeout_seconds: self.task.task_spec().timeout_seconds(),
+            started_at,
+            finished_at: finished_at(job).unwrap_or_else(now),
+        })
+        .expect("a finished Job has a result");
+        if self.kind == TaskKind::HashTask {
+            // Before the status: a crash in between appends again, which readers drop.
+            ctx.log
+                .append(LogLine::from_result(&finished))
+                .await
+                .map_err(Error::ResultsLog)?;
+        }
+        apply_result(&mut status, &finished);
+        match write_status(&self.tasks, self.task, &self.old, &status).await {
+            // The API server refused this status (too large, say): fail the task with a
+            // status it takes, rather than retrying the same write forever.
+            Err(Error::Kube(kube::Error::Api(e))) if e.code == 422 || e.code == 413 => {
+                let message = format!("the task's status was refused by the API server: {}", e.message);
+                self.fail("StatusRejected", &message, "Finish").await?;
+                return Ok(Action::await_change());
+            }
+            written => written?,
+        }
+        let job_seconds = finished.finished_at.duration_since(started_at).as_secs_f64().max(0.0);
+        let phase = match finished.outcome {
+            Outcome::Succeeded => "Succeeded",
+            Outcome::Failed => "Failed",
+        };
+        ctx.metrics
+            .task_finished(self.kind.as_str(), phase, &finished.reason, Some(job_seconds));
+        let (event_type, reason) = match finished.outcome {
+            Outcome::Succeeded => (EventType::Normal, "Succeeded"),
+            Outcome::Failed => (EventType::Warning, "Failed"),
+        };
+        let note = format!("{}: {}", finished.reason, finished.message);
+        publish(ctx, self.task, event_type, reason, "Finish", &note).await;
+        // A runner slot is free: the heads of the line look again.
+        ctx.admission.wake_heads().await;
+        // Look again when the Job's time to live is up.
+        let ttl = Duration::from_secs(ctx.settings.job_ttl_seconds);
+        Ok(Action::requeue(ttl.max(Duration::from_secs(1))))
+    }
+
+    /// The status of this generation with its Job.
+    fn with_job(&self, job: &Job) -> K::Status {
+        let started_at = job.metadata.creation_timestamp.as_ref().map_or_else(now, |t| t.0);
+        let mut status = fresh_status(&self.old, self.identity.generation);
+        let common = status.common_mut();
+        common.job_name = Some(self.job_name.clone());
+        common.start_time = Some(Time(started_at));
+        common.attempts = Some(attempts(job).max(1));
+        common.queue_position = None;
+        status
+    }
+
+    /// Ends this generation `Failed` with `reason`, before or without a runner result.
+    async fn fail(&self, reason: &str, message: &str, action: &str) -> Result<(), Error> {
+        let mut status = fresh_status(&self.old, self.identity.generation);
+        let common = status.common_mut();
+        set_phase(common, self.identity.generation, Phase::Failed, reason, message, now());
+        common.completion_time = Some(Time(now()));
+        common.queue_position = None;
+        write_status(&self.tasks, self.task, &self.old, &status).await?;
+        let event_reason = if reason == "InvalidSpec" {
+            "InvalidSpec"
+        } else {
+            "Failed"
+        };
+        publish(self.ctx, self.task, EventType::Warning, event_reason, action, message).await;
+        self.ctx
+            .metrics
+            .task_finished(self.kind.as_str(), "Failed", reason, None);
+        Ok(())
+    }
+}
