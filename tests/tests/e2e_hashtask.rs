@@ -242,18 +242,13 @@ fn deleting_a_task_garbage_collects_its_job_and_pods() {
     s.kubectl
         .run(&["delete", "hashtask", "doomed", "-n", ns, "--wait=true"]);
     // The operator deletes them itself (no owner reference crosses namespaces), promptly:
-    // within 10 s the Job is gone and the runner has stopped. (The kubelet removes a stopped
-    // Pod's object some seconds later; that part is the kubelet's.)
-    let stopped = |pod: &serde_json::Value| {
-        pod["metadata"]["deletionTimestamp"].is_string()
-            && pod["status"]["containerStatuses"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().all(|c| c["state"]["terminated"].is_object()))
-    };
+    // within 10 s the Job is gone and its Pods are being deleted. (Stopping the container and
+    // removing the Pod's object is the kubelet's, seconds later, slower on a busy node.)
+    let deleting = |pod: &serde_json::Value| pod["metadata"]["deletionTimestamp"].is_string();
     s.kubectl.eventually(
-        "the Job to be deleted and its runner stopped within 10 s",
+        "the Job to be deleted and its Pods to be deleting within 10 s",
         std::time::Duration::from_secs(10),
-        || (jobs_of(s, &uid).is_empty() && runner_pods().iter().all(stopped)).then_some(()),
+        || (jobs_of(s, &uid).is_empty() && runner_pods().iter().all(deleting)).then_some(()),
     );
     s.kubectl
         .eventually("the Pods to be gone", WAIT, || runner_pods().is_empty().then_some(()));
