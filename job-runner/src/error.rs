@@ -30,8 +30,26 @@ pub enum RunnerError {
     TimedOut(i64),
     #[error("{0}")]
     InvalidSpec(String),
+    /// A limit other than a byte count (pixels, elements, memory).
+    #[error("{what}, more than the {limit} limit; raise it with {setting} if this input is expected")]
+    Limit {
+        what: String,
+        limit: String,
+        setting: &'static str,
+    },
+    #[error("GET {url} was redirected more than {max} times; fix the URL to point at the final location")]
+    TooManyRedirects { url: String, max: usize },
+    #[error("not an image: {0}")]
+    NotAnImage(String),
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
     #[error("all {count} images failed; the first: {first}")]
-    AllImagesFailed { count: u32, first: String },
+    AllImagesFailed {
+        count: u32,
+        first: String,
+        /// Whether every image failed in a way a retry cannot change.
+        permanent: bool,
+    },
 }
 
 impl From<StoreError> for RunnerError {
@@ -56,6 +74,33 @@ impl RunnerError {
             RunnerError::Store(_) => "StoreError",
             RunnerError::TimedOut(_) => "TimedOut",
             RunnerError::AllImagesFailed { .. } => "AllImagesFailed",
+            RunnerError::Limit { .. } => "LimitExceeded",
+            RunnerError::TooManyRedirects { .. } => "TooManyRedirects",
+            RunnerError::NotAnImage(_) => "NotAnImage",
+            RunnerError::InvalidImage(_) => "InvalidImage",
+        }
+    }
+
+    /// Whether running the task again can only fail the same way (a 4xx, a blocked address,
+    /// an invalid or too-large input), so the Job must not retry it. Server errors, network
+    /// failures, timeouts and store errors are transient.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            RunnerError::HttpStatus { status, .. } => (400..500).contains(status) && !matches!(status, 408 | 425 | 429),
+            RunnerError::Fetch { .. }
+            | RunnerError::FetchTimeout { .. }
+            | RunnerError::Store(_)
+            | RunnerError::TimedOut(_) => false,
+            RunnerError::AllImagesFailed { permanent, .. } => *permanent,
+            RunnerError::InvalidUrl { .. }
+            | RunnerError::Blocked(_)
+            | RunnerError::TooLarge { .. }
+            | RunnerError::ObjectNotFound { .. }
+            | RunnerError::InvalidSpec(_)
+            | RunnerError::Limit { .. }
+            | RunnerError::TooManyRedirects { .. }
+            | RunnerError::NotAnImage(_)
+            | RunnerError::InvalidImage(_) => true,
         }
     }
 }

@@ -5,10 +5,13 @@
 //! TASK.yaml` runs one task resource on this machine with a directory as the store.
 
 pub mod body;
+pub mod bounds;
+pub mod budget;
 pub mod digest;
 pub mod error;
 pub mod exec;
 pub mod fetch;
+pub mod html;
 pub mod images;
 pub mod local;
 pub mod settings;

@@ -73,7 +73,7 @@ pub async fn run_local(store_dir: &Path, yaml: &str, args: RunnerArgs) -> Result
     })?;
     let store = Store::Dir(DirStore::new(store_dir));
     let ctx = Context::new(store.clone(), args).map_err(|e| UsageError(e.to_string()))?;
-    let mut result = run_task(&ctx, &task).await;
+    let mut result = run_task(&ctx, &task).await.result;
     let recorded = async {
         write_result(&store, &result).await?;
         if let TaskSpec::HashTask(_) = task.spec {

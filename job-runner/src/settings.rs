@@ -34,6 +34,26 @@ pub struct RunnerArgs {
     /// Seconds a download may go without receiving a byte before it fails.
     #[arg(long, env = "TASKYARD_READ_TIMEOUT_SECONDS", default_value_t = 60)]
     pub read_timeout_seconds: u64,
+    /// Seconds one whole download (headers and body of one page, image or file) may take.
+    #[arg(long, env = "TASKYARD_DOWNLOAD_TIMEOUT_SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub download_timeout_seconds: u64,
+    /// Largest resized image written, in pixels.
+    #[arg(long, env = "TASKYARD_MAX_OUTPUT_PIXELS", default_value_t = 50_000_000)]
+    pub max_output_pixels: u64,
+    /// Bytes of fetched images held in memory at once (downloads in flight and images
+    /// waiting for or in processing); one image may take all of it, and then runs alone.
+    #[arg(long, env = "TASKYARD_IMAGE_DOWNLOAD_BYTES", default_value_t = 64 << 20,
+          value_parser = clap::value_parser!(u64).range(1 << 20..))]
+    pub image_download_bytes: u64,
+    /// Memory images being decoded, resized and encoded may use at once, in bytes. An image
+    /// that needs more by itself fails with LimitExceeded.
+    #[arg(long, env = "TASKYARD_IMAGE_WORK_BYTES", default_value_t = 160 << 20,
+          value_parser = clap::value_parser!(u64).range(1 << 20..))]
+    pub image_work_bytes: u64,
+    /// Most HTML elements a page may build when parsed (unclosed tags multiply them).
+    #[arg(long, env = "TASKYARD_MAX_HTML_ELEMENTS", default_value_t = 200_000)]
+    pub max_html_elements: u64,
 }
 
 impl Default for RunnerArgs {
@@ -47,6 +67,11 @@ impl Default for RunnerArgs {
             image_concurrency: 8,
             connect_timeout_seconds: 10,
             read_timeout_seconds: 60,
+            download_timeout_seconds: 120,
+            max_output_pixels: 50_000_000,
+            image_download_bytes: 64 << 20,
+            image_work_bytes: 160 << 20,
+            max_html_elements: 200_000,
         }
     }
 }
@@ -62,5 +87,27 @@ impl RunnerArgs {
 
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_seconds)
+    }
+
+    pub fn download_timeout(&self) -> Duration {
+        Duration::from_secs(self.download_timeout_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: RunnerArgs,
+    }
+
+    #[test]
+    fn default_matches_the_flags_defaults() {
+        let parsed = Cli::try_parse_from(["job-runner"]).unwrap().args;
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", RunnerArgs::default()));
     }
 }

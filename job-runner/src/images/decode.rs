@@ -1,0 +1,268 @@
+//! Decoding within a memory bound. Without a resize an image is only checked (every row
+//! decoded, few kept); with one, it is decoded to the smallest buffer the resize can use:
+//! JPEG scaled in the DCT, PNG shrunk row by row with a box filter and stripped to 8 bits.
+//! `work_bytes` says, before anything is decoded, how much memory the chosen path takes.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use taskyard_api::Resize;
+
+use super::frames::Geometry;
+use super::resize::{decode_jpeg_scaled, swaps_axes, target_size};
+
+/// Rows or chunks decoded at a time when only checking an image.
+const CHUNK: usize = 64 << 10;
+
+/// Checks that the whole image decodes, holding only a few rows of it (a JPEG at 1/8 scale).
+pub fn validate(bytes: &[u8], format: ImageFormat) -> Result<(), String> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot decode the image: {e}");
+    match format {
+        ImageFormat::Png => {
+            let mut reader = png_reader(bytes)?;
+            while reader.next_row().map_err(|e| failed(&e))?.is_some() {}
+            Ok(())
+        }
+        ImageFormat::Gif => validate_gif(bytes),
+        ImageFormat::Jpeg => {
+            let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+            decoder.read_info().map_err(|e| failed(&e))?;
+            decoder.scale(1, 1).map_err(|e| failed(&e))?;
+            decoder.decode().map(drop).map_err(|e| failed(&e))
+        }
+        _ => full(bytes, format).map(drop),
+    }
+}
+
+fn validate_gif(bytes: &[u8]) -> Result<(), String> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot decode the image: {e}");
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::Indexed);
+    let mut decoder = options.read_info(Cursor::new(bytes)).map_err(|e| failed(&e))?;
+    let mut chunk = vec![0u8; CHUNK];
+    let mut frames = 0;
+    while let Some(frame) = decoder.next_frame_info().map_err(|e| failed(&e))? {
+        let pixels = frame.width as usize * frame.height as usize;
+        let mut filled = 0;
+        while filled + CHUNK <= pixels && decoder.fill_buffer(&mut chunk).map_err(|e| failed(&e))? {
+            filled += CHUNK;
+        }
+        if filled + CHUNK <= pixels {
+            return Err("cannot decode the image: a GIF frame is truncated".into());
+        }
+        let rest = pixels - filled;
+        if rest > 0 {
+            // An even-sized buffer, as the decoder asks; a pixel short when `rest` is odd.
+            let mut tail = vec![0u8; rest & !1];
+            if !tail.is_empty() && !decoder.fill_buffer(&mut tail).map_err(|e| failed(&e))? {
+                return Err("cannot decode the image: a GIF frame is truncated".into());
+            }
+        }
+        frames += 1;
+    }
+    if frames == 0 {
+        return Err("cannot decode the image: the GIF has no frame".into());
+    }
+    Ok(())
+}
+
+fn png_reader(bytes: &[u8]) -> Result<png::Reader<Cursor<&[u8]>>, String> {
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: 16 << 20 });
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    decoder.read_info().map_err(|e| format!("cannot decode the image: {e}"))
+}
+
+/// The whole first frame through the image crate.
+fn full(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, String> {
+    let decoder = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .map_err(|e| format!("cannot decode the image: {e}"))?;
+    DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode the image: {e}"))
+}
+
+/// The EXIF orientation, from the header.
+pub fn orientation(bytes: &[u8], format: ImageFormat) -> image::metadata::Orientation {
+    ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .ok()
+        .and_then(|mut d| d.orientation().ok())
+        .unwrap_or(image::metadata::Orientation::NoTransforms)
+}
+
+/// The integer factor a PNG of `size` may be shrunk by on load for resize `r`: at least
+/// twice the pixels the resize needs stay on each axis, as for JPEG.
+fn png_shrink(size: (u32, u32), upright_swapped: bool, r: &Resize) -> u32 {
+    let (w, h) = size;
+    let upright = if upright_swapped { (h, w) } else { (w, h) };
+    let out = target_size(upright, r.fit, r.width, r.height);
+    let (ow, oh) = if upright_swapped { (out.1, out.0) } else { out };
+    // Cover crops, so the box's larger scale decides.
+    let k = (w / (2 * ow.max(1))).min(h / (2 * oh.max(1)));
+    k.max(1)
+}
+
+/// Decodes for resize `r`, upright, to the smallest useful 8-bit RGB or RGBA buffer.
+pub fn decode_for_resize(bytes: &[u8], format: ImageFormat, g: &Geometry, r: &Resize) -> Result<DynamicImage, String> {
+    let orientation = orientation(bytes, format);
+    let mut img = match format {
+        ImageFormat::Jpeg => match decode_jpeg_scaled(bytes, (g.width, g.height), orientation, r) {
+            Some(img) => img,
+            None => full(bytes, format)?,
+        },
+        ImageFormat::Png => {
+            let k = png_shrink((g.width, g.height), swaps_axes(orientation), r);
+            decode_png_shrunk(bytes, k)?
+        }
+        _ => full(bytes, format)?,
+    };
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+/// A PNG decoded row by row, 16-bit samples stripped to 8, grey expanded to RGB, and each
+/// `k`x`k` block averaged into one pixel.
+fn decode_png_shrunk(bytes: &[u8], k: u32) -> Result<DynamicImage, String> {
+    let mut reader = png_reader(bytes)?;
+    let info = reader.info();
+    let (w, h) = (info.width, info.height);
+    let interlaced = info.interlaced;
+    let (color, _) = reader.output_color_type();
+    let in_channels = color.samples();
+    let alpha = matches!(color, png::ColorType::Rgba | png::ColorType::GrayscaleAlpha);
+    let out_channels = if alpha { 4 } else { 3 };
+    let failed = |e: &dyn std::fmt::Display| format!("cannot decode the image: {e}");
+    let widen = |src: &[u8], dst: &mut [u8]| {
+        for (s, d) in src.chunks_exact(in_channels).zip(dst.chunks_exact_mut(out_channels)) {
+            match in_channels {
+                1 => d.copy_from_slice(&[s[0], s[0], s[0]]),
+                2 => d.copy_from_slice(&[s[0], s[0], s[0], s[1]]),
+                _ => d.copy_from_slice(&s[..out_channels]),
+            }
+        }
+    };
+    let row_len = w as usize * out_channels;
+    if interlaced || k == 1 {
+        // Adam7 rows arrive pass by pass: the whole image is decoded, then converted.
+        let mut raw = vec![0u8; reader.output_buffer_size().ok_or("the PNG is too large to decode")?];
+        reader.next_frame(&mut raw).map_err(|e| failed(&e))?;
+        let mut out = vec![0u8; row_len * h as usize];
+        if in_channels == out_channels {
+            out = raw;
+        } else {
+            let in_row = w as usize * in_channels;
+            for (src, dst) in raw.chunks_exact(in_row).zip(out.chunks_exact_mut(row_len)) {
+                widen(src, dst);
+            }
+            drop(raw);
+        }
+        let img = to_image(w, h, out, alpha)?;
+        return Ok(if k == 1 {
+            img
+        } else {
+            img.resize_exact(w / k, h / k, image::imageops::FilterType::Triangle)
+        });
+    }
+    let (ow, oh) = (w / k, h / k);
+    let mut sums = vec![0u32; ow as usize * out_channels];
+    let mut out = Vec::with_capacity(ow as usize * oh as usize * out_channels);
+    let mut row = vec![0u8; row_len];
+    let block = k * k;
+    for y in 0..h {
+        let Some(r) = reader.next_row().map_err(|e| failed(&e))? else {
+            return Err("cannot decode the image: the PNG ends early".into());
+        };
+        if y / k >= oh {
+            continue;
+        }
+        widen(r.data(), &mut row);
+        for (x, px) in row.chunks_exact(out_channels).enumerate().take((ow * k) as usize) {
+            let base = (x / k as usize) * out_channels;
+            for (c, v) in px.iter().enumerate() {
+                sums[base + c] += *v as u32;
+            }
+        }
+        if y % k == k - 1 {
+            out.extend(sums.iter().map(|s| (s / block) as u8));
+            sums.iter_mut().for_each(|s| *s = 0);
+        }
+    }
+    to_image(ow, oh, out, alpha)
+}
+
+fn to_image(w: u32, h: u32, pixels: Vec<u8>, alpha: bool) -> Result<DynamicImage, String> {
+    let bad = || "cannot decode the image: its rows do not match its size".to_string();
+    Ok(if alpha {
+        DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, pixels).ok_or_else(bad)?)
+    } else {
+        DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels).ok_or_else(bad)?)
+    })
+}
+
+/// The JPEG DCT scale (1, 2, 4 or 8) `decode_jpeg_scaled` reaches for resize `r`, either
+/// way up: at least twice the pixels the resize needs stay on each axis.
+fn jpeg_factor(g: &Geometry, r: &Resize) -> u64 {
+    let (w, h) = (g.width as f64, g.height as f64);
+    let factor = |(bw, bh): (u32, u32)| {
+        let (sx, sy) = match r.fit {
+            taskyard_api::Fit::Fill => (bw as f64 / w, bh as f64 / h),
+            taskyard_api::Fit::Contain => {
+                let s = f64::min(bw as f64 / w, bh as f64 / h);
+                (s, s)
+            }
+            taskyard_api::Fit::Cover => {
+                let s = f64::max(bw as f64 / w, bh as f64 / h);
+                (s, s)
+            }
+        };
+        let (nw, nh) = ((2.0 * w * sx).ceil().max(1.0), (2.0 * h * sy).ceil().max(1.0));
+        [8.0, 4.0, 2.0]
+            .into_iter()
+            .find(|f| (w / f).ceil() >= nw && (h / f).ceil() >= nh)
+            .unwrap_or(1.0) as u64
+    };
+    factor((r.width, r.height)).min(factor((r.height, r.width)))
+}
+
+/// The memory processing takes, in bytes, decided from the headers alone: the decode buffer
+/// of the path `validate` or `decode_for_resize` takes, a rotation's copy (`rotates`), the
+/// resizer's intermediate and output buffers and the encoder's copy and output.
+pub fn work_bytes(g: &Geometry, format: ImageFormat, r: Option<&Resize>, rotates: bool) -> u64 {
+    let px = g.largest_pixels;
+    // Progressive JPEG decoders keep every DCT coefficient: 2 bytes a sample, 3 samples.
+    let coefficients = if format == ImageFormat::Jpeg && g.progressive {
+        px * 6
+    } else {
+        0
+    };
+    let Some(r) = r else {
+        return coefficients
+            + match format {
+                ImageFormat::Png => g.width as u64 * 8 * 4,
+                ImageFormat::Gif => 2 * CHUNK as u64,
+                ImageFormat::Jpeg => px * 4 / 64,
+                // WebP decodes whole; an animation composes frames onto a canvas.
+                _ => px * 4 + g.width as u64 * g.height as u64 * 4,
+            };
+    };
+    let size = (g.width, g.height);
+    let decoded = match format {
+        ImageFormat::Png => {
+            let k = png_shrink(size, false, r).min(png_shrink(size, true, r)) as u64;
+            // Interlaced or unshrunk PNGs are decoded whole (and widened from grey).
+            if g.interlaced || k == 1 {
+                px * 8
+            } else {
+                px * 4 / (k * k)
+            }
+        }
+        ImageFormat::Jpeg => px * 4 / (jpeg_factor(g, r).pow(2)),
+        // The image crate's GIF and WebP decoders: a frame buffer and the canvas.
+        _ => px * 8,
+    };
+    let rotation = if rotates { decoded } else { 0 };
+    // Every fit writes at most width x height; the resizer's horizontal pass keeps the
+    // source's height at the output's width.
+    let side = g.largest.0.max(g.largest.1) as u64;
+    let out = r.width as u64 * r.height as u64 * 4;
+    coefficients + decoded + rotation + side * r.width.max(r.height) as u64 * 4 + out * 3
+}
