@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::rc::Rc;
 
 use ego_tree::NodeId;
 use html5ever::tendril::{StrTendril, TendrilSink};
@@ -17,15 +18,30 @@ pub struct ElementBudgetExceeded {
     pub limit: u64,
 }
 
+/// Input fed to the parser at a time; past the budget the rest is not parsed.
+const FEED: usize = 64 << 10;
+
 /// Parses `html` as a document, creating at most `max_elements` elements and comments.
 pub fn parse_bounded(html: &str, max_elements: u64) -> Result<Html, ElementBudgetExceeded> {
+    let over = Rc::new(Cell::new(false));
     let sink = BudgetSink {
         inner: HtmlTreeSink::new(Html::new_document()),
         made: Cell::new(0),
         limit: max_elements,
         trash: Cell::new(None),
+        over: over.clone(),
     };
-    let (doc, over) = html5ever::parse_document(sink, Default::default()).one(html);
+    let mut parser = html5ever::parse_document(sink, Default::default());
+    let mut rest = html;
+    while !rest.is_empty() && !over.get() {
+        let mut end = rest.len().min(FEED);
+        while !rest.is_char_boundary(end) {
+            end += 1;
+        }
+        parser.process(StrTendril::from_slice(&rest[..end]));
+        rest = &rest[end..];
+    }
+    let (doc, over) = parser.finish();
     if over {
         Err(ElementBudgetExceeded { limit: max_elements })
     } else {
@@ -41,6 +57,8 @@ struct BudgetSink {
     made: Cell<u64>,
     limit: u64,
     trash: Cell<Option<NodeId>>,
+    /// Set with `trash`, for the feeding loop.
+    over: Rc<Cell<bool>>,
 }
 
 impl BudgetSink {
@@ -69,6 +87,7 @@ impl BudgetSink {
             .inner
             .create_element(name.clone(), Vec::new(), ElementFlags::default());
         self.trash.set(Some(trash));
+        self.over.set(true);
         Some(trash)
     }
 }
