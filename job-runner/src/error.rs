@@ -104,3 +104,41 @@ impl RunnerError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_a_retry_can_change_are_transient() {
+        let status = |status| RunnerError::HttpStatus {
+            url: "u".into(),
+            status,
+        };
+        assert!(status(404).is_permanent());
+        assert!(status(403).is_permanent());
+        assert!(!status(429).is_permanent(), "rate limits pass");
+        assert!(!status(408).is_permanent());
+        assert!(!status(500).is_permanent());
+        assert!(!status(503).is_permanent());
+        let timeout = RunnerError::FetchTimeout {
+            url: "u".into(),
+            message: "m".into(),
+        };
+        assert!(!timeout.is_permanent());
+        assert!(RunnerError::NotAnImage("x".into()).is_permanent());
+        assert!(RunnerError::ObjectNotFound { key: "k".into() }.is_permanent());
+        let limit = RunnerError::TooLarge {
+            what: "w".into(),
+            limit: 1,
+            setting: "S",
+        };
+        assert!(limit.is_permanent());
+        let all = |permanent| RunnerError::AllImagesFailed {
+            count: 2,
+            first: "f".into(),
+            permanent,
+        };
+        assert!(all(true).is_permanent() && !all(false).is_permanent());
+    }
+}

@@ -70,3 +70,20 @@ fn write_termination_message(path: &str, message: &str) {
         tracing::warn!("cannot write the termination message to {path}: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permanent_failures_end_the_job_without_a_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("termination-log");
+        let log = log.to_str().unwrap();
+        assert_eq!(exit_code(&[], false, log), 0);
+        let failures = vec!["ns/a: FetchFailed: GET u answered HTTP 404".to_string()];
+        assert_eq!(exit_code(&failures, false, log), 0, "a 404 is not retried");
+        assert_eq!(std::fs::read_to_string(log).unwrap(), failures[0], "but it is reported");
+        assert_eq!(exit_code(&failures, true, log), 1, "a transient failure is retried");
+    }
+}

@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod html;
 pub mod images;
 pub mod local;
+pub mod schema;
 pub mod settings;
 pub mod tasks;
 pub mod text;
