@@ -39,6 +39,10 @@ pub enum RunnerError {
     },
     #[error("GET {url} was redirected more than {max} times; fix the URL to point at the final location")]
     TooManyRedirects { url: String, max: usize },
+    #[error(
+        "{what} nests HTML elements more than {limit} deep, past the runner's fixed nesting cap (browsers cap nesting too); flatten the page's markup"
+    )]
+    TooDeep { what: String, limit: u32 },
     #[error("not an image: {0}")]
     NotAnImage(String),
     #[error("invalid image: {0}")]
@@ -74,7 +78,7 @@ impl RunnerError {
             RunnerError::Store(_) => "StoreError",
             RunnerError::TimedOut(_) => "TimedOut",
             RunnerError::AllImagesFailed { .. } => "AllImagesFailed",
-            RunnerError::Limit { .. } => "LimitExceeded",
+            RunnerError::Limit { .. } | RunnerError::TooDeep { .. } => "LimitExceeded",
             RunnerError::TooManyRedirects { .. } => "TooManyRedirects",
             RunnerError::NotAnImage(_) => "NotAnImage",
             RunnerError::InvalidImage(_) => "InvalidImage",
@@ -98,6 +102,7 @@ impl RunnerError {
             | RunnerError::ObjectNotFound { .. }
             | RunnerError::InvalidSpec(_)
             | RunnerError::Limit { .. }
+            | RunnerError::TooDeep { .. }
             | RunnerError::TooManyRedirects { .. }
             | RunnerError::NotAnImage(_)
             | RunnerError::InvalidImage(_) => true,

@@ -108,6 +108,21 @@ impl Fetcher {
             .map_err(|_| deadline_passed(url, self.download_timeout))?
             .map_err(|e| classify(url, e))?;
         let status = response.status();
+        // A redirect the client did not follow: its Location is not an http(s) URL.
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            return Err(RunnerError::InvalidUrl {
+                url: location.to_string(),
+                why: format!(
+                    "{} redirects there, a redirect to a scheme other than http or https, which runners do not follow",
+                    response.url()
+                ),
+            });
+        }
         if !status.is_success() {
             return Err(RunnerError::HttpStatus {
                 url: response.url().to_string(),

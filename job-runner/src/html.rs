@@ -3,7 +3,8 @@
 //! past the budget no more are made, and the caller fails the page with `LimitExceeded`.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use ego_tree::NodeId;
@@ -12,14 +13,22 @@ use html5ever::tree_builder::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
 use html5ever::{Attribute, QualName};
 use scraper::{Html, HtmlTreeSink};
 
-/// The page built more elements than the budget allows.
+/// Deepest element nesting parsed. The tree builder's scope checks walk the stack of open
+/// elements for every tag, so deep nesting costs time quadratic in the depth (100,000
+/// nested divs take minutes); browsers cap the depth too (Blink at 512).
+pub const MAX_DEPTH: u32 = 512;
+
+/// Why a page was not parsed whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ElementBudgetExceeded {
-    pub limit: u64,
+pub enum ElementBudgetExceeded {
+    /// More elements than the budget.
+    Elements { limit: u64 },
+    /// Elements nested deeper than `MAX_DEPTH`.
+    Depth { limit: u32 },
 }
 
 /// Input fed to the parser at a time; past the budget the rest is not parsed.
-const FEED: usize = 64 << 10;
+const FEED: usize = 16 << 10;
 
 /// Parses `html` as a document, creating at most `max_elements` elements and comments.
 pub fn parse_bounded(html: &str, max_elements: u64) -> Result<Html, ElementBudgetExceeded> {
@@ -30,6 +39,8 @@ pub fn parse_bounded(html: &str, max_elements: u64) -> Result<Html, ElementBudge
         limit: max_elements,
         trash: Cell::new(None),
         over: over.clone(),
+        depths: RefCell::new(HashMap::new()),
+        too_deep: Cell::new(false),
     };
     let mut parser = html5ever::parse_document(sink, Default::default());
     let mut rest = html;
@@ -41,11 +52,11 @@ pub fn parse_bounded(html: &str, max_elements: u64) -> Result<Html, ElementBudge
         parser.process(StrTendril::from_slice(&rest[..end]));
         rest = &rest[end..];
     }
-    let (doc, over) = parser.finish();
-    if over {
-        Err(ElementBudgetExceeded { limit: max_elements })
-    } else {
-        Ok(doc)
+    let (doc, over, too_deep) = parser.finish();
+    match (over, too_deep) {
+        (_, true) => Err(ElementBudgetExceeded::Depth { limit: MAX_DEPTH }),
+        (true, false) => Err(ElementBudgetExceeded::Elements { limit: max_elements }),
+        _ => Ok(doc),
     }
 }
 
@@ -59,6 +70,10 @@ struct BudgetSink {
     trash: Cell<Option<NodeId>>,
     /// Set with `trash`, for the feeding loop.
     over: Rc<Cell<bool>>,
+    /// Each attached element's depth (approximate: moves by the adoption agency are not
+    /// followed), to stop at `MAX_DEPTH`.
+    depths: RefCell<HashMap<NodeId, u32>>,
+    too_deep: Cell<bool>,
 }
 
 impl BudgetSink {
@@ -68,6 +83,21 @@ impl BudgetSink {
 
     fn is_trash(&self, id: &NodeId) -> bool {
         self.trash.get() == Some(*id)
+    }
+
+    /// Records `child` one level below `parent`; past `MAX_DEPTH` the budget is spent.
+    fn place(&self, parent: &NodeId, child: &NodeOrText<NodeId>, below: u32) {
+        if let NodeOrText::AppendNode(id) = child {
+            let mut depths = self.depths.borrow_mut();
+            let depth = depths.get(parent).copied().unwrap_or(0) + below;
+            depths.insert(*id, depth);
+            if depth > MAX_DEPTH && !self.over() {
+                drop(depths);
+                self.too_deep.set(true);
+                self.made.set(self.limit);
+                let _ = self.spend(&placeholder_name());
+            }
+        }
     }
 
     fn child_is_trash(&self, child: &NodeOrText<NodeId>) -> bool {
@@ -102,13 +132,13 @@ fn placeholder_name() -> QualName {
 }
 
 impl TreeSink for BudgetSink {
-    type Output = (Html, bool);
+    type Output = (Html, bool, bool);
     type Handle = NodeId;
     type ElemName<'a> = <HtmlTreeSink as TreeSink>::ElemName<'a>;
 
-    fn finish(self) -> (Html, bool) {
-        let over = self.over();
-        (self.inner.finish(), over)
+    fn finish(self) -> (Html, bool, bool) {
+        let (over, too_deep) = (self.over(), self.too_deep.get());
+        (self.inner.finish(), over, too_deep)
     }
 
     fn parse_error(&self, msg: Cow<'static, str>) {
@@ -146,12 +176,14 @@ impl TreeSink for BudgetSink {
 
     fn append(&self, parent: &NodeId, child: NodeOrText<NodeId>) {
         if !self.is_trash(parent) && !self.child_is_trash(&child) {
+            self.place(parent, &child, 1);
             self.inner.append(parent, child)
         }
     }
 
     fn append_based_on_parent_node(&self, element: &NodeId, prev_element: &NodeId, child: NodeOrText<NodeId>) {
         if !self.is_trash(element) && !self.is_trash(prev_element) && !self.child_is_trash(&child) {
+            self.place(prev_element, &child, 1);
             self.inner.append_based_on_parent_node(element, prev_element, child)
         }
     }
@@ -179,6 +211,7 @@ impl TreeSink for BudgetSink {
 
     fn append_before_sibling(&self, sibling: &NodeId, new_node: NodeOrText<NodeId>) {
         if !self.is_trash(sibling) && !self.child_is_trash(&new_node) {
+            self.place(sibling, &new_node, 0);
             self.inner.append_before_sibling(sibling, new_node)
         }
     }
@@ -230,8 +263,21 @@ mod tests {
         let page = amplifying_page(200, 2000);
         assert_eq!(
             parse_bounded(&page, 50_000).err(),
-            Some(ElementBudgetExceeded { limit: 50_000 })
+            Some(ElementBudgetExceeded::Elements { limit: 50_000 })
         );
         assert!(parse_bounded(&page, 1_000_000).is_ok());
+    }
+
+    #[test]
+    fn deep_nesting_stops_at_the_depth_cap() {
+        let deep = format!("{}x", "<div>".repeat(100_000));
+        let started = std::time::Instant::now();
+        assert_eq!(
+            parse_bounded(&deep, 1_000_000).err(),
+            Some(ElementBudgetExceeded::Depth { limit: MAX_DEPTH })
+        );
+        assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+        let fine = format!("{}x", "<div>".repeat(400));
+        assert!(parse_bounded(&fine, 1_000_000).is_ok());
     }
 }

@@ -18,7 +18,7 @@ use crate::body::collect_limited;
 use crate::bounds::STATUS_ITEMS;
 use crate::budget::Reservation;
 use crate::error::RunnerError;
-use crate::html::parse_bounded;
+use crate::html::{ElementBudgetExceeded, parse_bounded};
 use crate::images::collect::collect_from;
 use crate::images::decode::{orientation, work_bytes};
 use crate::images::format::{check_complete, content_type, extension, from_extension, sniff};
@@ -51,14 +51,20 @@ impl Input {
     }
 }
 
-/// The failure of a page whose parse passed the element budget.
-pub(crate) fn too_many_elements(what: &str, limit: u64) -> RunnerError {
-    RunnerError::Limit {
-        what: format!(
-            "{what} builds more than {limit} HTML elements when parsed (unclosed tags are re-opened in every block)"
-        ),
-        limit: format!("{limit}-element"),
-        setting: ELEMENTS_SETTING,
+/// The failure of a page whose parse passed the element budget or the nesting cap.
+pub(crate) fn too_many_elements(what: &str, e: ElementBudgetExceeded) -> RunnerError {
+    match e {
+        ElementBudgetExceeded::Elements { limit } => RunnerError::Limit {
+            what: format!(
+                "{what} builds more than {limit} HTML elements when parsed (unclosed tags are re-opened in every block)"
+            ),
+            limit: format!("{limit}-element"),
+            setting: ELEMENTS_SETTING,
+        },
+        ElementBudgetExceeded::Depth { limit } => RunnerError::TooDeep {
+            what: what.to_string(),
+            limit,
+        },
     }
 }
 
@@ -93,8 +99,7 @@ pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &ImageTaskSpec) -
             let bytes = collect_limited(fetched.chunks(), ctx.args.max_page_bytes, &what, PAGE_LIMIT_SETTING).await?;
             let (html, _) = decode(&bytes, content_type.as_deref(), DocumentKind::Html);
             drop(bytes);
-            let doc =
-                parse_bounded(&html, ctx.args.max_html_elements).map_err(|e| too_many_elements(&what, e.limit))?;
+            let doc = parse_bounded(&html, ctx.args.max_html_elements).map_err(|e| too_many_elements(&what, e))?;
             drop(html);
             let found = collect_from(&doc, &page_url, spec.max_images as usize);
             (

@@ -40,7 +40,7 @@ pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &TextTaskSpec) ->
     let extracted = match kind {
         DocumentKind::Html => {
             let doc = parse_bounded(&decoded, ctx.args.max_html_elements)
-                .map_err(|e| super::image::too_many_elements(&what, e.limit))?;
+                .map_err(|e| super::image::too_many_elements(&what, e))?;
             extract_document(&doc)
         }
         DocumentKind::PlainText => plain_text(&decoded),

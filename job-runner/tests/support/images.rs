@@ -106,7 +106,7 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+pub fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend((data.len() as u32).to_be_bytes());
     let mut body = kind.to_vec();
     body.extend_from_slice(data);
@@ -168,5 +168,62 @@ pub fn interlaced_png(w: u32, h: u32, v: u8) -> Vec<u8> {
     chunk(&mut out, b"IHDR", &ihdr);
     chunk(&mut out, b"IDAT", &zlib_stored(&raw));
     chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A PNG whose IHDR promises `w`x`h` (8-bit RGBA, optionally interlaced) and which has no
+/// image data.
+pub fn png_header_only(w: u32, h: u32, interlaced: bool) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 6, 0, 0, u8::from(interlaced)]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// An APNG whose canvas is 1x1 and whose frame control promises `w`x`h`.
+pub fn apng_with_frame(w: u32, h: u32) -> Vec<u8> {
+    let small = png_gradient(1, 1, png::BitDepth::Eight);
+    let (head, rest) = small.split_at(33);
+    let mut out = head.to_vec();
+    chunk(&mut out, b"acTL", &[0, 0, 0, 1, 0, 0, 0, 0]);
+    let mut fctl = vec![0, 0, 0, 0];
+    fctl.extend(w.to_be_bytes());
+    fctl.extend(h.to_be_bytes());
+    fctl.extend([0u8; 8]);
+    fctl.extend([0, 1, 0, 1, 0, 0]);
+    chunk(&mut out, b"fcTL", &fctl);
+    out.extend_from_slice(rest);
+    out
+}
+
+/// An animated WebP whose canvas is 1x1 and whose one frame promises `w`x`h`.
+pub fn webp_with_frame(w: u32, h: u32) -> Vec<u8> {
+    let u24 = |v: u32| v.to_le_bytes()[..3].to_vec();
+    let mut body = b"WEBP".to_vec();
+    let mut vp8x = vec![0x02, 0, 0, 0];
+    vp8x.extend(u24(0));
+    vp8x.extend(u24(0));
+    for (kind, data) in [
+        (&b"VP8X"[..], vp8x),
+        (&b"ANIM"[..], vec![0; 6]),
+        (
+            &b"ANMF"[..],
+            [u24(0), u24(0), u24(w - 1), u24(h - 1), u24(100), vec![0]].concat(),
+        ),
+    ] {
+        body.extend(kind);
+        body.extend((data.len() as u32).to_le_bytes());
+        body.extend(&data);
+        if data.len() % 2 == 1 {
+            body.push(0);
+        }
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend((body.len() as u32).to_le_bytes());
+    out.extend(body);
     out
 }

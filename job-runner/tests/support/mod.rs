@@ -48,9 +48,14 @@ pub struct Server {
 impl Server {
     /// Serves `routes` (by path, without the query) on 127.0.0.1; unknown paths are 404.
     pub async fn start(routes: HashMap<String, Reply>) -> Self {
+        Self::start_with(|_| routes).await
+    }
+
+    /// Serves the routes `make` builds from the server's port (for redirects to itself).
+    pub async fn start_with(make: impl FnOnce(u16) -> HashMap<String, Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let routes = Arc::new(routes);
+        let routes = Arc::new(make(addr.port()));
         let hits: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
         let counter = hits.clone();
         let task = tokio::spawn(async move {
