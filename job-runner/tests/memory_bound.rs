@@ -216,6 +216,13 @@ async fn huge_title_and_long_urls_keep_result_json_small() {
     let len = std::fs::metadata(&result).unwrap().len();
     assert!(len < 64 << 10, "result.json is {len} bytes");
     assert!(run.stdout_len < 64 << 10, "status is {} bytes", run.stdout_len);
+    let manifest = support::find_file(dir.path(), "manifest.json").unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    assert_eq!(
+        manifest["title"].as_str().map(str::len),
+        Some(9_000_000),
+        "the whole title stays in the manifest"
+    );
 
     let (run, dir) = run_kind(
         "ImageTask",

@@ -184,7 +184,16 @@ pub fn process(bytes: &[u8], format: ImageFormat, resize_to: Option<&Resize>) ->
         }
         Some(r) => {
             let img = decode::decode_for_resize(bytes, format, &g, r)?;
-            let out = resize(&img, r.fit, r.width, r.height)?;
+            // A contain box is fitted from the original's size: a shrunk decode (DCT scaling,
+            // PNG box filter) can round the aspect ratio by a pixel.
+            let (fit, w, h) = match r.fit {
+                Fit::Contain => {
+                    let (w, h) = target_size((width, height), Fit::Contain, r.width, r.height);
+                    (Fit::Fill, w, h)
+                }
+                other => (other, r.width, r.height),
+            };
+            let out = resize(&img, fit, w, h)?;
             drop(img);
             let out_format = output_format(r, format);
             Some(Variant {

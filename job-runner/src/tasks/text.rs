@@ -3,8 +3,10 @@
 use bytes::Bytes;
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
-use taskyard_api::{SourceRef, TaskIdentity, TaskOutput, TaskSpecCommon, TextOutput, TextSummary, TextTaskSpec};
-use taskyard_common::keys::text_key;
+use taskyard_api::{
+    SourceRef, TaskIdentity, TaskKind, TaskOutput, TaskSpecCommon, TextOutput, TextSummary, TextTaskSpec,
+};
+use taskyard_common::keys::{manifest_key, text_key};
 
 use super::{Context, Done};
 use crate::body::collect_limited;
@@ -63,6 +65,11 @@ pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &TextTaskSpec) ->
     };
     let message = format!("{} words, {} lines", summary.words, summary.lines);
     let preview = text.chars().take(PREVIEW_CHARS).collect();
+    // Status carries a cut title (bounds.rs); the whole one is kept beside the result.
+    let manifest = manifest_key(TaskKind::TextTask, identity);
+    let body = serde_json::to_vec_pretty(&serde_json::json!({ "title": extracted.title, "text": summary.key }))
+        .expect("a manifest serialises");
+    ctx.store.put(&manifest, Bytes::from(body), "application/json").await?;
     Ok((
         message,
         TaskOutput::Text(TextOutput {
