@@ -244,3 +244,90 @@ async fn huge_title_and_long_urls_keep_result_json_small() {
             .all(|i| i["source"].as_str().unwrap().chars().count() <= 512)
     );
 }
+
+/// A `w`x`h` RGB image of soft gradients, encoded as `format` (no noise: the files stay small).
+fn smooth(w: u32, h: u32, format: image::ImageFormat) -> Bytes {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x / 32) as u8, (y / 32) as u8, ((x + y) / 64) as u8])
+    }));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    Bytes::from(out.into_inner())
+}
+
+#[tokio::test]
+async fn jpeg_just_under_the_pixel_limit() {
+    let http = serve(vec![(
+        "/big.jpg",
+        Reply::Body("image/jpeg", smooth(7000, 7000, image::ImageFormat::Jpeg)),
+    )])
+    .await;
+    let (run, _dir) = run_kind(
+        "ImageTask",
+        format!("  source: {{url: '{}'}}", http.url("/big.jpg")),
+        &[],
+    )
+    .await;
+    assert_bounded("49 MP JPEG, stored as is", &run);
+    assert_eq!(run.code, 0, "{}", run.status);
+    let spec = format!(
+        "  source: {{url: '{}'}}\n  resize: {{width: 300, height: 300, fit: cover}}",
+        http.url("/big.jpg")
+    );
+    let (run, _dir) = run_kind("ImageTask", spec, &[]).await;
+    assert_bounded("49 MP JPEG, resized to 300x300", &run);
+    assert_eq!(run.code, 0, "{}", run.status);
+    // Resizing to a large box needs the whole image decoded: past the working memory.
+    let spec = format!(
+        "  source: {{url: '{}'}}\n  resize: {{width: 6000, height: 6000}}",
+        http.url("/big.jpg")
+    );
+    let (run, _dir) = run_kind("ImageTask", spec, &[]).await;
+    assert_bounded("49 MP JPEG, resized to 6000x6000", &run);
+    assert!(
+        image_error(&run).contains("LimitExceeded: processing the 7000x7000 Jpeg image"),
+        "{}",
+        image_error(&run)
+    );
+    assert!(
+        image_error(&run).contains("--image-work-bytes"),
+        "{}",
+        image_error(&run)
+    );
+}
+
+#[tokio::test]
+async fn webp_decoded_whole() {
+    let http = serve(vec![
+        (
+            "/mid.webp",
+            Reply::Body("image/webp", smooth(4000, 4000, image::ImageFormat::WebP)),
+        ),
+        (
+            "/big.webp",
+            Reply::Body("image/webp", smooth(7000, 7000, image::ImageFormat::WebP)),
+        ),
+    ])
+    .await;
+    let (run, _dir) = run_kind(
+        "ImageTask",
+        format!("  source: {{url: '{}'}}", http.url("/mid.webp")),
+        &[],
+    )
+    .await;
+    assert_bounded("16 MP WebP, stored as is", &run);
+    assert_eq!(run.code, 0, "{}", run.status);
+    // WebP has no row-by-row decoder: 49 MP would take 196 MB, past the working memory.
+    let (run, _dir) = run_kind(
+        "ImageTask",
+        format!("  source: {{url: '{}'}}", http.url("/big.webp")),
+        &[],
+    )
+    .await;
+    assert_bounded("49 MP WebP", &run);
+    assert!(
+        image_error(&run).contains("LimitExceeded: processing the 7000x7000 WebP image"),
+        "{}",
+        image_error(&run)
+    );
+}
