@@ -39,29 +39,26 @@ fn validate_gif(bytes: &[u8]) -> Result<(), String> {
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::Indexed);
     let mut decoder = options.read_info(Cursor::new(bytes)).map_err(|e| failed(&e))?;
-    let mut chunk = vec![0u8; CHUNK];
-    let mut frames = 0;
-    while let Some(frame) = decoder.next_frame_info().map_err(|e| failed(&e))? {
-        let pixels = frame.width as usize * frame.height as usize;
-        let mut filled = 0;
-        while filled + CHUNK <= pixels && decoder.fill_buffer(&mut chunk).map_err(|e| failed(&e))? {
-            filled += CHUNK;
-        }
-        if filled + CHUNK <= pixels {
-            return Err("cannot decode the image: a GIF frame is truncated".into());
-        }
-        let rest = pixels - filled;
-        if rest > 0 {
-            // An even-sized buffer, as the decoder asks; a pixel short when `rest` is odd.
-            let mut tail = vec![0u8; rest & !1];
-            if !tail.is_empty() && !decoder.fill_buffer(&mut tail).map_err(|e| failed(&e))? {
-                return Err("cannot decode the image: a GIF frame is truncated".into());
-            }
-        }
-        frames += 1;
-    }
-    if frames == 0 {
+    // The first frame is the one stored and measured, as the image crate decodes it; later
+    // frames are not decoded (their headers were checked against the pixel limit), so a
+    // GIF of many large frames costs no more time than one.
+    let Some(frame) = decoder.next_frame_info().map_err(|e| failed(&e))? else {
         return Err("cannot decode the image: the GIF has no frame".into());
+    };
+    let pixels = frame.width as usize * frame.height as usize;
+    let mut chunk = vec![0u8; CHUNK];
+    let mut filled = 0;
+    while filled + CHUNK <= pixels && decoder.fill_buffer(&mut chunk).map_err(|e| failed(&e))? {
+        filled += CHUNK;
+    }
+    if filled + CHUNK <= pixels {
+        return Err("cannot decode the image: a GIF frame is truncated".into());
+    }
+    let rest = pixels - filled;
+    // An even-sized buffer, as the decoder asks; a pixel short when `rest` is odd.
+    let mut tail = vec![0u8; rest & !1];
+    if !tail.is_empty() && !decoder.fill_buffer(&mut tail).map_err(|e| failed(&e))? {
+        return Err("cannot decode the image: a GIF frame is truncated".into());
     }
     Ok(())
 }
