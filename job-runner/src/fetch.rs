@@ -145,6 +145,16 @@ impl Fetcher {
 }
 
 impl Fetched {
+    /// The body as a stream of chunks without the whole-download deadline: for HashTask's
+    /// files (up to 10 GiB, streamed in constant memory), which the task's own
+    /// `timeoutSeconds` bounds. The per-read timeout still applies.
+    pub fn chunks_unhurried(self) -> impl Stream<Item = Result<Bytes, RunnerError>> + Send + Unpin + 'static {
+        let url = self.url.to_string();
+        self.response
+            .bytes_stream()
+            .map(move |r| r.map_err(|e| classify(&url, e)))
+    }
+
     /// The body as a stream of chunks; the caller enforces its size limit while reading. The
     /// whole body must arrive within the download deadline from now (the headers had their
     /// own), so time spent waiting for room in a memory budget does not count.

@@ -137,6 +137,20 @@ fn cases() -> Vec<Case> {
             &["--download-timeout-seconds", "2"],
             Task("FetchTimeout", "--download-timeout-seconds"),
         ),
+        with(
+            "drip-fed image",
+            IMG,
+            "source: {url: '{u}/drip'}",
+            &["--download-timeout-seconds", "2"],
+            Image("FetchTimeout", "whole-download deadline"),
+        ),
+        // A file to hash may be 10 GiB: the task's own timeout bounds its download.
+        case(
+            "drip-fed file to hash",
+            HASH,
+            "source: {url: '{u}/drip'}\n  timeoutSeconds: 2",
+            Task("TimedOut", "timeoutSeconds (2 s)"),
+        ),
         case(
             "content-length longer than the body",
             HASH,
