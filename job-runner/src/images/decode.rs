@@ -142,16 +142,16 @@ fn decode_png_shrunk(bytes: &[u8], k: u32) -> Result<DynamicImage, String> {
         // Adam7 rows arrive pass by pass: the whole image is decoded, then converted.
         let mut raw = vec![0u8; reader.output_buffer_size().ok_or("the PNG is too large to decode")?];
         reader.next_frame(&mut raw).map_err(|e| failed(&e))?;
-        let mut out = vec![0u8; row_len * h as usize];
-        if in_channels == out_channels {
-            out = raw;
+        let out = if in_channels == out_channels {
+            raw
         } else {
+            let mut out = vec![0u8; row_len * h as usize];
             let in_row = w as usize * in_channels;
             for (src, dst) in raw.chunks_exact(in_row).zip(out.chunks_exact_mut(row_len)) {
                 widen(src, dst);
             }
-            drop(raw);
-        }
+            out
+        };
         let img = to_image(w, h, out, alpha)?;
         return Ok(if k == 1 {
             img
@@ -262,4 +262,67 @@ pub fn work_bytes(g: &Geometry, format: ImageFormat, r: Option<&Resize>, rotates
     let side = g.largest.0.max(g.largest.1) as u64;
     let out = r.width as u64 * r.height as u64 * 4;
     coefficients + decoded + rotation + side * r.width.max(r.height) as u64 * 4 + out * 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png16(w: u32, h: u32, color: png::ColorType) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(color);
+        enc.set_depth(png::BitDepth::Sixteen);
+        let mut writer = enc.write_header().unwrap();
+        let samples = color.samples() * 2;
+        // Each sample's high byte is the column, so an average is easy to predict.
+        let data: Vec<u8> = (0..h)
+            .flat_map(|_| (0..w).flat_map(move |x| (0..samples).map(move |i| if i % 2 == 0 { x as u8 } else { 0 })))
+            .collect();
+        writer.write_image_data(&data).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn sixteen_bit_grey_png_is_shrunk_to_8_bit_rgb() {
+        let bytes = png16(64, 32, png::ColorType::Grayscale);
+        let img = decode_png_shrunk(&bytes, 4).unwrap();
+        let rgb = img.as_rgb8().expect("8-bit RGB");
+        assert_eq!(rgb.dimensions(), (16, 8));
+        // Columns 4..8 average to 5 (high bytes 4,5,6,7 -> 5.5, truncated).
+        assert_eq!(rgb.get_pixel(1, 3).0, [5, 5, 5]);
+    }
+
+    #[test]
+    fn alpha_survives_and_damage_is_reported() {
+        let bytes = png16(10, 10, png::ColorType::Rgba);
+        let img = decode_png_shrunk(&bytes, 1).unwrap();
+        assert!(img.as_rgba8().is_some());
+        assert!(validate(&bytes, ImageFormat::Png).is_ok());
+        assert!(validate(&bytes[..bytes.len() - 20], ImageFormat::Png).is_err());
+    }
+
+    #[test]
+    fn work_grows_with_the_pixels_kept() {
+        let g = |w, h| {
+            let mut g = super::super::frames::geometry(&png16(1, 1, png::ColorType::Rgb), ImageFormat::Png).unwrap();
+            (g.width, g.height, g.largest, g.largest_pixels) = (w, h, (w, h), w as u64 * h as u64);
+            g
+        };
+        let r = |side| Resize {
+            width: side,
+            height: side,
+            fit: taskyard_api::Fit::Contain,
+            format: taskyard_api::OutputFormat::Original,
+            quality: 85,
+        };
+        // Checking only keeps rows; a thumbnail shrinks on load; a large box needs it whole.
+        let big = g(7000, 7000);
+        assert!(work_bytes(&big, ImageFormat::Png, None, false) < 1 << 20);
+        assert!(work_bytes(&big, ImageFormat::Png, Some(&r(300)), false) < 16 << 20);
+        assert!(work_bytes(&big, ImageFormat::Png, Some(&r(6000)), false) > 160 << 20);
+        assert!(work_bytes(&big, ImageFormat::WebP, None, false) > 160 << 20);
+        assert!(work_bytes(&g(2000, 2000), ImageFormat::WebP, None, false) < 160 << 20);
+    }
 }
