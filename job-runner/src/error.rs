@@ -18,7 +18,7 @@ pub enum RunnerError {
         limit: u64,
         setting: &'static str,
     },
-    #[error("GET {url} failed: {message}")]
+    #[error("GET {url} failed: {message}; check that the server is up and answers over HTTP(S)")]
     Fetch { url: String, message: String },
     #[error("GET {url} timed out: {message}")]
     FetchTimeout { url: String, message: String },
@@ -45,7 +45,7 @@ pub enum RunnerError {
     TooDeep { what: String, limit: u32 },
     #[error("not an image: {0}")]
     NotAnImage(String),
-    #[error("invalid image: {0}")]
+    #[error("invalid image: {0}; the file is damaged or incomplete: fix or replace it at its source")]
     InvalidImage(String),
     #[error("all {count} images failed; the first: {first}")]
     AllImagesFailed {

@@ -245,8 +245,11 @@ fn classify(url: &str, e: reqwest::Error) -> RunnerError {
         }
         source = s.source();
     }
-    let message = error_chain(&e);
+    let mut message = error_chain(&e);
     if e.is_timeout() {
+        message.push_str(
+            "; if the server is slow but working, raise the runner setting TASKYARD_READ_TIMEOUT_SECONDS (--read-timeout-seconds) or TASKYARD_CONNECT_TIMEOUT_SECONDS (--connect-timeout-seconds)",
+        );
         RunnerError::FetchTimeout {
             url: url.to_string(),
             message,

@@ -128,7 +128,7 @@ fn cases() -> Vec<Case> {
             HASH,
             "source: {url: '{u}/stall'}",
             &["--read-timeout-seconds", "1"],
-            Task("FetchTimeout", "timed out"),
+            Task("FetchTimeout", "raise the runner setting TASKYARD_READ_TIMEOUT_SECONDS"),
         ),
         with(
             "drip feed",
@@ -511,7 +511,7 @@ fn cases() -> Vec<Case> {
             "truncated png",
             IMG,
             "source: {url: '{u}/truncated.png'}",
-            Image("InvalidImage", "cannot decode"),
+            Image("InvalidImage", "fix or replace it at its source"),
         ),
         case(
             "truncated jpeg",
