@@ -144,6 +144,20 @@ fn cases() -> Vec<Case> {
             &["--download-timeout-seconds", "2"],
             Image("FetchTimeout", "whole-download deadline"),
         ),
+        with(
+            "headers sent a byte at a time",
+            HASH,
+            "source: {url: '{u}/slow-headers'}",
+            &["--download-timeout-seconds", "2"],
+            Task("FetchTimeout", "whole-download deadline"),
+        ),
+        // Compressed bodies are taken as sent, never inflated: a gzip bomb stays small.
+        case(
+            "gzip-encoded image",
+            IMG,
+            "source: {url: '{u}/gzip.png'}",
+            Image("NotAnImage", "not JPEG, PNG, GIF or WebP"),
+        ),
         // A file to hash may be 10 GiB: the task's own timeout bounds its download.
         case(
             "drip-fed file to hash",
@@ -721,6 +735,16 @@ fn routes(port: u16) -> HashMap<String, Reply> {
         ("/503".into(), Reply::Status(503)),
         ("/reset".into(), Reply::Reset),
         ("/stall".into(), Reply::Stall),
+        (
+            "/slow-headers".into(),
+            Reply::DripHeaders(Duration::from_millis(500), 40),
+        ),
+        // A gzip header alone: were the body inflated, the cut stream would fail the fetch
+        // (FetchFailed) instead of reaching the image check as the bytes sent.
+        (
+            "/gzip.png".into(),
+            Reply::Encoded("gzip", Bytes::from_static(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03")),
+        ),
         ("/drip".into(), Reply::Drip(Duration::from_millis(700), 20)),
         (
             "/short-body".into(),

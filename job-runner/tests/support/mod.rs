@@ -33,6 +33,10 @@ pub enum Reply {
     Stall,
     /// One byte every interval, `total` bytes declared and sent.
     Drip(Duration, usize),
+    /// The status line, then one byte of a header every interval, `total` bytes.
+    DripHeaders(Duration, usize),
+    /// 200 with this Content-Encoding header and body (which the runner must not inflate).
+    Encoded(&'static str, Bytes),
     /// A Content-Length that differs from the body sent.
     WrongLength(u64, Bytes),
     /// The connection closed without an answer.
@@ -146,6 +150,22 @@ async fn serve(
                 stream.flush().await?;
                 tokio::time::sleep(every).await;
             }
+        }
+        Reply::DripHeaders(every, total) => {
+            stream.write_all(b"HTTP/1.1 200 OK\r\nX-Slow: ").await?;
+            for _ in 0..total {
+                stream.write_all(b"x").await?;
+                stream.flush().await?;
+                tokio::time::sleep(every).await;
+            }
+        }
+        Reply::Encoded(encoding, body) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Encoding: {encoding}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(&body).await?;
         }
         Reply::WrongLength(declared, body) => {
             stream.write_all(ok(Some(declared), "image/png").as_bytes()).await?;
