@@ -34,12 +34,15 @@ pub struct RunnerArgs {
     /// Seconds a download may go without receiving a byte before it fails.
     #[arg(long, env = "TASKYARD_READ_TIMEOUT_SECONDS", default_value_t = 60)]
     pub read_timeout_seconds: u64,
-    /// Seconds one whole download (headers and body of one page, image or file) may take.
+    /// Seconds one download of a page or image may take, however slowly bytes arrive: the
+    /// response headers, then the body, each within it (waiting for memory in between does
+    /// not count). Files to hash are bounded by the task's timeoutSeconds instead.
     #[arg(long, env = "TASKYARD_DOWNLOAD_TIMEOUT_SECONDS", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub download_timeout_seconds: u64,
     /// Largest resized image written, in pixels.
-    #[arg(long, env = "TASKYARD_MAX_OUTPUT_PIXELS", default_value_t = 50_000_000)]
+    #[arg(long, env = "TASKYARD_MAX_OUTPUT_PIXELS", default_value_t = 50_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub max_output_pixels: u64,
     /// Bytes of fetched images held in memory at once (downloads in flight and images
     /// waiting for or in processing); one image may take all of it, and then runs alone.
@@ -52,7 +55,8 @@ pub struct RunnerArgs {
           value_parser = clap::value_parser!(u64).range(1 << 20..))]
     pub image_work_bytes: u64,
     /// Most HTML elements a page may build when parsed (unclosed tags multiply them).
-    #[arg(long, env = "TASKYARD_MAX_HTML_ELEMENTS", default_value_t = 200_000)]
+    #[arg(long, env = "TASKYARD_MAX_HTML_ELEMENTS", default_value_t = 200_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub max_html_elements: u64,
 }
 
