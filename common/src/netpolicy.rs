@@ -91,7 +91,7 @@ impl NetworkPolicy {
     }
 }
 
-/// IPv4 addresses embedded in IPv6 (mapped, NAT64) are judged as IPv4.
+/// IPv4 addresses embedded in IPv6 (mapped, compatible, NAT64, 6to4) are judged as IPv4.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => embedded_v4(v6).map(IpAddr::V4).unwrap_or(ip),
@@ -104,10 +104,20 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
         return Some(v4);
     }
     let s = v6.segments();
+    let o = v6.octets();
+    let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    // IPv4-compatible ::a.b.c.d (deprecated, still routed by some stacks); :: and ::1 are
+    // IPv6's own unspecified and loopback addresses.
+    if s[..6] == [0; 6] && u32::from(last) > 1 {
+        return Some(last);
+    }
     // NAT64 well-known prefix 64:ff9b::/96.
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        let o = v6.octets();
-        return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+        return Some(last);
+    }
+    // 6to4 2002:a.b.c.d::/48 reaches the IPv4 host a.b.c.d.
+    if s[0] == 0x2002 {
+        return Some(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
     }
     None
 }
@@ -120,14 +130,21 @@ pub fn blocked_class(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// Cloud metadata and platform services on public-looking addresses: Azure's wireserver
+/// (168.63.129.16) and Alibaba Cloud's metadata service (100.100.100.200, also in CGNAT).
+const METADATA_V4: [Ipv4Addr; 2] = [Ipv4Addr::new(168, 63, 129, 16), Ipv4Addr::new(100, 100, 100, 200)];
+
 fn blocked_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     Some(match () {
         _ if ip.is_unspecified() || a == 0 => "unspecified",
         _ if ip.is_loopback() => "loopback",
         _ if ip.is_private() => "private",
         _ if ip.is_link_local() => "link-local",
+        _ if METADATA_V4.contains(&ip) => "cloud metadata",
         _ if a == 100 && (64..128).contains(&b) => "CGNAT",
+        _ if a == 198 && (18..20).contains(&b) => "benchmarking",
+        _ if a == 192 && b == 0 && c == 0 => "IETF protocol assignment",
         _ if ip.is_multicast() => "multicast",
         _ if ip.is_broadcast() || a >= 240 => "reserved",
         _ => return None,
@@ -135,13 +152,19 @@ fn blocked_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn blocked_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
     Some(match () {
         _ if ip.is_unspecified() => "unspecified",
         _ if ip.is_loopback() => "loopback",
         _ if first & 0xfe00 == 0xfc00 => "private (unique local)",
         _ if first & 0xffc0 == 0xfe80 => "link-local",
+        _ if first & 0xffc0 == 0xfec0 => "site-local",
         _ if ip.is_multicast() => "multicast",
+        // NAT64 local-use 64:ff9b:1::/48 translates to networks of the operator's choosing.
+        _ if first == 0x64 && s[1] == 0xff9b && s[2] == 1 => "NAT64 local-use",
+        // Teredo 2001::/32 tunnels to an IPv4 host through a relay.
+        _ if first == 0x2001 && s[1] == 0 => "Teredo",
         _ => return None,
     })
 }
@@ -180,6 +203,27 @@ mod tests {
             ("::ffff:127.0.0.1", "loopback"),
             ("::ffff:169.254.169.254", "link-local"),
             ("64:ff9b::a00:1", "private"),
+            ("64:ff9b::7f00:1", "loopback"),
+            ("64:ff9b::a9fe:a9fe", "link-local"),
+            ("::127.0.0.1", "loopback"),
+            ("::10.0.0.1", "private"),
+            ("::169.254.169.254", "link-local"),
+            ("2002:7f00:1::", "loopback"),
+            ("2002:a00:1::1", "private"),
+            ("2002:a9fe:a9fe::", "link-local"),
+            ("64:ff9b:1::1", "NAT64 local-use"),
+            ("64:ff9b:1:ffff::8.8.8.8", "NAT64 local-use"),
+            ("2001::1", "Teredo"),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+            ("fec0::1", "site-local"),
+            ("feff::1", "site-local"),
+            ("198.18.0.1", "benchmarking"),
+            ("198.19.255.255", "benchmarking"),
+            ("192.0.0.8", "IETF protocol assignment"),
+            ("192.0.0.170", "IETF protocol assignment"),
+            ("168.63.129.16", "cloud metadata"),
+            ("100.100.100.200", "cloud metadata"),
+            ("::ffff:168.63.129.16", "cloud metadata"),
         ] {
             assert_eq!(class(ip), Some(want), "{ip}");
         }
@@ -194,6 +238,16 @@ mod tests {
             "100.128.0.1",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "::8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "198.20.0.1",
+            "198.17.255.255",
+            "192.0.1.1",
+            "192.0.2.1",
+            "168.63.129.17",
+            "2001:db8::1",
+            "2001:4860:4860::8888",
         ] {
             assert_eq!(class(ip), None, "{ip}");
         }

@@ -44,6 +44,21 @@ where
     }
 }
 
+/// Like `or_default`, for a number that must be at least `min`.
+pub fn at_least(
+    default: &'static str,
+    min: u64,
+) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
+    let parse = or_default::<u64>(default);
+    move |value: &str| {
+        let n = parse(value)?;
+        if n < min {
+            return Err(format!("{n} is too small: use at least {min}"));
+        }
+        Ok(n)
+    }
+}
+
 /// Like `or_default`, for a value that must be one of `allowed`.
 pub fn one_of(
     default: &'static str,

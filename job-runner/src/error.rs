@@ -18,7 +18,7 @@ pub enum RunnerError {
         limit: u64,
         setting: &'static str,
     },
-    #[error("GET {url} failed: {message}")]
+    #[error("GET {url} failed: {message}; check that the server is up and answers over HTTP(S)")]
     Fetch { url: String, message: String },
     #[error("GET {url} timed out: {message}")]
     FetchTimeout { url: String, message: String },
@@ -30,8 +30,30 @@ pub enum RunnerError {
     TimedOut(i64),
     #[error("{0}")]
     InvalidSpec(String),
+    /// A limit other than a byte count (pixels, elements, memory).
+    #[error("{what}, more than the {limit} limit; raise it with {setting} if this input is expected")]
+    Limit {
+        what: String,
+        limit: String,
+        setting: &'static str,
+    },
+    #[error("GET {url} was redirected more than {max} times; fix the URL to point at the final location")]
+    TooManyRedirects { url: String, max: usize },
+    #[error(
+        "{what} nests HTML elements more than {limit} deep, past the runner's fixed nesting cap (browsers cap nesting too); flatten the page's markup"
+    )]
+    TooDeep { what: String, limit: u32 },
+    #[error("not an image: {0}")]
+    NotAnImage(String),
+    #[error("invalid image: {0}; the file is damaged or incomplete: fix or replace it at its source")]
+    InvalidImage(String),
     #[error("all {count} images failed; the first: {first}")]
-    AllImagesFailed { count: u32, first: String },
+    AllImagesFailed {
+        count: u32,
+        first: String,
+        /// Whether every image failed in a way a retry cannot change.
+        permanent: bool,
+    },
 }
 
 impl From<StoreError> for RunnerError {
@@ -56,6 +78,72 @@ impl RunnerError {
             RunnerError::Store(_) => "StoreError",
             RunnerError::TimedOut(_) => "TimedOut",
             RunnerError::AllImagesFailed { .. } => "AllImagesFailed",
+            RunnerError::Limit { .. } | RunnerError::TooDeep { .. } => "LimitExceeded",
+            RunnerError::TooManyRedirects { .. } => "TooManyRedirects",
+            RunnerError::NotAnImage(_) => "NotAnImage",
+            RunnerError::InvalidImage(_) => "InvalidImage",
         }
+    }
+
+    /// Whether running the task again can only fail the same way (a 4xx, a blocked address,
+    /// an invalid or too-large input), so the Job must not retry it. Server errors, network
+    /// failures, timeouts and store errors are transient.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            RunnerError::HttpStatus { status, .. } => (400..500).contains(status) && !matches!(status, 408 | 425 | 429),
+            RunnerError::Fetch { .. }
+            | RunnerError::FetchTimeout { .. }
+            | RunnerError::Store(_)
+            | RunnerError::TimedOut(_) => false,
+            RunnerError::AllImagesFailed { permanent, .. } => *permanent,
+            RunnerError::InvalidUrl { .. }
+            | RunnerError::Blocked(_)
+            | RunnerError::TooLarge { .. }
+            | RunnerError::ObjectNotFound { .. }
+            | RunnerError::InvalidSpec(_)
+            | RunnerError::Limit { .. }
+            | RunnerError::TooDeep { .. }
+            | RunnerError::TooManyRedirects { .. }
+            | RunnerError::NotAnImage(_)
+            | RunnerError::InvalidImage(_) => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_a_retry_can_change_are_transient() {
+        let status = |status| RunnerError::HttpStatus {
+            url: "u".into(),
+            status,
+        };
+        assert!(status(404).is_permanent());
+        assert!(status(403).is_permanent());
+        assert!(!status(429).is_permanent(), "rate limits pass");
+        assert!(!status(408).is_permanent());
+        assert!(!status(500).is_permanent());
+        assert!(!status(503).is_permanent());
+        let timeout = RunnerError::FetchTimeout {
+            url: "u".into(),
+            message: "m".into(),
+        };
+        assert!(!timeout.is_permanent());
+        assert!(RunnerError::NotAnImage("x".into()).is_permanent());
+        assert!(RunnerError::ObjectNotFound { key: "k".into() }.is_permanent());
+        let limit = RunnerError::TooLarge {
+            what: "w".into(),
+            limit: 1,
+            setting: "S",
+        };
+        assert!(limit.is_permanent());
+        let all = |permanent| RunnerError::AllImagesFailed {
+            count: 2,
+            first: "f".into(),
+            permanent,
+        };
+        assert!(all(true).is_permanent() && !all(false).is_permanent());
     }
 }

@@ -4,12 +4,14 @@
 use std::error::Error as _;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 use taskyard_common::netpolicy::{BlockedAddress, NetworkPolicy, ResolveError};
+use tokio::time::Instant;
 use url::Url;
 
 use crate::error::RunnerError;
@@ -33,11 +35,18 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// The redirect policy's refusal past `MAX_REDIRECTS`, found again in the error's sources.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {MAX_REDIRECTS} redirects")]
+struct RedirectLimit;
+
 /// An HTTP client that only reaches admitted addresses.
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     policy: NetworkPolicy,
+    /// The whole-download deadline of one GET, headers and body.
+    download_timeout: Duration,
 }
 
 /// A response whose status was 2xx, ready to stream.
@@ -46,6 +55,18 @@ pub struct Fetched {
     pub content_length: Option<u64>,
     pub content_type: Option<String>,
     response: reqwest::Response,
+    download_timeout: Duration,
+}
+
+/// The error of a download that passed its whole-download deadline.
+fn deadline_passed(url: &str, limit: Duration) -> RunnerError {
+    RunnerError::FetchTimeout {
+        url: url.to_string(),
+        message: format!(
+            "the download did not finish within {} s (the whole-download deadline); raise it with the runner setting TASKYARD_DOWNLOAD_TIMEOUT_SECONDS (--download-timeout-seconds) if the server is slow but working",
+            limit.as_secs()
+        ),
+    }
 }
 
 impl Fetcher {
@@ -58,7 +79,7 @@ impl Fetcher {
             .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
             .redirect(redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > MAX_REDIRECTS {
-                    return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+                    return attempt.error(RedirectLimit);
                 }
                 match check_literal(&redirect_policy, attempt.url()) {
                     Ok(()) => attempt.follow(),
@@ -69,20 +90,39 @@ impl Fetcher {
             .read_timeout(args.read_timeout())
             .build()
             .map_err(|e| RunnerError::InvalidSpec(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client, policy })
+        Ok(Self {
+            client,
+            policy,
+            download_timeout: args.download_timeout(),
+        })
     }
 
-    /// GETs `url`, failing unless the final answer is a 2xx.
+    /// GETs `url`, failing unless the final answer is a 2xx. The whole download, headers
+    /// and body, must finish within the download deadline.
     pub async fn get(&self, url: &str) -> Result<Fetched, RunnerError> {
         let parsed = parse_http_url(url)?;
         check_literal(&self.policy, &parsed)?;
-        let response = self
-            .client
-            .get(parsed.clone())
-            .send()
+        let deadline = Instant::now() + self.download_timeout;
+        let response = tokio::time::timeout_at(deadline, self.client.get(parsed.clone()).send())
             .await
+            .map_err(|_| deadline_passed(url, self.download_timeout))?
             .map_err(|e| classify(url, e))?;
         let status = response.status();
+        // A redirect the client did not follow: its Location is not an http(s) URL.
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            return Err(RunnerError::InvalidUrl {
+                url: location.to_string(),
+                why: format!(
+                    "{} redirects there, a redirect to a scheme other than http or https, which runners do not follow",
+                    response.url()
+                ),
+            });
+        }
         if !status.is_success() {
             return Err(RunnerError::HttpStatus {
                 url: response.url().to_string(),
@@ -99,17 +139,47 @@ impl Fetcher {
             content_length: response.content_length(),
             content_type,
             response,
+            download_timeout: self.download_timeout,
         })
     }
 }
 
 impl Fetched {
-    /// The body as a stream of chunks; the caller enforces its size limit while reading.
-    pub fn chunks(self) -> impl Stream<Item = Result<Bytes, RunnerError>> + Send + Unpin + 'static {
+    /// The body as a stream of chunks without the whole-download deadline: for HashTask's
+    /// files (up to 10 GiB, streamed in constant memory), which the task's own
+    /// `timeoutSeconds` bounds. The per-read timeout still applies.
+    pub fn chunks_unhurried(self) -> impl Stream<Item = Result<Bytes, RunnerError>> + Send + Unpin + 'static {
         let url = self.url.to_string();
         self.response
             .bytes_stream()
             .map(move |r| r.map_err(|e| classify(&url, e)))
+    }
+
+    /// The body as a stream of chunks; the caller enforces its size limit while reading. The
+    /// whole body must arrive within the download deadline from now (the headers had their
+    /// own), so time spent waiting for room in a memory budget does not count.
+    pub fn chunks(self) -> impl Stream<Item = Result<Bytes, RunnerError>> + Send + Unpin + 'static {
+        let url = self.url.to_string();
+        let limit = self.download_timeout;
+        let deadline = Instant::now() + limit;
+        let body = self
+            .response
+            .bytes_stream()
+            .map(move |r| r.map_err(|e| classify(&url, e)));
+        let url = self.url.to_string();
+        // The read timeout bounds each read; this bounds the sum, against a server that
+        // sends a byte every few seconds.
+        Box::pin(futures::stream::unfold(Some(body), move |body| {
+            let url = url.clone();
+            async move {
+                let mut body = body?;
+                match tokio::time::timeout_at(deadline, body.next()).await {
+                    Ok(Some(item)) => Some((item, Some(body))),
+                    Ok(None) => None,
+                    Err(_) => Some((Err(deadline_passed(&url, limit)), None)),
+                }
+            }
+        }))
     }
 }
 
@@ -157,13 +227,29 @@ fn classify(url: &str, e: reqwest::Error) -> RunnerError {
         if let Some(ResolveError::Blocked(b)) = s.downcast_ref::<ResolveError>() {
             return RunnerError::Blocked(b.clone());
         }
-        if let Some(RunnerError::Blocked(b)) = s.downcast_ref::<RunnerError>() {
-            return RunnerError::Blocked(b.clone());
+        match s.downcast_ref::<RunnerError>() {
+            Some(RunnerError::Blocked(b)) => return RunnerError::Blocked(b.clone()),
+            Some(RunnerError::InvalidUrl { url, why }) => {
+                return RunnerError::InvalidUrl {
+                    url: url.clone(),
+                    why: why.clone(),
+                };
+            }
+            _ => {}
+        }
+        if s.downcast_ref::<RedirectLimit>().is_some() {
+            return RunnerError::TooManyRedirects {
+                url: url.to_string(),
+                max: MAX_REDIRECTS,
+            };
         }
         source = s.source();
     }
-    let message = error_chain(&e);
+    let mut message = error_chain(&e);
     if e.is_timeout() {
+        message.push_str(
+            "; if the server is slow but working, raise the runner setting TASKYARD_READ_TIMEOUT_SECONDS (--read-timeout-seconds) or TASKYARD_CONNECT_TIMEOUT_SECONDS (--connect-timeout-seconds)",
+        );
         RunnerError::FetchTimeout {
             url: url.to_string(),
             message,

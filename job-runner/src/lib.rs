@@ -6,13 +6,17 @@
 //! `job-runner log --store DIR` prints a day's HashTask results log from it.
 
 pub mod body;
+pub mod bounds;
+pub mod budget;
 pub mod daylog;
 pub mod digest;
 pub mod error;
 pub mod exec;
 pub mod fetch;
+pub mod html;
 pub mod images;
 pub mod local;
+pub mod schema;
 pub mod settings;
 pub mod tasks;
 pub mod text;

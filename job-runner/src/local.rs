@@ -49,6 +49,13 @@ pub fn parse_task(yaml: &str) -> Result<RunnerTask, UsageError> {
         .get("spec")
         .cloned()
         .ok_or_else(|| UsageError("the task file has no spec".into()))?;
+    // What the API server would refuse on kubectl apply is refused here too.
+    if let Some(schema) = crate::schema::crd_schema(kind) {
+        let errors = crate::schema::validate(&schema, &doc);
+        if !errors.is_empty() {
+            return Err(UsageError(crate::schema::invalid_message(kind, name, &errors)));
+        }
+    }
     let spec: TaskSpec = serde_json::from_value(json!({"kind": kind, "spec": spec}))
         .map_err(|e| UsageError(format!("invalid {kind} spec: {e}")))?;
     let identity = TaskIdentity {
@@ -74,7 +81,7 @@ pub async fn run_local(store_dir: &Path, yaml: &str, args: RunnerArgs) -> Result
     })?;
     let store = Store::Dir(DirStore::new(store_dir));
     let ctx = Context::new(store.clone(), args).map_err(|e| UsageError(e.to_string()))?;
-    let mut result = run_task(&ctx, &task).await;
+    let mut result = run_task(&ctx, &task).await.result;
     let recorded = async {
         write_result(&store, &result).await?;
         if let TaskSpec::HashTask(_) = task.spec {
@@ -125,6 +132,14 @@ mod tests {
     fn explains_bad_task_files() {
         for (yaml, want) in [
             ("kind: HashTask", "apiVersion"),
+            (
+                "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: r}\nspec: {source: {object: a}, algorithms: []}",
+                "HashTask.taskyard.dev \"r\" is invalid: spec.algorithms: Invalid value: 0: spec.algorithms in body should have at least 1 items",
+            ),
+            (
+                "apiVersion: taskyard.dev/v1alpha1\nkind: ImageTask\nmetadata: {name: g}\nspec: {source: {object: a}, resize: {width: 0, height: 1}}",
+                "spec.resize.width: Invalid value: 0",
+            ),
             (
                 "apiVersion: taskyard.dev/v1alpha1\nkind: Pod\nmetadata: {name: a}\nspec: {}",
                 "invalid Pod spec",

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use taskyard_common::netpolicy::NetworkPolicy;
-use taskyard_common::setting::{NetworkList, number_in, or_default};
+use taskyard_common::setting::{NetworkList, at_least, number_in, or_default};
 
 /// Flags shared by `run` and `exec`. An empty value means the default (the operator passes
 /// its settings as environment variables, and an unset one arrives empty).
@@ -43,6 +43,30 @@ pub struct RunnerArgs {
     #[arg(long, env = "TASKYARD_READ_TIMEOUT_SECONDS", default_value_t = 60,
           value_parser = or_default::<u64>("60"))]
     pub read_timeout_seconds: u64,
+    /// Seconds one download of a page or image may take, however slowly bytes arrive: the
+    /// response headers, then the body, each within it (waiting for memory in between does
+    /// not count). Files to hash are bounded by the task's timeoutSeconds instead.
+    #[arg(long, env = "TASKYARD_DOWNLOAD_TIMEOUT_SECONDS", default_value_t = 120,
+          value_parser = at_least("120", 1))]
+    pub download_timeout_seconds: u64,
+    /// Largest resized image written, in pixels.
+    #[arg(long, env = "TASKYARD_MAX_OUTPUT_PIXELS", default_value_t = 50_000_000,
+          value_parser = at_least("50000000", 1))]
+    pub max_output_pixels: u64,
+    /// Bytes of fetched images held in memory at once (downloads in flight and images
+    /// waiting for or in processing); one image may take all of it, and then runs alone.
+    #[arg(long, env = "TASKYARD_IMAGE_DOWNLOAD_BYTES", default_value_t = 64 << 20,
+          value_parser = at_least("67108864", 1 << 20))]
+    pub image_download_bytes: u64,
+    /// Memory images being decoded, resized and encoded may use at once, in bytes. An image
+    /// that needs more by itself fails with LimitExceeded.
+    #[arg(long, env = "TASKYARD_IMAGE_WORK_BYTES", default_value_t = 160 << 20,
+          value_parser = at_least("167772160", 1 << 20))]
+    pub image_work_bytes: u64,
+    /// Most HTML elements a page may build when parsed (unclosed tags multiply them).
+    #[arg(long, env = "TASKYARD_MAX_HTML_ELEMENTS", default_value_t = 200_000,
+          value_parser = at_least("200000", 1))]
+    pub max_html_elements: u64,
 }
 
 impl Default for RunnerArgs {
@@ -56,6 +80,11 @@ impl Default for RunnerArgs {
             image_concurrency: 8,
             connect_timeout_seconds: 10,
             read_timeout_seconds: 60,
+            download_timeout_seconds: 120,
+            max_output_pixels: 50_000_000,
+            image_download_bytes: 64 << 20,
+            image_work_bytes: 160 << 20,
+            max_html_elements: 200_000,
         }
     }
 }
@@ -71,6 +100,10 @@ impl RunnerArgs {
 
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_seconds)
+    }
+
+    pub fn download_timeout(&self) -> Duration {
+        Duration::from_secs(self.download_timeout_seconds)
     }
 }
 

@@ -60,8 +60,13 @@ pub fn largest_srcset_candidate(srcset: &str) -> Option<&str> {
     best.map(|(url, _)| url)
 }
 
+/// Parses `html` (without an element budget: for trusted or small input) and collects.
 pub fn collect_images(html: &str, page: &Url, max: usize) -> Collected {
-    let doc = Html::parse_document(html);
+    collect_from(&Html::parse_document(html), page, max)
+}
+
+/// The images of a parsed page.
+pub fn collect_from(doc: &Html, page: &Url, max: usize) -> Collected {
     let selector = |s: &str| Selector::parse(s).expect("a valid selector");
     let base = doc
         .select(&selector("base[href]"))
@@ -90,7 +95,12 @@ pub fn collect_images(html: &str, page: &Url, max: usize) -> Collected {
         if raw.is_empty() {
             continue;
         }
-        if raw.len() >= 5 && raw[..5].eq_ignore_ascii_case("data:") {
+        // Bytes, not a str slice: byte 5 may fall inside a multi-byte character.
+        if raw
+            .as_bytes()
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"data:"))
+        {
             let short: String = raw.chars().take(64).collect();
             if seen.insert(short.clone()) {
                 out.skipped.push(short);
@@ -164,6 +174,14 @@ mod tests {
         );
         assert_eq!(got.skipped.len(), 1);
         assert_eq!(got.truncated, 0);
+    }
+
+    #[test]
+    fn non_ascii_urls_shorter_than_five_bytes_of_prefix() {
+        let page = Url::parse("http://h/").unwrap();
+        let got = collect_images(r#"<img src="日本.png"><img src="é"><img src="DATA:x">"#, &page, 10);
+        assert_eq!(got.urls, ["http://h/%E6%97%A5%E6%9C%AC.png", "http://h/%C3%A9"]);
+        assert_eq!(got.skipped, ["DATA:x"]);
     }
 
     #[test]

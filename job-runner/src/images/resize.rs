@@ -7,6 +7,9 @@ use fast_image_resize as fr;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use taskyard_api::{Fit, OutputFormat, Resize};
 
+use super::decode;
+use super::frames::geometry;
+
 /// Width and height from the header, without decoding the pixels.
 pub fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), String> {
     ImageReader::with_format(Cursor::new(bytes), format)
@@ -28,37 +31,14 @@ pub fn upright_dimensions(head: &[u8], format: ImageFormat) -> Result<(u32, u32)
 }
 
 /// Whether turning an image upright swaps its width and height.
-fn swaps_axes(orientation: image::metadata::Orientation) -> bool {
+pub(crate) fn swaps_axes(orientation: image::metadata::Orientation) -> bool {
     use image::metadata::Orientation::*;
     matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
 }
 
-/// Decodes an image (whose header was checked against the pixel limit) and turns it upright
-/// per its EXIF orientation. With `shrink_to`, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale
-/// in the DCT (shrink-on-load), never below twice what that resize needs, so the final
-/// Lanczos3 pass still has detail to work with.
-pub fn decode_upright(bytes: &[u8], format: ImageFormat, shrink_to: Option<&Resize>) -> Result<DynamicImage, String> {
-    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
-        .into_decoder()
-        .map_err(|e| format!("cannot decode the image: {e}"))?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let shrunk = match (format, shrink_to) {
-        (ImageFormat::Jpeg, Some(r)) => decode_jpeg_scaled(bytes, decoder.dimensions(), orientation, r),
-        _ => None,
-    };
-    let mut img = match shrunk {
-        Some(img) => img,
-        None => DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode the image: {e}"))?,
-    };
-    img.apply_orientation(orientation);
-    Ok(img)
-}
-
 /// A JPEG decoded at the smallest DCT scale that leaves at least twice the pixels `r` needs
 /// on each axis; `None` when no scaling helps or the colour model is not RGB or grey.
-fn decode_jpeg_scaled(
+pub(crate) fn decode_jpeg_scaled(
     bytes: &[u8],
     (w, h): (u32, u32),
     orientation: image::metadata::Orientation,
@@ -170,8 +150,7 @@ pub struct Variant {
     pub height: u32,
 }
 
-/// What processing an image gave: the decoded upright size (the original's, unless a resize
-/// let a JPEG be decoded at a smaller scale), and the variant when resizing.
+/// What processing an image gave: the original's upright size, and the variant when resizing.
 pub struct Processed {
     pub width: u32,
     pub height: u32,
@@ -188,14 +167,34 @@ pub fn output_format(r: &Resize, original: ImageFormat) -> ImageFormat {
     }
 }
 
-/// Decodes the whole image (so a damaged one fails here), turns it upright, and resizes and
-/// encodes it when asked.
+/// Checks the whole image decodes (so a damaged one fails here) and, when asked, resizes
+/// and encodes it; see `decode` for the memory each path takes.
 pub fn process(bytes: &[u8], format: ImageFormat, resize_to: Option<&Resize>) -> Result<Processed, String> {
-    let img = decode_upright(bytes, format, resize_to)?;
+    let g = geometry(bytes, format)?;
+    let orientation = decode::orientation(bytes, format);
+    let (width, height) = if swaps_axes(orientation) {
+        (g.height, g.width)
+    } else {
+        (g.width, g.height)
+    };
     let variant = match resize_to {
-        None => None,
+        None => {
+            decode::validate(bytes, format)?;
+            None
+        }
         Some(r) => {
-            let out = resize(&img, r.fit, r.width, r.height)?;
+            let img = decode::decode_for_resize(bytes, format, &g, r)?;
+            // A contain box is fitted from the original's size: a shrunk decode (DCT scaling,
+            // PNG box filter) can round the aspect ratio by a pixel.
+            let (fit, w, h) = match r.fit {
+                Fit::Contain => {
+                    let (w, h) = target_size((width, height), Fit::Contain, r.width, r.height);
+                    (Fit::Fill, w, h)
+                }
+                other => (other, r.width, r.height),
+            };
+            let out = resize(&img, fit, w, h)?;
+            drop(img);
             let out_format = output_format(r, format);
             Some(Variant {
                 bytes: encode(&out, out_format, r.quality)?,
@@ -205,11 +204,7 @@ pub fn process(bytes: &[u8], format: ImageFormat, resize_to: Option<&Resize>) ->
             })
         }
     };
-    Ok(Processed {
-        width: img.width(),
-        height: img.height(),
-        variant,
-    })
+    Ok(Processed { width, height, variant })
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub async fn run(ctx: &Context, spec: &HashTaskSpec) -> Result<Done, RunnerError
             if fetched.content_length.is_some_and(|n| n > limit) {
                 return Err(too_large(what));
             }
-            digest_stream(fetched.chunks(), &spec.algorithms, limit, &what).await?
+            digest_stream(fetched.chunks_unhurried(), &spec.algorithms, limit, &what).await?
         }
         SourceRef::Object(key) => {
             let what = format!("store object {key:?}");

@@ -15,16 +15,24 @@ use tokio::sync::Semaphore;
 
 use super::{Context, Done};
 use crate::body::collect_limited;
+use crate::bounds::STATUS_ITEMS;
+use crate::budget::Reservation;
 use crate::error::RunnerError;
-use crate::images::collect::collect_images;
+use crate::html::{ElementBudgetExceeded, parse_bounded};
+use crate::images::collect::collect_from;
+use crate::images::decode::{orientation, work_bytes};
 use crate::images::format::{check_complete, content_type, extension, from_extension, sniff};
-use crate::images::resize::{dimensions, output_format, process as process_image, upright_dimensions};
+use crate::images::frames::{Geometry, geometry};
+use crate::images::resize::{output_format, process as process_image, swaps_axes, target_size, upright_dimensions};
 use crate::text::decode::{DocumentKind, decode};
 
 const PAGE_LIMIT_SETTING: &str = "the runner setting TASKYARD_MAX_PAGE_BYTES (--max-page-bytes)";
 const IMAGE_LIMIT_SETTING: &str = "the runner setting TASKYARD_MAX_IMAGE_BYTES (--max-image-bytes)";
-/// Items kept in status; the manifest has them all.
-const STATUS_ITEMS: usize = 50;
+const PIXELS_SETTING: &str = "the runner setting TASKYARD_MAX_IMAGE_PIXELS (--max-image-pixels)";
+const OUTPUT_PIXELS_SETTING: &str = "the runner setting TASKYARD_MAX_OUTPUT_PIXELS (--max-output-pixels)";
+const WORK_SETTING: &str =
+    "the runner setting TASKYARD_IMAGE_WORK_BYTES (--image-work-bytes), with the runner Pod's memory limit";
+pub(crate) const ELEMENTS_SETTING: &str = "the runner setting TASKYARD_MAX_HTML_ELEMENTS (--max-html-elements)";
 /// How much of a stored image is read for its geometry: headers, EXIF and colour profiles
 /// come first and are rarely larger.
 const HEADER_BYTES: usize = 256 << 10;
@@ -43,7 +51,45 @@ impl Input {
     }
 }
 
+/// The failure of a page whose parse passed the element budget or the nesting cap.
+pub(crate) fn too_many_elements(what: &str, e: ElementBudgetExceeded) -> RunnerError {
+    match e {
+        ElementBudgetExceeded::Elements { limit } => RunnerError::Limit {
+            what: format!(
+                "{what} builds more than {limit} HTML elements when parsed (unclosed tags are re-opened in every block)"
+            ),
+            limit: format!("{limit}-element"),
+            setting: ELEMENTS_SETTING,
+        },
+        ElementBudgetExceeded::Depth { limit } => RunnerError::TooDeep {
+            what: what.to_string(),
+            limit,
+        },
+    }
+}
+
+/// A `fill` or `cover` resize writes exactly width x height, whatever the image: past the
+/// output limit every image would fail, so the task does, before fetching anything.
+fn check_output_box(ctx: &Context, r: &Resize) -> Result<(), RunnerError> {
+    let pixels = r.width as u64 * r.height as u64;
+    if r.fit != taskyard_api::Fit::Contain && pixels > ctx.args.max_output_pixels {
+        return Err(output_limit(ctx, r.width, r.height));
+    }
+    Ok(())
+}
+
+fn output_limit(ctx: &Context, w: u32, h: u32) -> RunnerError {
+    RunnerError::Limit {
+        what: format!("the resized image would be {w}x{h} = {} pixels", w as u64 * h as u64),
+        limit: format!("{}-pixel output", ctx.args.max_output_pixels),
+        setting: OUTPUT_PIXELS_SETTING,
+    }
+}
+
 pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &ImageTaskSpec) -> Result<Done, RunnerError> {
+    if let Some(r) = &spec.resize {
+        check_output_box(ctx, r)?;
+    }
     let (inputs, skipped, truncated) = match spec.source().map_err(RunnerError::InvalidSpec)? {
         SourceRef::Page(url) => {
             let what = format!("the page at {url}");
@@ -52,7 +98,10 @@ pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &ImageTaskSpec) -
             let content_type = fetched.content_type.clone();
             let bytes = collect_limited(fetched.chunks(), ctx.args.max_page_bytes, &what, PAGE_LIMIT_SETTING).await?;
             let (html, _) = decode(&bytes, content_type.as_deref(), DocumentKind::Html);
-            let found = collect_images(&html, &page_url, spec.max_images as usize);
+            drop(bytes);
+            let doc = parse_bounded(&html, ctx.args.max_html_elements).map_err(|e| too_many_elements(&what, e))?;
+            drop(html);
+            let found = collect_from(&doc, &page_url, spec.max_images as usize);
             (
                 found.urls.into_iter().map(Input::Remote).collect(),
                 found.skipped,
@@ -66,22 +115,24 @@ pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &ImageTaskSpec) -
     // Decoding is memory- and CPU-heavy: at most one per core at a time.
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let decoding = Arc::new(Semaphore::new(cores));
-    let mut items: Vec<(usize, ImageItem)> = futures::stream::iter(inputs.into_iter().enumerate())
+    let mut items: Vec<(usize, ImageItem, bool)> = futures::stream::iter(inputs.into_iter().enumerate())
         .map(|(i, input)| {
             let decoding = decoding.clone();
             async move {
-                let item = match process(ctx, &input, spec.resize.as_ref(), &decoding).await {
-                    Ok(item) => item,
-                    Err(error) => failed_item(input.source(), error),
-                };
-                (i, item)
+                match process(ctx, &input, spec.resize.as_ref(), &decoding).await {
+                    Ok(item) => (i, item, false),
+                    Err(e) => (i, failed_item(input.source(), &e), e.is_permanent()),
+                }
             }
         })
         .buffer_unordered(ctx.args.image_concurrency as usize)
         .collect()
         .await;
-    items.sort_by_key(|(i, _)| *i);
-    let mut items: Vec<ImageItem> = items.into_iter().map(|(_, item)| item).collect();
+    items.sort_by_key(|(i, ..)| *i);
+    let all_permanent = items
+        .iter()
+        .all(|(_, item, permanent)| item.state != ItemState::Failed || *permanent);
+    let mut items: Vec<ImageItem> = items.into_iter().map(|(_, item, _)| item).collect();
     let count = |state| items.iter().filter(|i| i.state == state).count() as u32;
     let counts = ImageCounts {
         found: items.len() as u32,
@@ -106,6 +157,7 @@ pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &ImageTaskSpec) -
         return Err(RunnerError::AllImagesFailed {
             count: counts.found,
             first,
+            permanent: all_permanent,
         });
     }
     let mut message = format!(
@@ -149,9 +201,10 @@ fn bare_item(source: String, state: ItemState) -> ImageItem {
     }
 }
 
-fn failed_item(source: &str, error: String) -> ImageItem {
+/// A failed item; its error starts with the failure's reason (`NotAnImage: ...`).
+fn failed_item(source: &str, error: &RunnerError) -> ImageItem {
     ImageItem {
-        error: Some(error),
+        error: Some(format!("{}: {error}", error.reason())),
         ..bare_item(source.to_string(), ItemState::Failed)
     }
 }
@@ -162,16 +215,11 @@ async fn process(
     input: &Input,
     resize_to: Option<&Resize>,
     decoding: &Semaphore,
-) -> Result<ImageItem, String> {
+) -> Result<ImageItem, RunnerError> {
     let source = input.source();
-    let store_err = |e: taskyard_common::store::StoreError| e.to_string();
     // An original already in the store (any extension): its key.
     let existing_original = match input {
-        Input::Remote(url) => ctx
-            .store
-            .first_with_prefix(&image_key(url, ""))
-            .await
-            .map_err(store_err)?,
+        Input::Remote(url) => ctx.store.first_with_prefix(&image_key(url, "")).await?,
         Input::Stored(key) => Some(key.clone()),
     };
     if let (Some(original), None) = (&existing_original, resize_to)
@@ -180,7 +228,9 @@ async fn process(
         return reused(ctx, source, original, None).await;
     }
     if let (Some(original), Some(r)) = (&existing_original, resize_to) {
-        let format = from_extension(original).ok_or("the stored original has an unknown extension")?;
+        let format = from_extension(original).ok_or_else(|| {
+            RunnerError::InvalidImage(format!("the stored original {original} has an unknown extension"))
+        })?;
         let variant = variant_key(
             source,
             r.width,
@@ -188,59 +238,53 @@ async fn process(
             fit_name(r),
             extension(output_format(r, format)),
         );
-        if ctx.store.size(&variant).await.map_err(store_err)?.is_some() {
+        if ctx.store.size(&variant).await?.is_some() {
             return reused(ctx, source, &variant, Some(original.clone())).await;
         }
     }
 
-    let bytes = match (input, &existing_original) {
-        (_, Some(key)) => {
-            let chunks = ctx.store.open(key).await.map_err(store_err)?.map_err(RunnerError::from);
-            collect_limited(
-                chunks,
-                ctx.args.max_image_bytes,
-                &format!("store object {key:?}"),
-                IMAGE_LIMIT_SETTING,
-            )
-            .await
-            .map_err(|e| e.to_string())?
-        }
-        (Input::Remote(url), None) => {
-            let fetched = ctx.fetcher.get(url).await.map_err(|e| e.to_string())?;
-            let what = format!("the image at {url}");
-            if fetched.content_length.is_some_and(|n| n > ctx.args.max_image_bytes) {
-                return Err(RunnerError::TooLarge {
-                    what,
-                    limit: ctx.args.max_image_bytes,
-                    setting: IMAGE_LIMIT_SETTING,
-                }
-                .to_string());
-            }
-            collect_limited(fetched.chunks(), ctx.args.max_image_bytes, &what, IMAGE_LIMIT_SETTING)
-                .await
-                .map_err(|e| e.to_string())?
-        }
-        (Input::Stored(_), None) => unreachable!("a stored input is its own original"),
-    };
-    let format = sniff(&bytes).ok_or("not an image: the content is not JPEG, PNG, GIF or WebP")?;
-    check_complete(&bytes, format)?;
-    let (w, h) = dimensions(&bytes, format)?;
-    if w as u64 * h as u64 > ctx.args.max_image_pixels {
-        return Err(format!(
-            "the image is {w}x{h} = {} pixels, more than the {}-pixel limit; raise it with the runner setting TASKYARD_MAX_IMAGE_PIXELS (--max-image-pixels) if this input is expected",
-            w as u64 * h as u64,
-            ctx.args.max_image_pixels
-        ));
-    }
+    // Held until the item is done: the bytes stay in memory while they are processed.
+    let (bytes, _held) = fetch_bytes(ctx, input, existing_original.as_deref()).await?;
+    let format = sniff(&bytes).ok_or_else(|| {
+        RunnerError::NotAnImage(format!(
+            "{source} is not JPEG, PNG, GIF or WebP (judged from its bytes, not its name or Content-Type); point the task at an image"
+        ))
+    })?;
+    check_complete(&bytes, format).map_err(RunnerError::InvalidImage)?;
+    let g = geometry(&bytes, format).map_err(RunnerError::InvalidImage)?;
+    check_pixels(ctx, &g, resize_to, &bytes, format)?;
     let bytes = Bytes::from(bytes);
+
     // Decoding checks the whole image (a truncated file fails here) and applies orientation.
-    let permit = decoding.acquire().await.expect("the semaphore is never closed");
+    let cpu = decoding.acquire().await.expect("the semaphore is never closed");
+    let o = orientation(&bytes, format);
+    let rotates = !matches!(
+        o,
+        image::metadata::Orientation::NoTransforms
+            | image::metadata::Orientation::FlipHorizontal
+            | image::metadata::Orientation::FlipVertical
+    );
+    let need = work_bytes(&g, format, resize_to, rotates);
+    if need > ctx.args.image_work_bytes {
+        return Err(RunnerError::Limit {
+            what: format!(
+                "processing the {}x{} {format:?} image {source} needs about {} MiB",
+                g.largest.0,
+                g.largest.1,
+                need >> 20
+            ),
+            limit: format!("{} MiB image working memory", ctx.args.image_work_bytes >> 20),
+            setting: WORK_SETTING,
+        });
+    }
+    let memory = ctx.work.reserve(need).await;
     let work_bytes = bytes.clone();
     let resize_spec = resize_to.cloned();
     let processed = tokio::task::spawn_blocking(move || process_image(&work_bytes, format, resize_spec.as_ref()))
         .await
-        .map_err(|e| format!("image processing failed: {e}"))??;
-    drop(permit);
+        .map_err(|e| RunnerError::InvalidImage(format!("image processing failed: {e}")))?
+        .map_err(RunnerError::InvalidImage)?;
+    drop((memory, cpu));
 
     let (original_key, original_state) = match input {
         Input::Stored(key) => (key.clone(), ItemState::Reused),
@@ -249,8 +293,7 @@ async fn process(
             match ctx
                 .store
                 .put_if_absent(&key, bytes.clone(), content_type(format))
-                .await
-                .map_err(store_err)?
+                .await?
             {
                 PutOutcome::Created => (key, ItemState::Stored),
                 PutOutcome::AlreadyExists => (key, ItemState::Reused),
@@ -273,8 +316,7 @@ async fn process(
     let state = match ctx
         .store
         .put_if_absent(&key, Bytes::from(variant.bytes), content_type(variant.format))
-        .await
-        .map_err(store_err)?
+        .await?
     {
         PutOutcome::Created => ItemState::Stored,
         PutOutcome::AlreadyExists => original_state,
@@ -290,13 +332,96 @@ async fn process(
     })
 }
 
+/// The decoded-pixel limit over the largest frame, and the output limit over the size a
+/// `contain` resize gives this image.
+fn check_pixels(
+    ctx: &Context,
+    g: &Geometry,
+    resize_to: Option<&Resize>,
+    bytes: &[u8],
+    format: image::ImageFormat,
+) -> Result<(), RunnerError> {
+    if g.largest_pixels > ctx.args.max_image_pixels {
+        let frame = if g.largest == (g.width, g.height) {
+            "image"
+        } else {
+            "image has a frame that"
+        };
+        return Err(RunnerError::Limit {
+            what: format!(
+                "the {frame} is {}x{} = {} pixels decoded",
+                g.largest.0, g.largest.1, g.largest_pixels
+            ),
+            limit: format!("{}-pixel", ctx.args.max_image_pixels),
+            setting: PIXELS_SETTING,
+        });
+    }
+    if let Some(r) = resize_to {
+        let upright = if swaps_axes(orientation(bytes, format)) {
+            (g.height, g.width)
+        } else {
+            (g.width, g.height)
+        };
+        let (w, h) = target_size(upright, r.fit, r.width, r.height);
+        if w as u64 * h as u64 > ctx.args.max_output_pixels {
+            return Err(output_limit(ctx, w, h));
+        }
+    }
+    Ok(())
+}
+
+/// An image's bytes, from the store or the web, with room reserved for them in the download
+/// budget: by Content-Length (or the stored size) when known, else the image size limit.
+async fn fetch_bytes(
+    ctx: &Context,
+    input: &Input,
+    stored: Option<&str>,
+) -> Result<(Vec<u8>, Reservation), RunnerError> {
+    let limit = ctx.args.max_image_bytes;
+    let too_large = |what: String| RunnerError::TooLarge {
+        what,
+        limit,
+        setting: IMAGE_LIMIT_SETTING,
+    };
+    match (input, stored) {
+        (_, Some(key)) => {
+            let what = format!("store object {key:?}");
+            let size = ctx.store.size(key).await?;
+            if size.is_some_and(|n| n > limit) {
+                return Err(too_large(what));
+            }
+            let mut held = ctx.downloads.reserve(size.unwrap_or(limit)).await;
+            let chunks = ctx.store.open(key).await?.map_err(RunnerError::from);
+            let bytes = collect_limited(chunks, limit, &what, IMAGE_LIMIT_SETTING).await?;
+            held.shrink_to(bytes.len() as u64);
+            Ok((bytes, held))
+        }
+        (Input::Remote(url), None) => {
+            let fetched = ctx.fetcher.get(url).await?;
+            let what = format!("the image at {url}");
+            if fetched.content_length.is_some_and(|n| n > limit) {
+                return Err(too_large(what));
+            }
+            let mut held = ctx.downloads.reserve(fetched.content_length.unwrap_or(limit)).await;
+            let bytes = collect_limited(fetched.chunks(), limit, &what, IMAGE_LIMIT_SETTING).await?;
+            held.shrink_to(bytes.len() as u64);
+            Ok((bytes, held))
+        }
+        (Input::Stored(_), None) => unreachable!("a stored input is its own original"),
+    }
+}
+
 /// An item for an object another task already stored: nothing is downloaded from the web,
 /// and only the object's first bytes are read from the store, for its geometry.
-async fn reused(ctx: &Context, source: &str, key: &str, original_key: Option<String>) -> Result<ImageItem, String> {
-    let store_err = |e: taskyard_common::store::StoreError| e.to_string();
-    let bytes = ctx.store.size(key).await.map_err(store_err)?;
+async fn reused(
+    ctx: &Context,
+    source: &str,
+    key: &str,
+    original_key: Option<String>,
+) -> Result<ImageItem, RunnerError> {
+    let bytes = ctx.store.size(key).await?;
     let format = from_extension(key);
-    let head = ctx.store.head_bytes(key, HEADER_BYTES).await.map_err(store_err)?;
+    let head = ctx.store.head_bytes(key, HEADER_BYTES).await?;
     // An image whose header and metadata do not fit in HEADER_BYTES keeps its size unstated.
     let geometry = head.zip(format).and_then(|(head, f)| upright_dimensions(&head, f).ok());
     Ok(ImageItem {

@@ -10,6 +10,8 @@ use taskyard_api::{Outcome, RunnerTask, TaskOutput, TaskResult, TaskSpec, TaskSp
 use taskyard_common::keys::result_key;
 use taskyard_common::store::{Store, StoreError};
 
+use crate::bounds::bound_result;
+use crate::budget::ByteBudget;
 use crate::error::RunnerError;
 use crate::fetch::Fetcher;
 use crate::settings::RunnerArgs;
@@ -20,12 +22,18 @@ pub struct Context {
     pub store: Store,
     pub fetcher: Fetcher,
     pub args: RunnerArgs,
+    /// Fetched image bytes held at once.
+    pub downloads: ByteBudget,
+    /// Memory of images being decoded, resized and encoded at once.
+    pub work: ByteBudget,
 }
 
 impl Context {
     pub fn new(store: Store, args: RunnerArgs) -> Result<Self, RunnerError> {
         Ok(Self {
             fetcher: Fetcher::new(&args)?,
+            downloads: ByteBudget::new(args.image_download_bytes),
+            work: ByteBudget::new(args.image_work_bytes),
             store,
             args,
         })
@@ -35,9 +43,15 @@ impl Context {
 /// A finished task's summary message and output.
 pub type Done = (String, TaskOutput);
 
+/// A task's result, and whether a failure is permanent (a retry would fail the same way).
+pub struct Ran {
+    pub result: TaskResult,
+    pub permanent: bool,
+}
+
 /// Runs one task to its result. Never fails: every failure becomes a `Failed` result that
-/// says what is wrong.
-pub async fn run_task(ctx: &Context, task: &RunnerTask) -> TaskResult {
+/// says what is wrong, bounded in size for status.
+pub async fn run_task(ctx: &Context, task: &RunnerTask) -> Ran {
     let started_at = jiff::Timestamp::now();
     let timeout_seconds = match &task.spec {
         TaskSpec::ImageTask(s) => s.timeout_seconds(),
@@ -49,11 +63,12 @@ pub async fn run_task(ctx: &Context, task: &RunnerTask) -> TaskResult {
         Ok(done) => done,
         Err(_) => Err(RunnerError::TimedOut(timeout_seconds)),
     };
+    let permanent = done.as_ref().err().is_some_and(RunnerError::is_permanent);
     let (outcome, reason, message, output) = match done {
         Ok((message, output)) => (Outcome::Succeeded, "Completed".to_string(), message, Some(output)),
         Err(e) => (Outcome::Failed, e.reason().to_string(), e.to_string(), None),
     };
-    TaskResult {
+    let mut result = TaskResult {
         kind: task.spec.kind(),
         identity: task.identity.clone(),
         outcome,
@@ -62,7 +77,9 @@ pub async fn run_task(ctx: &Context, task: &RunnerTask) -> TaskResult {
         started_at,
         finished_at: jiff::Timestamp::now(),
         output,
-    }
+    };
+    bound_result(&mut result);
+    Ran { result, permanent }
 }
 
 async fn dispatch(ctx: &Context, task: &RunnerTask) -> Result<Done, RunnerError> {

@@ -94,8 +94,13 @@ impl Lines {
     }
 }
 
+/// Parses `html` (without an element budget: for trusted or small input) and extracts.
 pub fn extract_html(html: &str) -> Extracted {
-    let doc = Html::parse_document(html);
+    extract_document(&Html::parse_document(html))
+}
+
+/// The text and title of a parsed document.
+pub fn extract_document(doc: &Html) -> Extracted {
     let mut lines = Lines::default();
     let mut skipping = 0usize;
     let mut title = None;
