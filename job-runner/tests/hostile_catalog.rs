@@ -602,32 +602,46 @@ fn cases() -> Vec<Case> {
         case(
             "missing object hash",
             HASH,
-            "source: {object: uploads/default/missing}",
+            "source: {object: missing}",
             Task("ObjectNotFound", "upload it first"),
         ),
         case(
             "missing object text",
             TXT,
-            "source: {object: uploads/default/missing.html}",
+            "source: {object: missing.html}",
             Task("ObjectNotFound", "uploads/default/missing.html"),
         ),
         case(
             "missing object image",
             IMG,
-            "source: {object: uploads/default/missing.png}",
+            "source: {object: missing.png}",
             Image("ObjectNotFound", ""),
         ),
         case(
             "stored non-image",
             IMG,
-            "source: {object: uploads/default/notes.txt}",
+            "source: {object: notes.txt}",
             Image("NotAnImage", ""),
         ),
         case(
             "stored object hashed",
             HASH,
-            "source: {object: uploads/default/notes.txt}\n  algorithms: [sha256, md5]",
+            "source: {object: notes.txt}\n  algorithms: [sha256, md5]",
             Task("Completed", "sha256"),
+        ),
+        case(
+            "object outside the upload area",
+            HASH,
+            "source: {object: ../other/notes.txt}",
+            Task("InvalidSpec", "uploads/default/"),
+        ),
+        case(
+            "absolute object key",
+            TXT,
+            "source: {object: /texts/other/t/u/1.txt}",
+            Usage(
+                "TextTask.taskyard.dev \"t\" is invalid: spec.source.object: Invalid value: \"/texts/other/t/u/1.txt\": spec.source.object in body should match '^[^/]'",
+            ),
         ),
         // --- invalid specs ---
         case(

@@ -85,7 +85,8 @@ async fn a_missing_object_fails_with_a_result_and_a_termination_message() {
     let tmp = tempfile::tempdir().unwrap();
     let uid = format!("s3-missing-{}", std::process::id());
     let termination = tmp.path().join("termination");
-    assert_eq!(exec(&env, &input(&uid, "not-there.bin"), &termination).await, 1);
+    // A missing object fails the same way on every try: exit 0, so the Job is not retried.
+    assert_eq!(exec(&env, &input(&uid, "not-there.bin"), &termination).await, 0);
     let r = result(&env, &uid).await;
     assert_eq!((r.outcome, r.reason.as_str()), (Outcome::Failed, "ObjectNotFound"));
     assert!(r.message.contains("uploads/it/not-there.bin"), "{}", r.message);
