@@ -198,3 +198,23 @@ fn metrics_move_when_tasks_run() {
     );
     assert!(after.contains("taskyard_queue_length 0"), "{after}");
 }
+
+#[test]
+fn a_permanent_failure_is_not_retried_and_a_transient_one_is() {
+    let s = setup();
+    let ns = &namespace(s, "permanent");
+    // retries: 2 for both; a 404 can only fail again, a 503 may pass on a retry.
+    for (name, code) in [("gone", 404), ("busy", 503)] {
+        s.kubectl.apply(&format!(
+            "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  source: {{url: \"{}\"}}\n  retries: 2\n",
+            s.server.url(&format!("/status/{code}"))
+        ));
+    }
+    wait_failed(s, ns, "hashtask/gone");
+    let gone = s.kubectl.get_json(&["hashtask", "gone", "-n", ns]);
+    assert_eq!(gone["status"]["conditions"][0]["reason"], "FetchFailed", "{}", gone["status"]);
+    assert_eq!(gone["status"]["attempts"], 1, "a 404 was retried");
+    wait_failed(s, ns, "hashtask/busy");
+    let busy = s.kubectl.get_json(&["hashtask", "busy", "-n", ns]);
+    assert_eq!(busy["status"]["attempts"], 3, "a 503 gets its retries: {}", busy["status"]);
+}
