@@ -103,16 +103,60 @@ pub fn url_digest(source_url: &str) -> String {
     hex::encode(Sha256::digest(source_url.as_bytes()))
 }
 
-/// The shared key of an original image, `images/<d[0:2]>/<d>.<ext>`.
-pub fn image_key(source_url: &str, ext: &str) -> String {
-    let d = url_digest(source_url);
-    format!("images/{}/{d}.{ext}", &d[..2])
+/// Where stored images are shared: by every task of the cluster (the original services'
+/// dedup by source URL), or only within one namespace, so that a tenant cannot learn that
+/// another fetched a URL (`images.sharing`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageScope<'a> {
+    Cluster,
+    Namespace(&'a str),
 }
 
-/// The shared key of a resized variant, `images/<d[0:2]>/<d>-<w>x<h>-<fit>.<ext>`.
-pub fn variant_key(source_url: &str, width: u32, height: u32, fit: &str, ext: &str) -> String {
+impl ImageScope<'_> {
+    /// `images/` or `images/ns/<namespace>/`: "ns" is no two-hex-digit shard, so the two
+    /// never meet.
+    fn root(&self) -> String {
+        match self {
+            ImageScope::Cluster => "images/".into(),
+            ImageScope::Namespace(ns) => format!("images/ns/{ns}/"),
+        }
+    }
+}
+
+/// The key of an original image, `<root><d[0:2]>/<d>.<ext>`, with d = sha256(source URL).
+pub fn image_key(scope: ImageScope, source_url: &str, ext: &str) -> String {
     let d = url_digest(source_url);
-    format!("images/{}/{d}-{width}x{height}-{fit}.{ext}", &d[..2])
+    format!("{}{}/{d}.{ext}", scope.root(), &d[..2])
+}
+
+/// Every output parameter of a resized variant.
+#[derive(Clone, Copy, Debug)]
+pub struct VariantSpec<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub fit: &'a str,
+    /// The output format's file extension.
+    pub ext: &'a str,
+    pub quality: u8,
+}
+
+/// The key of a resized variant: `<root><d[0:2]>/<d>-<c>-<w>x<h>-<fit>-q<quality>.<ext>`, with
+/// c the first 32 hex digits of sha256 of the original's bytes. It names every output parameter
+/// and the content it came from, so different requests never share a file and changed content
+/// (a re-uploaded object) is processed again.
+pub fn variant_key(scope: ImageScope, source_url: &str, content_sha256: &str, v: VariantSpec) -> String {
+    let d = url_digest(source_url);
+    let c = &content_sha256[..content_sha256.len().min(32)];
+    format!(
+        "{}{}/{d}-{c}-{}x{}-{}-q{}.{}",
+        scope.root(),
+        &d[..2],
+        v.width,
+        v.height,
+        v.fit,
+        v.quality,
+        v.ext
+    )
 }
 
 #[cfg(test)]
@@ -199,13 +243,49 @@ mod tests {
     fn image_keys_are_sharded_by_url_digest() {
         // sha256("https://example.com/a.png"), computed independently with sha256sum.
         let d = "494a30704d4f32ac0b81739d18a66d3638d440cbc6f5669f6af66f840edee5ab";
+        let url = "https://example.com/a.png";
+        assert_eq!(image_key(ImageScope::Cluster, url, "png"), format!("images/49/{d}.png"));
         assert_eq!(
-            image_key("https://example.com/a.png", "png"),
-            format!("images/49/{d}.png")
+            image_key(ImageScope::Namespace("team-a"), url, "png"),
+            format!("images/ns/team-a/49/{d}.png")
         );
+        let content = "ab".repeat(32);
+        let v = VariantSpec {
+            width: 100,
+            height: 50,
+            fit: "fill",
+            ext: "jpeg",
+            quality: 85,
+        };
         assert_eq!(
-            variant_key("https://example.com/a.png", 100, 50, "fill", "jpeg"),
-            format!("images/49/{d}-100x50-fill.jpeg")
+            variant_key(ImageScope::Cluster, url, &content, v),
+            format!("images/49/{d}-{}-100x50-fill-q85.jpeg", "ab".repeat(16))
         );
+    }
+
+    #[test]
+    fn variants_differ_in_every_output_parameter_and_the_content() {
+        let url = "https://example.com/a.png";
+        let base = VariantSpec {
+            width: 100,
+            height: 100,
+            fit: "fill",
+            ext: "jpeg",
+            quality: 100,
+        };
+        let content = "0".repeat(64);
+        let key = |v: VariantSpec, c: &str| variant_key(ImageScope::Cluster, url, c, v);
+        let all = [
+            key(base, &content),
+            key(VariantSpec { quality: 1, ..base }, &content),
+            key(VariantSpec { width: 101, ..base }, &content),
+            key(VariantSpec { height: 99, ..base }, &content),
+            key(VariantSpec { fit: "cover", ..base }, &content),
+            key(VariantSpec { ext: "png", ..base }, &content),
+            key(base, &"1".repeat(64)),
+            variant_key(ImageScope::Namespace("b"), url, &content, base),
+        ];
+        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len(), "{all:#?}");
     }
 }

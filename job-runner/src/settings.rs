@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use taskyard_common::keys::ImageScope;
 use taskyard_common::netpolicy::NetworkPolicy;
-use taskyard_common::setting::{NetworkList, at_least, number_in, or_default};
+use taskyard_common::setting::{NetworkList, at_least, number_in, one_of, or_default};
 
 /// Flags shared by `run` and `exec`. An empty value means the default (the operator passes
 /// its settings as environment variables, and an unset one arrives empty).
@@ -67,6 +68,11 @@ pub struct RunnerArgs {
     #[arg(long, env = "TASKYARD_MAX_HTML_ELEMENTS", default_value_t = 200_000,
           value_parser = at_least("200000", 1))]
     pub max_html_elements: u64,
+    /// Where stored images are shared: `cluster` (every task, by source URL) or `namespace`
+    /// (only tasks of the same namespace) (Helm: images.sharing).
+    #[arg(long, env = "TASKYARD_IMAGE_SHARING", default_value = "cluster",
+          value_parser = one_of("cluster", &["cluster", "namespace"]))]
+    pub image_sharing: String,
 }
 
 impl Default for RunnerArgs {
@@ -85,6 +91,7 @@ impl Default for RunnerArgs {
             image_download_bytes: 64 << 20,
             image_work_bytes: 160 << 20,
             max_html_elements: 200_000,
+            image_sharing: "cluster".into(),
         }
     }
 }
@@ -100,6 +107,15 @@ impl RunnerArgs {
 
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_seconds)
+    }
+
+    /// The image scope of a task in `namespace`.
+    pub fn image_scope<'a>(&self, namespace: &'a str) -> ImageScope<'a> {
+        if self.image_sharing == "namespace" {
+            ImageScope::Namespace(namespace)
+        } else {
+            ImageScope::Cluster
+        }
     }
 
     pub fn download_timeout(&self) -> Duration {

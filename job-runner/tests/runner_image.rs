@@ -221,7 +221,7 @@ async fn resizes_to_exact_or_contained_geometry_in_every_format() {
         assert_eq!(item["contentType"], want_type);
         assert!(item["originalKey"].as_str().unwrap().ends_with(".jpg"));
         let key = item["key"].as_str().unwrap();
-        assert!(key.contains(&format!("-{w}x{h}-{fit}.")), "{key}");
+        assert!(key.contains(&format!("-{w}x{h}-{fit}-q80.")), "{key}");
         let out = decode(&store, key);
         let (ow, oh) = (out.width(), out.height());
         assert_eq!(
@@ -306,4 +306,88 @@ async fn a_page_that_redirects_into_loopback_is_refused() {
     assert_eq!(code, 1);
     assert_eq!(status["conditions"][0]["reason"], "BlockedAddress");
     assert_eq!(inner.total_hits(), 0);
+}
+
+/// Runs an ImageTask in `namespace` with extra runner flags; returns (exit code, status).
+async fn run_in(store: &Path, namespace: &str, spec: &str, flags: &[&str]) -> (i32, Value) {
+    let yaml = format!(
+        "apiVersion: taskyard.dev/v1alpha1\nkind: ImageTask\nmetadata: {{name: shared, namespace: {namespace}}}\nspec:\n{spec}\n"
+    );
+    let run = run_task(env!("CARGO_BIN_EXE_job-runner"), store, &yaml, flags).await;
+    (run.code, run.status)
+}
+
+fn first_item(status: &Value) -> (String, String) {
+    let item = &status["items"][0];
+    (
+        item["key"].as_str().unwrap_or_default().to_string(),
+        item["state"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn variants_never_share_a_file_across_parameters_and_follow_changed_content() {
+    let site = site().await;
+    let store = site.dir.path().join("variant-store");
+    let url = site.http.url("/files/b.jpg");
+    let spec = |quality: u8| {
+        format!(
+            "  source: {{url: \"{url}\"}}\n  resize: {{width: 40, height: 40, fit: fill, format: jpeg, quality: {quality}}}"
+        )
+    };
+    let (code, best) = run_in(&store, "default", &spec(100), &[]).await;
+    assert_eq!(code, 0, "{best}");
+    let (code, worst) = run_in(&store, "default", &spec(1), &[]).await;
+    assert_eq!(code, 0, "{worst}");
+    let (best_key, _) = first_item(&best);
+    let (worst_key, worst_state) = first_item(&worst);
+    assert_ne!(best_key, worst_key, "quality 1 was served quality 100's file");
+    assert!(
+        best_key.contains("-q100.") && worst_key.contains("-q1."),
+        "{best_key} {worst_key}"
+    );
+    assert_eq!(worst_state, "Stored");
+    let size = |key: &str| std::fs::metadata(store.join(key)).unwrap().len();
+    assert!(size(&worst_key) < size(&best_key));
+
+    // A re-uploaded object is processed again, not answered with its old variant.
+    let upload = store.join("uploads/default/up.png");
+    std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
+    let contain = "  source: {object: up.png}\n  resize: {width: 40, height: 40}";
+    let write = |w, h| {
+        let img = taskyard_tests::images::gradient(w, h);
+        std::fs::write(&upload, taskyard_tests::images::encoded(&img, image::ImageFormat::Png)).unwrap()
+    };
+    write(200, 100);
+    let (_, wide) = run_in(&store, "default", contain, &[]).await;
+    write(100, 200);
+    let (_, tall) = run_in(&store, "default", contain, &[]).await;
+    assert_eq!(
+        (&wide["items"][0]["width"], &wide["items"][0]["height"]),
+        (&40.into(), &20.into())
+    );
+    assert_eq!(
+        (&tall["items"][0]["width"], &tall["items"][0]["height"]),
+        (&20.into(), &40.into())
+    );
+    assert_ne!(first_item(&wide).0, first_item(&tall).0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespace_sharing_keeps_each_namespaces_images_apart() {
+    let site = site().await;
+    let store = site.dir.path().join("namespace-store");
+    let spec = format!("  source: {{url: \"{}\"}}", site.http.url("/files/a.png"));
+    let flags = ["--image-sharing", "namespace"];
+    let (code, a) = run_in(&store, "team-a", &spec, &flags).await;
+    assert_eq!(code, 0, "{a}");
+    let (_, b) = run_in(&store, "team-b", &spec, &flags).await;
+    let (a_key, a_state) = first_item(&a);
+    let (b_key, b_state) = first_item(&b);
+    assert!(a_key.starts_with("images/ns/team-a/"), "{a_key}");
+    assert!(b_key.starts_with("images/ns/team-b/"), "{b_key}");
+    // team-b cannot tell that team-a fetched the URL: it stores its own copy.
+    assert_eq!((a_state.as_str(), b_state.as_str()), ("Stored", "Stored"));
+    let (_, again) = run_in(&store, "team-b", &spec, &flags).await;
+    assert_eq!(first_item(&again), (b_key, "Reused".to_string()));
 }

@@ -162,7 +162,7 @@ async fn two_runners_storing_the_same_images_at_once_leave_one_object_each() {
     let bucket_dir = std::path::Path::new(env.get("TASKYARD_S3_ROOT")).join(env.get("TASKYARD_S3_BUCKET"));
     for name in names {
         let source = http.url(&format!("/files/{name}"));
-        let prefix = taskyard_common::keys::image_key(&source, "");
+        let prefix = taskyard_common::keys::image_key(taskyard_common::keys::ImageScope::Cluster, &source, "");
         let key = store
             .first_with_prefix(&prefix)
             .await

@@ -150,6 +150,7 @@ pub fn build_job(kind: TaskKind, task: &RunnerTask, retries: i32, timeout_second
             "TASKYARD_READ_TIMEOUT_SECONDS",
             settings.runner_read_timeout_seconds.to_string(),
         ),
+        env("TASKYARD_IMAGE_SHARING", settings.image_sharing.clone()),
     ];
     // Empty: the default credential chain (IRSA, instance roles).
     let secret = &settings.store_credentials_secret;
@@ -365,6 +366,7 @@ mod tests {
             env["TASKYARD_ALLOWED_NETWORKS"].value.as_deref(),
             Some("10.0.0.0/8,192.168.0.0/16")
         );
+        assert_eq!(env["TASKYARD_IMAGE_SHARING"].value.as_deref(), Some("cluster"));
         let input: RunnerInput = serde_json::from_str(env["TASKYARD_TASKS"].value.as_deref().unwrap()).unwrap();
         assert_eq!(input.tasks, vec![task("report", "team-a")]);
         // The runner reads the configured Secret itself, which exists only in this namespace.

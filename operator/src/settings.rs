@@ -64,6 +64,11 @@ pub struct Settings {
     #[arg(long, env = "TASKYARD_RUNNER_READ_TIMEOUT_SECONDS", default_value_t = 60,
           value_parser = number_in::<u64>("60", 1, 3600))]
     pub runner_read_timeout_seconds: u64,
+    /// Where stored images are shared: cluster (every task, by source URL) or namespace
+    /// (Helm: images.sharing).
+    #[arg(long, env = "TASKYARD_IMAGE_SHARING", default_value = "cluster",
+          value_parser = one_of("cluster", &["cluster", "namespace"]))]
+    pub image_sharing: String,
     /// Cluster-wide cap on runner Jobs that exist at once (Helm: maxRunningJobs).
     #[arg(long, env = "TASKYARD_MAX_RUNNING_JOBS", default_value_t = 10,
           value_parser = number_in::<u32>("10", 1, 10000))]

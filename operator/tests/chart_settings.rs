@@ -38,6 +38,7 @@ fn the_chart_defaults_start_the_operator() {
     assert_eq!(settings["imagePullPolicy"], "IfNotPresent");
     assert_eq!(settings["runnerMemoryLimit"], "512Mi");
     assert_eq!(settings["maxRunningJobs"], 10);
+    assert_eq!(settings["imageSharing"], "cluster");
 }
 
 #[test]
@@ -50,6 +51,7 @@ fn empty_and_null_values_mean_the_defaults() {
         "runner": {"image": "", "allowedNetworks": [], "resources": {}},
         "operator": {"resources": {}},
         "metrics": {"serviceMonitor": {"interval": ""}},
+        "images": {"sharing": ""},
     });
     assert_eq!(settings_for(&empty), defaults, "empty values");
     let null = json!({

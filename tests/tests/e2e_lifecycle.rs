@@ -212,9 +212,17 @@ fn a_permanent_failure_is_not_retried_and_a_transient_one_is() {
     }
     wait_failed(s, ns, "hashtask/gone");
     let gone = s.kubectl.get_json(&["hashtask", "gone", "-n", ns]);
-    assert_eq!(gone["status"]["conditions"][0]["reason"], "FetchFailed", "{}", gone["status"]);
+    assert_eq!(
+        gone["status"]["conditions"][0]["reason"], "FetchFailed",
+        "{}",
+        gone["status"]
+    );
     assert_eq!(gone["status"]["attempts"], 1, "a 404 was retried");
     wait_failed(s, ns, "hashtask/busy");
     let busy = s.kubectl.get_json(&["hashtask", "busy", "-n", ns]);
-    assert_eq!(busy["status"]["attempts"], 3, "a 503 gets its retries: {}", busy["status"]);
+    assert_eq!(
+        busy["status"]["attempts"], 3,
+        "a 503 gets its retries: {}",
+        busy["status"]
+    );
 }

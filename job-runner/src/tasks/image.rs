@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
 use taskyard_api::{
     ImageCounts, ImageItem, ImageOutput, ImageTaskSpec, ItemState, Resize, SourceRef, TaskIdentity, TaskKind,
     TaskOutput, TaskSpecCommon,
 };
-use taskyard_common::keys::{image_key, manifest_key, variant_key};
+use taskyard_common::keys::{ImageScope, VariantSpec, image_key, manifest_key, variant_key};
 use taskyard_common::store::PutOutcome;
 use tokio::sync::Semaphore;
 
@@ -112,6 +113,7 @@ pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &ImageTaskSpec) -
         SourceRef::Object(key) => (vec![Input::Stored(key.to_string())], Vec::new(), 0),
     };
 
+    let scope = ctx.args.image_scope(&identity.namespace);
     // Decoding is memory- and CPU-heavy: at most one per core at a time.
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let decoding = Arc::new(Semaphore::new(cores));
@@ -119,7 +121,7 @@ pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &ImageTaskSpec) -
         .map(|(i, input)| {
             let decoding = decoding.clone();
             async move {
-                match process(ctx, &input, spec.resize.as_ref(), &decoding).await {
+                match process(ctx, scope, &input, spec.resize.as_ref(), &decoding).await {
                     Ok(item) => (i, item, false),
                     Err(e) => (i, failed_item(input.source(), &e), e.is_permanent()),
                 }
@@ -212,6 +214,7 @@ fn failed_item(source: &str, error: &RunnerError) -> ImageItem {
 /// One image: reuse what the store has, otherwise fetch, check, store (and resize).
 async fn process(
     ctx: &Context,
+    scope: ImageScope<'_>,
     input: &Input,
     resize_to: Option<&Resize>,
     decoding: &Semaphore,
@@ -219,7 +222,7 @@ async fn process(
     let source = input.source();
     // An original already in the store (any extension): its key.
     let existing_original = match input {
-        Input::Remote(url) => ctx.store.first_with_prefix(&image_key(url, "")).await?,
+        Input::Remote(url) => ctx.store.first_with_prefix(&image_key(scope, url, "")).await?,
         Input::Stored(key) => Some(key.clone()),
     };
     if let (Some(original), None) = (&existing_original, resize_to)
@@ -227,24 +230,20 @@ async fn process(
     {
         return reused(ctx, source, original, None).await;
     }
+    // Held until the item is done: the bytes stay in memory while they are processed. A stored
+    // original is read from the store, never fetched again.
+    let (bytes, _held) = fetch_bytes(ctx, input, existing_original.as_deref()).await?;
+    // A variant is keyed by the content it came from: a changed original is processed again.
+    let content = hex::encode(Sha256::digest(&bytes));
     if let (Some(original), Some(r)) = (&existing_original, resize_to) {
         let format = from_extension(original).ok_or_else(|| {
             RunnerError::InvalidImage(format!("the stored original {original} has an unknown extension"))
         })?;
-        let variant = variant_key(
-            source,
-            r.width,
-            r.height,
-            fit_name(r),
-            extension(output_format(r, format)),
-        );
+        let variant = variant_key(scope, source, &content, variant_spec(r, output_format(r, format)));
         if ctx.store.size(&variant).await?.is_some() {
             return reused(ctx, source, &variant, Some(original.clone())).await;
         }
     }
-
-    // Held until the item is done: the bytes stay in memory while they are processed.
-    let (bytes, _held) = fetch_bytes(ctx, input, existing_original.as_deref()).await?;
     let format = sniff(&bytes).ok_or_else(|| {
         RunnerError::NotAnImage(format!(
             "{source} is not JPEG, PNG, GIF or WebP (judged from its bytes, not its name or Content-Type); point the task at an image"
@@ -289,7 +288,7 @@ async fn process(
     let (original_key, original_state) = match input {
         Input::Stored(key) => (key.clone(), ItemState::Reused),
         Input::Remote(url) => {
-            let key = image_key(url, extension(format));
+            let key = image_key(scope, url, extension(format));
             match ctx
                 .store
                 .put_if_absent(&key, bytes.clone(), content_type(format))
@@ -311,7 +310,7 @@ async fn process(
         });
     };
     let r = resize_to.expect("a variant means a resize");
-    let key = variant_key(source, r.width, r.height, fit_name(r), extension(variant.format));
+    let key = variant_key(scope, source, &content, variant_spec(r, variant.format));
     let len = variant.bytes.len() as u64;
     let state = match ctx
         .store
@@ -433,6 +432,17 @@ async fn reused(
         content_type: format.map(|f| content_type(f).to_string()),
         ..bare_item(source.to_string(), ItemState::Reused)
     })
+}
+
+/// Every output parameter of a resize, for the variant's key.
+fn variant_spec(r: &Resize, format: image::ImageFormat) -> VariantSpec<'static> {
+    VariantSpec {
+        width: r.width,
+        height: r.height,
+        fit: fit_name(r),
+        ext: extension(format),
+        quality: r.quality,
+    }
 }
 
 fn fit_name(r: &Resize) -> &'static str {
