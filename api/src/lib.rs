@@ -5,12 +5,14 @@
 mod common;
 mod hash;
 mod image;
+mod reason;
 mod runner;
 mod text;
 
 pub use common::*;
 pub use hash::*;
 pub use image::*;
+pub use reason::Reason;
 pub use runner::*;
 pub use text::*;
 

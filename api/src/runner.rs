@@ -66,8 +66,8 @@ pub struct TaskResult {
     pub kind: TaskKind,
     pub identity: TaskIdentity,
     pub outcome: Outcome,
-    /// A stable, short CamelCase reason (Completed, FetchFailed, LimitExceeded, ...).
-    pub reason: String,
+    /// Why it ended: `Completed`, or why it failed.
+    pub reason: crate::Reason,
     /// What happened, for people: on failure it says what is wrong and how to fix it.
     pub message: String,
     pub started_at: jiff::Timestamp,

@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use taskyard_api::{
-    CommonStatus, HashTaskStatus, ImageTaskStatus, Outcome, Phase, TaskOutput, TaskResult, TextTaskStatus,
+    CommonStatus, HashTaskStatus, ImageTaskStatus, Outcome, Phase, Reason, TaskOutput, TaskResult, TextTaskStatus,
 };
 
 /// The condition type every task carries (Tekton style).
@@ -41,7 +41,7 @@ pub fn set_phase(
     status: &mut CommonStatus,
     generation: i64,
     phase: Phase,
-    reason: &str,
+    reason: Reason,
     message: &str,
     now: jiff::Timestamp,
 ) {
@@ -52,7 +52,7 @@ pub fn set_phase(
         Condition {
             type_: CONDITION_SUCCEEDED.into(),
             status: condition_status(phase).into(),
-            reason: reason.into(),
+            reason: reason.as_str().into(),
             message: message.into(),
             last_transition_time: Time(now),
             observed_generation: Some(generation),
@@ -146,7 +146,7 @@ pub fn apply_result<S: TaskStatus>(status: &mut S, result: &TaskResult) {
         common,
         result.identity.generation,
         phase,
-        &result.reason,
+        result.reason,
         &result.message,
         result.finished_at,
     );
@@ -172,7 +172,7 @@ mod tests {
             &mut status,
             1,
             Phase::Pending,
-            "Queued",
+            Reason::Queued,
             "waiting",
             ts("2026-01-01T00:00:00Z"),
         );
@@ -180,7 +180,7 @@ mod tests {
             &mut status,
             1,
             Phase::Running,
-            "Running",
+            Reason::Running,
             "running",
             ts("2026-01-01T00:00:05Z"),
         );
@@ -191,7 +191,7 @@ mod tests {
             &mut status,
             1,
             Phase::Succeeded,
-            "Completed",
+            Reason::Completed,
             "done",
             ts("2026-01-01T00:00:09Z"),
         );
@@ -216,7 +216,7 @@ mod tests {
                 generation: 4,
             },
             outcome: Outcome::Succeeded,
-            reason: "Completed".into(),
+            reason: Reason::Completed,
             message: "md5 d41d8cd98f00b204e9800998ecf8427e, 0 bytes".into(),
             started_at: ts("2026-01-01T00:00:00Z"),
             finished_at: ts("2026-01-01T00:00:02Z"),
@@ -234,7 +234,7 @@ mod tests {
 
         let failed = TaskResult {
             outcome: Outcome::Failed,
-            reason: "FetchFailed".into(),
+            reason: Reason::FetchFailed,
             output: None,
             ..result
         };

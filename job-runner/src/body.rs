@@ -39,6 +39,6 @@ mod tests {
         let chunks = || futures::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Ok(Bytes::from_static(b"de"))]);
         assert_eq!(collect_limited(chunks(), 5, "x", "S").await.unwrap(), b"abcde");
         let err = collect_limited(chunks(), 4, "the page", "S").await.unwrap_err();
-        assert_eq!(err.reason(), "LimitExceeded");
+        assert_eq!(err.reason().as_str(), "LimitExceeded");
     }
 }

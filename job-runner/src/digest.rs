@@ -163,7 +163,7 @@ mod tests {
         let err = digest_stream(stream(vec![b"1234", b"5678"]), &[HashAlgorithm::Md5], 6, "the file")
             .await
             .unwrap_err();
-        assert_eq!(err.reason(), "LimitExceeded");
+        assert_eq!(err.reason().as_str(), "LimitExceeded");
         assert!(err.to_string().contains("TASKYARD_MAX_HASH_BYTES"), "{err}");
     }
 }

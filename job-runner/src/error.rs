@@ -1,6 +1,7 @@
 //! The runner's errors. Each has a stable reason for the result and the task condition, and
 //! a message that says what is wrong and how to fix it.
 
+use taskyard_api::Reason;
 use taskyard_common::netpolicy::BlockedAddress;
 use taskyard_common::store::StoreError;
 
@@ -67,21 +68,21 @@ impl From<StoreError> for RunnerError {
 
 impl RunnerError {
     /// The stable reason used in results, conditions and metrics.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            RunnerError::InvalidUrl { .. } | RunnerError::InvalidSpec(_) => "InvalidSpec",
-            RunnerError::Blocked(_) => "BlockedAddress",
-            RunnerError::HttpStatus { .. } | RunnerError::Fetch { .. } => "FetchFailed",
-            RunnerError::FetchTimeout { .. } => "FetchTimeout",
-            RunnerError::TooLarge { .. } => "LimitExceeded",
-            RunnerError::ObjectNotFound { .. } => "ObjectNotFound",
-            RunnerError::Store(_) => "StoreError",
-            RunnerError::TimedOut(_) => "TimedOut",
-            RunnerError::AllImagesFailed { .. } => "AllImagesFailed",
-            RunnerError::Limit { .. } | RunnerError::TooDeep { .. } => "LimitExceeded",
-            RunnerError::TooManyRedirects { .. } => "TooManyRedirects",
-            RunnerError::NotAnImage(_) => "NotAnImage",
-            RunnerError::InvalidImage(_) => "InvalidImage",
+            RunnerError::InvalidUrl { .. } | RunnerError::InvalidSpec(_) => Reason::InvalidSpec,
+            RunnerError::Blocked(_) => Reason::BlockedAddress,
+            RunnerError::HttpStatus { .. } | RunnerError::Fetch { .. } => Reason::FetchFailed,
+            RunnerError::FetchTimeout { .. } => Reason::FetchTimeout,
+            RunnerError::TooLarge { .. } => Reason::LimitExceeded,
+            RunnerError::ObjectNotFound { .. } => Reason::ObjectNotFound,
+            RunnerError::Store(_) => Reason::StoreError,
+            RunnerError::TimedOut(_) => Reason::TimedOut,
+            RunnerError::AllImagesFailed { .. } => Reason::AllImagesFailed,
+            RunnerError::Limit { .. } | RunnerError::TooDeep { .. } => Reason::LimitExceeded,
+            RunnerError::TooManyRedirects { .. } => Reason::TooManyRedirects,
+            RunnerError::NotAnImage(_) => Reason::NotAnImage,
+            RunnerError::InvalidImage(_) => Reason::InvalidImage,
         }
     }
 

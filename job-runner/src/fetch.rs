@@ -300,9 +300,9 @@ mod tests {
             "http://10.0.0.1/",
         ] {
             let err = fetcher.get(url).await.err().unwrap();
-            assert_eq!(err.reason(), "BlockedAddress", "{url}: {err}");
+            assert_eq!(err.reason().as_str(), "BlockedAddress", "{url}: {err}");
         }
         let err = fetcher.get("http://localhost:9/").await.err().unwrap();
-        assert_eq!(err.reason(), "BlockedAddress", "{err}");
+        assert_eq!(err.reason().as_str(), "BlockedAddress", "{err}");
     }
 }

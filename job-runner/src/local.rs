@@ -91,7 +91,7 @@ pub async fn run_local(store_dir: &Path, yaml: &str, args: RunnerArgs) -> Result
     };
     if let Err(e) = recorded.await {
         result.outcome = Outcome::Failed;
-        result.reason = "StoreError".into();
+        result.reason = taskyard_api::Reason::StoreError;
         result.message = format!("cannot record the result in {}: {e}", store.describe());
     }
     let status = match task.spec {

@@ -1086,7 +1086,7 @@ async fn blocked_in_every_notation() {
             .await
             .err()
             .unwrap_or_else(|| panic!("{url} was fetched"));
-        assert_eq!(err.reason(), "BlockedAddress", "{url}: {err}");
+        assert_eq!(err.reason().as_str(), "BlockedAddress", "{url}: {err}");
         assert!(err.to_string().contains(&format!("a {class} address")), "{url}: {err}");
         assert!(err.to_string().contains("--allow-network"), "{url}: {err}");
     }

@@ -2,7 +2,7 @@
 //! and the Pod's termination message. Pure.
 
 use k8s_openapi::api::batch::v1::Job;
-use taskyard_api::{Outcome, TaskIdentity, TaskKind, TaskResult};
+use taskyard_api::{Outcome, Reason, TaskIdentity, TaskKind, TaskResult};
 
 use crate::jobstate::JobState;
 
@@ -37,11 +37,11 @@ pub fn finished_at(job: &Job) -> Option<jiff::Timestamp> {
 
 /// The result to record. `None` while the Job runs.
 pub fn final_result(f: Finished<'_>) -> Option<TaskResult> {
-    let failed = |reason: &str, message: String| TaskResult {
+    let failed = |reason: Reason, message: String| TaskResult {
         kind: f.kind,
         identity: f.identity.clone(),
         outcome: Outcome::Failed,
-        reason: reason.into(),
+        reason,
         message,
         started_at: f.started_at,
         finished_at: f.finished_at,
@@ -54,7 +54,7 @@ pub fn final_result(f: Finished<'_>) -> Option<TaskResult> {
         JobState::Complete => Some(match result {
             Some(r) => r,
             None => failed(
-                "StoreError",
+                Reason::StoreError,
                 "the runner finished but its result.json is not in the store; check the store's health and the runner Pod's logs".into(),
             ),
         }),
@@ -64,7 +64,7 @@ pub fn final_result(f: Finished<'_>) -> Option<TaskResult> {
                 .or_else(|| f.termination_message.map(|m| format!(" (last runner message: {})", m.trim())))
                 .unwrap_or_default();
             Some(failed(
-                "TimedOut",
+                Reason::TimedOut,
                 format!(
                     "the task did not finish within timeoutSeconds ({} s); raise spec.timeoutSeconds if it needs longer{last}",
                     f.timeout_seconds
@@ -73,8 +73,8 @@ pub fn final_result(f: Finished<'_>) -> Option<TaskResult> {
         }
         JobState::Failed { reason, message } => Some(match (result, f.termination_message) {
             (Some(r), _) if r.outcome == Outcome::Failed => r,
-            (_, Some(m)) if !m.trim().is_empty() => failed("Failed", m.trim().to_string()),
-            _ => failed("Failed", format!("the runner Job failed: {reason}: {message}")),
+            (_, Some(m)) if !m.trim().is_empty() => failed(Reason::Failed, m.trim().to_string()),
+            _ => failed(Reason::Failed, format!("the runner Job failed: {reason}: {message}")),
         }),
     }
 }
@@ -104,11 +104,10 @@ mod tests {
             identity: id(generation),
             outcome,
             reason: if outcome == Outcome::Succeeded {
-                "Completed"
+                Reason::Completed
             } else {
-                "FetchFailed"
-            }
-            .into(),
+                Reason::FetchFailed
+            },
             message: "runner says".into(),
             started_at: ts(),
             finished_at: ts(),
@@ -156,7 +155,7 @@ mod tests {
             message: "x".into(),
         };
         let r = finished(&deadline, None, Some("still downloading")).unwrap();
-        assert_eq!(r.reason, "TimedOut");
+        assert_eq!(r.reason, Reason::TimedOut);
         assert!(
             r.message.contains("timeoutSeconds (30 s)") && r.message.contains("still downloading"),
             "{}",

@@ -266,3 +266,14 @@ fn the_upgrade_from_0_1_command_deletes_only_the_old_credentials_copies() {
     k.run(&["get", "secret", "taskyard-store-credentials", "-n", "readme-old-b"]);
     k.run(&["get", "secret", env.get("TASKYARD_S3_SECRET"), "-n", "taskyard-system"]);
 }
+
+#[test]
+fn the_readme_names_every_condition_reason() {
+    let readme = readme();
+    let missing: Vec<&str> = taskyard_api::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .filter(|r| !readme.contains(&format!("`{r}`")))
+        .collect();
+    assert!(missing.is_empty(), "the README does not explain {missing:?}");
+}

@@ -65,8 +65,13 @@ pub async fn run_task(ctx: &Context, task: &RunnerTask) -> Ran {
     };
     let permanent = done.as_ref().err().is_some_and(RunnerError::is_permanent);
     let (outcome, reason, message, output) = match done {
-        Ok((message, output)) => (Outcome::Succeeded, "Completed".to_string(), message, Some(output)),
-        Err(e) => (Outcome::Failed, e.reason().to_string(), e.to_string(), None),
+        Ok((message, output)) => (
+            Outcome::Succeeded,
+            taskyard_api::Reason::Completed,
+            message,
+            Some(output),
+        ),
+        Err(e) => (Outcome::Failed, e.reason(), e.to_string(), None),
     };
     let mut result = TaskResult {
         kind: task.spec.kind(),

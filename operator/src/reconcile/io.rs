@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, ResourceExt};
-use taskyard_api::{Outcome, TaskIdentity, TaskKind, TaskResult};
+use taskyard_api::{Outcome, Reason, TaskIdentity, TaskKind, TaskResult};
 use taskyard_common::keys::result_key;
 use taskyard_common::status::TaskStatus;
 use taskyard_common::store::{Store, StoreError};
@@ -76,7 +76,7 @@ pub(super) async fn read_result(
             kind,
             identity: identity.clone(),
             outcome: Outcome::Failed,
-            reason: "InvalidResult".into(),
+            reason: Reason::InvalidResult,
             message: format!("the runner's result {key} {why}; the task cannot be recorded"),
             started_at: now,
             finished_at: now,

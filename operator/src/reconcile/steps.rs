@@ -10,7 +10,7 @@ use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
-use taskyard_api::{Outcome, Phase, RunnerTask, TaskIdentity, TaskKind, TaskSpecCommon};
+use taskyard_api::{Outcome, Phase, Reason, RunnerTask, TaskIdentity, TaskKind, TaskSpecCommon};
 use taskyard_common::hashlog::LogLine;
 use taskyard_common::status::{TaskStatus, apply_result, set_phase};
 
@@ -113,7 +113,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             Ok(()) => Ok(ControlFlow::Continue(())),
             Err(Invalid::Transient(message)) => Err(Error::Store(message)),
             Err(Invalid::Spec(message)) => {
-                self.fail("InvalidSpec", &message, "Validate").await?;
+                self.fail(Reason::InvalidSpec, &message, "Validate").await?;
                 Ok(ControlFlow::Break(Action::await_change()))
             }
         }
@@ -147,7 +147,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             common,
             self.identity.generation,
             Phase::Pending,
-            "Queued",
+            Reason::Queued,
             &message,
             now(),
         );
@@ -198,7 +198,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
                     "the runner Job could not be created ({failures} tries): {e}; check the operator's \
                      namespace (quotas, admission policies) and its log"
                 );
-                self.fail("JobCreationFailed", &message, "CreateJob").await?;
+                self.fail(Reason::JobCreationFailed, &message, "CreateJob").await?;
                 Ok(ControlFlow::Break(Action::await_change()))
             }
         }
@@ -212,7 +212,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             status.common_mut(),
             self.identity.generation,
             Phase::Running,
-            "Running",
+            Reason::Running,
             &message,
             now(),
         );
@@ -257,7 +257,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             // status it takes, rather than retrying the same write forever.
             Err(Error::Kube(kube::Error::Api(e))) if e.code == 422 || e.code == 413 => {
                 let message = format!("the task's status was refused by the API server: {}", e.message);
-                self.fail("StatusRejected", &message, "Finish").await?;
+                self.fail(Reason::StatusRejected, &message, "Finish").await?;
                 return Ok(Action::await_change());
             }
             written => written?,
@@ -268,7 +268,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             Outcome::Failed => "Failed",
         };
         ctx.metrics
-            .task_finished(self.kind.as_str(), phase, &finished.reason, Some(job_seconds));
+            .task_finished(self.kind.as_str(), phase, finished.reason.as_str(), Some(job_seconds));
         let (event_type, reason) = match finished.outcome {
             Outcome::Succeeded => (EventType::Normal, "Succeeded"),
             Outcome::Failed => (EventType::Warning, "Failed"),
@@ -295,14 +295,14 @@ impl<'a, K: TaskResource> Turn<'a, K> {
     }
 
     /// Ends this generation `Failed` with `reason`, before or without a runner result.
-    async fn fail(&self, reason: &str, message: &str, action: &str) -> Result<(), Error> {
+    async fn fail(&self, reason: Reason, message: &str, action: &str) -> Result<(), Error> {
         let mut status = fresh_status(&self.old, self.identity.generation);
         let common = status.common_mut();
         set_phase(common, self.identity.generation, Phase::Failed, reason, message, now());
         common.completion_time = Some(Time(now()));
         common.queue_position = None;
         write_status(&self.tasks, self.task, &self.old, &status).await?;
-        let event_reason = if reason == "InvalidSpec" {
+        let event_reason = if reason == Reason::InvalidSpec {
             "InvalidSpec"
         } else {
             "Failed"
@@ -310,7 +310,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         publish(self.ctx, self.task, EventType::Warning, event_reason, action, message).await;
         self.ctx
             .metrics
-            .task_finished(self.kind.as_str(), "Failed", reason, None);
+            .task_finished(self.kind.as_str(), "Failed", reason.as_str(), None);
         Ok(())
     }
 }
