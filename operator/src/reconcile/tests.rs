@@ -30,6 +30,10 @@ struct Model {
     running_jobs: usize,
     /// The status code a Job creation gets (201 when unset).
     create_job_status: Option<u16>,
+    /// This generation's Job exists and has finished.
+    job_complete: bool,
+    /// A status write with a body larger than this is refused (422), as etcd's limit would.
+    status_limit: Option<usize>,
 }
 
 type Shared = Arc<Mutex<Model>>;
@@ -70,6 +74,16 @@ async fn answer(model: Shared, request: Request<Body>) -> Response<Body> {
             200,
             json!({"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": []}),
         ),
+        ("GET", p) if p.starts_with(jobs) && model.job_complete => {
+            let name = p.rsplit('/').next().unwrap();
+            respond(
+                200,
+                json!({"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "namespace": "taskyard-system", "creationTimestamp": "2026-11-28T12:00:00Z"},
+                "status": {"succeeded": 1, "completionTime": "2026-11-28T12:00:05Z",
+                    "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-28T12:00:05Z"}]}}),
+            )
+        }
         ("GET", p) if p.starts_with(jobs) => respond(404, status_error(404, "NotFound")),
         ("POST", p) if p == jobs => match model.create_job_status {
             Some(code) => respond(code, status_error(code, "Forbidden")),
@@ -79,6 +93,9 @@ async fn answer(model: Shared, request: Request<Body>) -> Response<Body> {
                 respond(201, job)
             }
         },
+        ("PUT", p) if p.ends_with("/status") && model.status_limit.is_some_and(|limit| bytes.len() > limit) => {
+            respond(422, status_error(422, "Invalid"))
+        }
         ("PUT", p) if p.ends_with("/status") => respond(200, body),
         (_, p) if p.contains("/events") => respond(201, body),
         _ => respond(404, status_error(404, "NotFound")),
@@ -269,4 +286,77 @@ async fn a_job_that_cannot_be_created_backs_off_then_fails_the_task() {
     assert_eq!(status["conditions"][0]["reason"], "JobCreationFailed");
     assert!(status["conditions"][0]["message"].as_str().unwrap().contains("5 tries"));
     assert_eq!(f.event_reasons().last().map(String::as_str), Some("Failed"));
+}
+
+impl Fixture {
+    /// Writes this task's result.json into the store.
+    fn result(&self, body: &[u8]) {
+        let Store::Dir(dir) = &self.ctx.store else {
+            unreachable!()
+        };
+        let key = taskyard_common::keys::result_key(
+            TaskKind::HashTask,
+            &taskyard_api::TaskIdentity {
+                namespace: "team-a".into(),
+                name: "report".into(),
+                uid: "uid-1".into(),
+                generation: 1,
+            },
+        );
+        let path = dir.root().join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_or_malformed_result_fails_the_task_instead_of_retrying() {
+    for (body, want) in [
+        (vec![b' '; (4 << 20) + 1], "larger than"),
+        (b"{not json".to_vec(), "is not a result"),
+    ] {
+        let f = fixture("10");
+        f.model.lock().unwrap().job_complete = true;
+        f.result(&body);
+        reconcile(hash_task("report.pdf"), f.ctx.clone()).await.unwrap();
+        let status = f.status();
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(status["conditions"][0]["reason"], "InvalidResult");
+        assert!(
+            status["conditions"][0]["message"].as_str().unwrap().contains(want),
+            "{status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_status_the_api_server_refuses_fails_the_task_with_one_it_takes() {
+    let f = fixture("10");
+    {
+        let mut model = f.model.lock().unwrap();
+        model.job_complete = true;
+        model.status_limit = Some(64 << 10);
+    }
+    // A result whose message no status can hold.
+    let now = jiff::Timestamp::now();
+    let result = taskyard_api::TaskResult {
+        kind: TaskKind::HashTask,
+        identity: taskyard_api::TaskIdentity {
+            namespace: "team-a".into(),
+            name: "report".into(),
+            uid: "uid-1".into(),
+            generation: 1,
+        },
+        outcome: taskyard_api::Outcome::Failed,
+        reason: taskyard_api::Reason::FetchFailed,
+        message: "x".repeat(1 << 20),
+        started_at: now,
+        finished_at: now,
+        output: None,
+    };
+    f.result(&serde_json::to_vec(&result).unwrap());
+    reconcile(hash_task("report.pdf"), f.ctx.clone()).await.unwrap();
+    let status = f.status();
+    assert_eq!(status["phase"], "Failed");
+    assert_eq!(status["conditions"][0]["reason"], "StatusRejected");
 }
