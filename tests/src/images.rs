@@ -52,7 +52,8 @@ pub fn exif_rotated_jpeg() -> Vec<u8> {
     out
 }
 
-fn crc32(data: &[u8]) -> u32 {
+/// The CRC-32 of PNG chunks (IEEE), for hand-built PNGs.
+pub fn crc32(data: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
     for &b in data {
         crc ^= b as u32;

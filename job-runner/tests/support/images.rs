@@ -91,27 +91,12 @@ pub fn webp_header_only(w: u32, h: u32) -> Vec<u8> {
     b
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 pub fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend((data.len() as u32).to_be_bytes());
     let mut body = kind.to_vec();
     body.extend_from_slice(data);
     out.extend(&body);
-    out.extend(crc32(&body).to_be_bytes());
+    out.extend(taskyard_tests::images::crc32(&body).to_be_bytes());
 }
 
 /// zlib with stored (uncompressed) blocks.
