@@ -618,4 +618,33 @@ mod tests {
         admission.forget("uid-old");
         assert_eq!(admission.backing_off("uid-old"), None);
     }
+
+    #[tokio::test]
+    async fn with_5000_waiting_tasks_a_freed_slot_wakes_only_the_heads() {
+        let (hash, mut writer) = reflector::store::<HashTask>();
+        for i in 0..5000 {
+            let mut task = hash_task(&format!("t{i:04}"), i, false);
+            task.metadata.namespace = Some(format!("ns{}", i % 7));
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(task));
+        }
+        let caches = Caches {
+            hash: TaskCache::synced_from(hash),
+            image: TaskCache::synced_from(reflector::store().0),
+            text: TaskCache::synced_from(reflector::store().0),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 10);
+        admission.wake_heads().await;
+        let mut woken = Vec::new();
+        while let Ok((ns, _)) = rx.try_recv() {
+            woken.push(ns);
+        }
+        // One reconcile per slot, not one per waiting task; the heads of 7 namespaces in turn.
+        assert_eq!(woken.len(), 10);
+        assert_eq!(woken.iter().collect::<std::collections::BTreeSet<_>>().len(), 7);
+        // The refresher's share of a tick is bounded too.
+        let line = admission.line_now().await;
+        assert_eq!(line.len(), 5000);
+        assert!(stale_positions(&line, 10, REFRESH_AT_MOST).len() <= 10 + REFRESH_AT_MOST);
+    }
 }

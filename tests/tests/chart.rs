@@ -235,15 +235,11 @@ fn install_upgrade_uninstall_and_the_crd_upgrade_path() {
         "chart-uninstall",
         "--timeout=30s",
     ]);
-    k.run(&[
-        "get",
-        "crd",
-        "hashtasks.taskyard.dev",
-        "imagetasks.taskyard.dev",
-        "texttasks.taskyard.dev",
-    ]);
+    // And the CRDs, with every task left anywhere: no finalizer holds them.
+    let crds = repo_root().join("crds/taskyard.yaml");
+    k.run(&["delete", "-f", crds.to_str().unwrap(), "--wait=true", "--timeout=120s"]);
 
-    // And back, for the tests that follow.
+    // And back, for the tests that follow (a new install brings the CRDs again).
     helm_apply(&env);
     k.eventually("the operator to run again", std::time::Duration::from_secs(120), || {
         operator_pod()
