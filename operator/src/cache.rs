@@ -34,9 +34,10 @@ impl<K: TaskResource> TaskCache<K> {
     }
 
     /// Ends when the first listing is in the cache, which also means the API server serves
-    /// the kind (its CRD is installed), or when the watch is gone.
-    pub async fn synced(&self) {
-        let _ = self.synced.clone().wait_for(|synced| *synced).await;
+    /// the kind (its CRD is installed): true. False when the watch is gone first (the operator
+    /// is stopping), so nothing may take the cache for complete.
+    pub async fn synced(&self) -> bool {
+        self.synced.clone().wait_for(|synced| *synced).await.is_ok()
     }
 }
 

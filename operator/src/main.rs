@@ -137,7 +137,9 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // first listing.
     let caches = ctx.admission.caches.clone();
     tokio::spawn(async move {
-        caches.synced().await;
+        if !caches.synced().await {
+            return;
+        }
         readiness.set_ready();
         tracing::info!("task kinds served and cached; ready");
     });

@@ -19,13 +19,18 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use kube::ResourceExt;
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::ListParams;
 use kube::runtime::reflector;
+use kube::{Api, ResourceExt};
 use taskyard_api::{HashTask, ImageTask, TaskKind, TaskSpecCommon, TextTask};
 use taskyard_common::status::TaskStatus;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cache::TaskCache;
+use crate::error::Error;
+use crate::job::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY};
+use crate::jobstate::{JobState, job_state};
 use crate::task::{TaskResource, is_recorded};
 
 /// How long an admission waits for the caches' first listing (only right after start).
@@ -201,9 +206,11 @@ pub struct Caches {
 }
 
 impl Caches {
-    /// Ends when every kind's first listing is in its cache.
-    pub async fn synced(&self) {
-        tokio::join!(self.hash.synced(), self.image.synced(), self.text.synced());
+    /// Ends when every kind's first listing is in its cache: true; false if a watch ended
+    /// first.
+    pub async fn synced(&self) -> bool {
+        let (hash, image, text) = tokio::join!(self.hash.synced(), self.image.synced(), self.text.synced());
+        hash && image && text
     }
 
     fn waiting(&self, with_job: &HashSet<(String, i64)>) -> Vec<Waiting> {
@@ -236,7 +243,10 @@ pub type Wake = UnboundedSender<(String, String)>;
 /// A task whose runner Job could not be created: it stays out of the line until `until`.
 #[derive(Debug)]
 struct Backoff {
+    /// Every failure, for the length of the wait.
     failures: u32,
+    /// The failures that count towards `MAX_JOB_CREATE_TRIES`.
+    counted: u32,
     until: Instant,
 }
 
@@ -283,11 +293,10 @@ impl Admission {
         }
     }
 
-    /// The queue's one entry point: may `me` have a runner Job now? `running` unfinished
-    /// runner Jobs exist, and `with_job` names the task generations that have one (both
-    /// counted by the caller before it asks, outside the lock).
-    pub async fn decide(&self, me: Waiting, running: usize, with_job: &HashSet<(String, i64)>) -> Decision<'_> {
-        let mut arrivals = self.arrivals.lock().await;
+    /// The queue's one entry point: may `me` have a runner Job now? The operator's runner
+    /// `jobs` are counted under the lock, so a decision always sees the Jobs that earlier
+    /// decisions created.
+    pub async fn decide(&self, me: Waiting, jobs: &Api<Job>) -> Result<Decision<'_>, Error> {
         // Right after start, the older tasks of the other kinds may not be listed yet.
         if tokio::time::timeout(CACHE_SYNC_WAIT, self.caches.synced())
             .await
@@ -295,18 +304,23 @@ impl Admission {
         {
             tracing::warn!("task caches not synced after {CACHE_SYNC_WAIT:?}; admitting from what is listed");
         }
-        let mut waiting = self.caches.waiting(with_job);
+        let mut arrivals = self.arrivals.lock().await;
+        let RunnerJobs {
+            running,
+            tasks: with_job,
+        } = runner_jobs(jobs).await?;
+        let mut waiting = self.caches.waiting(&with_job);
         if !waiting.iter().any(|w| w.uid == me.uid) {
             waiting.push(me.clone());
         }
         let line = self.without_backoff(arrivals.line_up(waiting));
-        match admit(&line, &me.uid, running, self.max_running) {
+        Ok(match admit(&line, &me.uid, running, self.max_running) {
             Admit::Now => Decision::Now(Ticket {
                 arrivals,
                 namespace: me.namespace,
             }),
             Admit::Wait { position } => Decision::Wait { position },
-        }
+        })
     }
 
     /// How long `uid` still backs off after a failed Job creation.
@@ -317,17 +331,21 @@ impl Admission {
             .and_then(|b| b.until.checked_duration_since(Instant::now()))
     }
 
-    /// Records a failed Job creation; returns how many there were. The task leaves the line
-    /// for 5 s, then 10, 20, ... so it does not hold the head while it cannot run.
-    pub fn job_create_failed(&self, uid: &str) -> u32 {
+    /// Records that `uid` could not start (its Job was refused, or its source could not be
+    /// checked); returns how many refusals that `count` (the API server said no, rather than
+    /// being unreachable or overloaded) there were. The task leaves the line for 5 s, then
+    /// 10, 20, 40, 80 s, so it does not hold the head while it cannot run.
+    pub fn failed_to_start(&self, uid: &str, count: bool) -> u32 {
         let mut backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
         let entry = backoff.entry(uid.to_string()).or_insert(Backoff {
             failures: 0,
+            counted: 0,
             until: Instant::now(),
         });
         entry.failures += 1;
+        entry.counted += u32::from(count);
         entry.until = Instant::now() + JOB_CREATE_BACKOFF * 2u32.pow(entry.failures.min(5) - 1);
-        entry.failures
+        entry.counted
     }
 
     /// Ends a task's backoff now, as if its time were up.
@@ -388,6 +406,35 @@ impl Admission {
             self.wake(stale_positions(&line, self.max_running, REFRESH_AT_MOST));
         }
     }
+}
+
+/// The operator's runner Jobs (Jobs elsewhere, whatever their labels, do not count).
+struct RunnerJobs {
+    /// How many have not finished.
+    running: usize,
+    /// The task uid and generation of each.
+    tasks: HashSet<(String, i64)>,
+}
+
+async fn runner_jobs(jobs: &Api<Job>) -> Result<RunnerJobs, Error> {
+    let jobs = jobs
+        .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}")))
+        .await?
+        .items;
+    let tasks = jobs
+        .iter()
+        .filter_map(|job| {
+            let labels = job.metadata.labels.as_ref()?;
+            Some((
+                labels.get(LABEL_UID)?.clone(),
+                labels.get(LABEL_GENERATION)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    Ok(RunnerJobs {
+        running: jobs.iter().filter(|j| job_state(j) == JobState::Running).count(),
+        tasks,
+    })
 }
 
 /// The heads of the line (the first `heads`), and then at most `at_most` tasks whose status
@@ -602,7 +649,7 @@ mod tests {
         assert_eq!(woken, ["old", "middle"]);
 
         // A task whose Job cannot be created leaves the line while it backs off.
-        assert_eq!(admission.job_create_failed("uid-old"), 1);
+        assert_eq!(admission.failed_to_start("uid-old", true), 1);
         assert!(
             admission
                 .backing_off("uid-old")
@@ -614,7 +661,12 @@ mod tests {
             woken.push(name);
         }
         assert_eq!(woken, ["middle", "young"]);
-        assert_eq!(admission.job_create_failed("uid-old"), 2);
+        assert_eq!(
+            admission.failed_to_start("uid-old", false),
+            1,
+            "an unreachable API server does not count"
+        );
+        assert_eq!(admission.failed_to_start("uid-old", true), 2);
         admission.forget("uid-old");
         assert_eq!(admission.backing_off("uid-old"), None);
     }

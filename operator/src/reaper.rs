@@ -22,6 +22,8 @@ use crate::housekeeping::{delete_jobs, task_jobs};
 use crate::job::{LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY};
 use crate::reconcile::Context;
 
+/// When the reaper looks at a deleted task's Jobs and objects a second time.
+const REAP_AGAIN_AFTER: Duration = Duration::from_secs(5);
 /// How often the reaper sweeps for Jobs whose task is gone.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often it sweeps the store (with cleanupOnDelete): listing is dearer than a Job list.
@@ -60,7 +62,9 @@ pub fn orphan_objects(keys: &[String], uid_at: usize, live: &HashSet<String>) ->
 /// at once, for what happened while no operator ran).
 pub async fn run(ctx: Arc<Context>, mut gone: UnboundedReceiver<GoneTask>) {
     // The sweeps compare with the cached tasks: only a complete cache may decide.
-    ctx.admission.caches.synced().await;
+    if !ctx.admission.caches.synced().await {
+        return;
+    }
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     let mut store_sweep = tokio::time::interval(STORE_SWEEP_EVERY);
     loop {
@@ -103,8 +107,19 @@ fn jobs_api(ctx: &Context) -> Api<Job> {
     Api::namespaced(ctx.client.clone(), &ctx.settings.namespace)
 }
 
-/// Deletes a deleted task's Jobs (and their Pods) and, with cleanupOnDelete, its objects.
-async fn reap(ctx: &Context, task: &GoneTask) {
+/// Deletes a deleted task's Jobs (and their Pods) and, with cleanupOnDelete, its objects;
+/// and once more a few seconds later, for a reconcile that was creating its Job (and so its
+/// result) while the task went.
+async fn reap(ctx: &Arc<Context>, task: &GoneTask) {
+    reap_once(ctx, task).await;
+    let (ctx, task) = (ctx.clone(), task.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(REAP_AGAIN_AFTER).await;
+        reap_once(&ctx, &task).await;
+    });
+}
+
+async fn reap_once(ctx: &Context, task: &GoneTask) {
     let id = &task.identity;
     let jobs = jobs_api(ctx);
     let deleted = async {
@@ -113,19 +128,24 @@ async fn reap(ctx: &Context, task: &GoneTask) {
             .into_iter()
             .filter_map(|j| j.metadata.name)
             .collect();
-        delete_jobs(&jobs, &names).await
+        delete_jobs(&jobs, &names).await.map(|()| !names.is_empty())
     };
-    if let Err(e) = deleted.await {
-        tracing::warn!(namespace = %id.namespace, name = %id.name, "cannot delete the runner Jobs of a deleted task (the sweep retries): {e}");
-    }
+    let freed = match deleted.await {
+        Ok(freed) => freed,
+        Err(e) => {
+            tracing::warn!(namespace = %id.namespace, name = %id.name, "cannot delete the runner Jobs of a deleted task (the sweep retries): {e}");
+            false
+        }
+    };
     if ctx.settings.cleanup_on_delete {
         let keys = task_keys(task.kind, id);
         if let Err(e) = delete_objects(&ctx.store, &keys).await {
             tracing::warn!(namespace = %id.namespace, name = %id.name, "cannot delete a deleted task's store objects: {e}");
         }
     }
-    // A slot may be free now.
-    ctx.admission.wake_heads().await;
+    if freed {
+        ctx.admission.wake_heads().await;
+    }
 }
 
 async fn sweep_orphans(ctx: &Context) -> Result<(), Error> {

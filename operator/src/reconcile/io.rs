@@ -1,9 +1,5 @@
-//! The reconcile's reads and writes: status, results, termination messages, events, the
-//! operator's runner Jobs.
+//! The reconcile's reads and writes: status, results, termination messages, events.
 
-use std::collections::HashSet;
-
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::events::{Event, EventType};
@@ -15,8 +11,6 @@ use taskyard_common::store::{Store, StoreError};
 
 use super::Context;
 use crate::error::Error;
-use crate::job::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY};
-use crate::jobstate::{JobState, job_state};
 use crate::task::TaskResource;
 
 /// A result.json larger than this is not a runner's.
@@ -143,33 +137,4 @@ pub(super) async fn publish<K: TaskResource>(
     if let Err(e) = ctx.recorder.publish(&event, &task.object_ref(&())).await {
         tracing::warn!("cannot publish event {reason}: {e}");
     }
-}
-
-/// The operator's runner Jobs (Jobs elsewhere, whatever their labels, do not count).
-pub(super) struct RunnerJobs {
-    /// How many have not finished.
-    pub running: usize,
-    /// The task uid and generation of each.
-    pub tasks: HashSet<(String, i64)>,
-}
-
-pub(super) async fn runner_jobs(jobs: &Api<Job>) -> Result<RunnerJobs, Error> {
-    let jobs = jobs
-        .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}")))
-        .await?
-        .items;
-    let tasks = jobs
-        .iter()
-        .filter_map(|job| {
-            let labels = job.metadata.labels.as_ref()?;
-            Some((
-                labels.get(LABEL_UID)?.clone(),
-                labels.get(LABEL_GENERATION)?.parse().ok()?,
-            ))
-        })
-        .collect();
-    Ok(RunnerJobs {
-        running: jobs.iter().filter(|j| job_state(j) == JobState::Running).count(),
-        tasks,
-    })
 }

@@ -15,7 +15,7 @@ use taskyard_common::hashlog::LogLine;
 use taskyard_common::status::{TaskStatus, apply_result, set_phase};
 
 use super::Context;
-use super::io::{fresh_status, now, publish, read_result, runner_jobs, termination_message, write_status};
+use super::io::{fresh_status, now, publish, read_result, termination_message, write_status};
 use crate::error::Error;
 use crate::finish::{Finished, final_result, finished_at};
 use crate::job::{build_job, job_name};
@@ -111,7 +111,11 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         };
         match checked {
             Ok(()) => Ok(ControlFlow::Continue(())),
-            Err(Invalid::Transient(message)) => Err(Error::Store(message)),
+            Err(Invalid::Transient(message)) => {
+                // Out of the line while the store cannot be asked, so it holds no one up.
+                ctx.admission.failed_to_start(&self.identity.uid, false);
+                Err(Error::Store(message))
+            }
             Err(Invalid::Spec(message)) => {
                 self.fail(Reason::InvalidSpec, &message, "Validate").await?;
                 Ok(ControlFlow::Break(Action::await_change()))
@@ -125,11 +129,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         if let Some(wait) = ctx.admission.backing_off(&self.identity.uid) {
             return Ok(ControlFlow::Break(Action::requeue(wait)));
         }
-        let runner_jobs = runner_jobs(&self.jobs).await?;
-        let decision = ctx
-            .admission
-            .decide(Waiting::of(self.task), runner_jobs.running, &runner_jobs.tasks)
-            .await;
+        let decision = ctx.admission.decide(Waiting::of(self.task), &self.jobs).await?;
         let position = match decision {
             Decision::Now(ticket) => return Ok(ControlFlow::Continue(ticket)),
             Decision::Wait { position } => position,
@@ -189,7 +189,10 @@ impl<'a, K: TaskResource> Turn<'a, K> {
                 Ok(ControlFlow::Continue(self.jobs.get(&self.job_name).await?))
             }
             Err(e) => {
-                let failures = ctx.admission.job_create_failed(&self.identity.uid);
+                // A refusal (quota, admission policy, invalid Job) counts; an API server that
+                // is unreachable, overloaded or erring is waited out.
+                let refused = matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 429);
+                let failures = ctx.admission.failed_to_start(&self.identity.uid, refused);
                 if failures < MAX_JOB_CREATE_TRIES {
                     return Err(e.into());
                 }
@@ -294,8 +297,21 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         status
     }
 
-    /// Ends this generation `Failed` with `reason`, before or without a runner result.
+    /// Ends this generation `Failed` with `reason`, before or without a runner result. A
+    /// HashTask's generation gets its results log line here too (a refused status keeps the
+    /// line already written from the runner's result).
     async fn fail(&self, reason: Reason, message: &str, action: &str) -> Result<(), Error> {
+        if self.kind == TaskKind::HashTask && reason != Reason::StatusRejected {
+            let line = LogLine {
+                time: now(),
+                identity: self.identity.clone(),
+                outcome: Outcome::Failed,
+                md5: None,
+                size: None,
+                message: format!("{reason}: {message}"),
+            };
+            self.ctx.log.append(line).await.map_err(Error::ResultsLog)?;
+        }
         let mut status = fresh_status(&self.old, self.identity.generation);
         let common = status.common_mut();
         set_phase(common, self.identity.generation, Phase::Failed, reason, message, now());

@@ -237,6 +237,15 @@ async fn an_object_outside_the_upload_area_fails_invalid_spec_without_a_job() {
     );
     assert!(f.requests("POST", "/jobs").is_empty(), "a Job was created");
     assert_eq!(f.event_reasons(), ["InvalidSpec"]);
+    // A failed HashTask generation has its line in the results log, as every finished one.
+    let Store::Dir(dir) = &f.ctx.store else { unreachable!() };
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let segments = dir.root().join(taskyard_common::keys::hash_log_day_prefix(today));
+    let log: String = std::fs::read_dir(segments)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(log.contains(" team-a/report uid-1 1 Failed - - InvalidSpec: "), "{log}");
 }
 
 #[tokio::test]
@@ -280,6 +289,11 @@ async fn a_job_that_cannot_be_created_backs_off_then_fails_the_task() {
         assert_eq!(f.requests("POST", "/jobs").len(), attempt as usize);
         f.ctx.admission.expire_backoff("uid-1");
     }
+    // An unreachable or overloaded API server does not count as a refusal.
+    f.model.lock().unwrap().create_job_status = Some(503);
+    reconcile(hash_task("report.pdf"), f.ctx.clone()).await.unwrap_err();
+    f.ctx.admission.expire_backoff("uid-1");
+    f.model.lock().unwrap().create_job_status = Some(403);
     reconcile(hash_task("report.pdf"), f.ctx.clone()).await.unwrap();
     let status = f.status();
     assert_eq!(status["phase"], "Failed");
