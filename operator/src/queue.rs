@@ -220,6 +220,20 @@ impl Caches {
             .collect()
     }
 
+    /// Caches holding these HashTasks and no other tasks, already synced.
+    #[cfg(test)]
+    pub(crate) fn of_hash_tasks(tasks: impl IntoIterator<Item = HashTask>) -> Self {
+        let (hash, mut writer) = reflector::store::<HashTask>();
+        for task in tasks {
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(task));
+        }
+        Caches {
+            hash: TaskCache::synced_from(hash),
+            image: TaskCache::synced_from(reflector::store().0),
+            text: TaskCache::synced_from(reflector::store().0),
+        }
+    }
+
     /// The uid of every cached task, of every kind.
     pub fn uids(&self) -> HashSet<String> {
         fn of<K: TaskResource>(cache: &reflector::Store<K>) -> impl Iterator<Item = String> {
@@ -625,20 +639,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_freed_slot_wakes_only_the_heads_of_the_line() {
-        let (hash, mut writer) = reflector::store::<HashTask>();
-        for (name, second, finished) in [
-            ("young", 30, false),
-            ("old", 10, false),
-            ("done", 5, true),
-            ("middle", 20, false),
-        ] {
-            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(hash_task(name, second, finished)));
-        }
-        let caches = Caches {
-            hash: TaskCache::synced_from(hash),
-            image: TaskCache::synced_from(reflector::store().0),
-            text: TaskCache::synced_from(reflector::store().0),
-        };
+        let caches = Caches::of_hash_tasks(
+            [
+                ("young", 30, false),
+                ("old", 10, false),
+                ("done", 5, true),
+                ("middle", 20, false),
+            ]
+            .map(|(name, second, finished)| hash_task(name, second, finished)),
+        );
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 2);
         admission.wake_heads().await;
@@ -673,17 +682,11 @@ mod tests {
 
     #[tokio::test]
     async fn with_5000_waiting_tasks_a_freed_slot_wakes_only_the_heads() {
-        let (hash, mut writer) = reflector::store::<HashTask>();
-        for i in 0..5000 {
+        let caches = Caches::of_hash_tasks((0..5000).map(|i| {
             let mut task = hash_task(&format!("t{i:04}"), i, false);
             task.metadata.namespace = Some(format!("ns{}", i % 7));
-            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(task));
-        }
-        let caches = Caches {
-            hash: TaskCache::synced_from(hash),
-            image: TaskCache::synced_from(reflector::store().0),
-            text: TaskCache::synced_from(reflector::store().0),
-        };
+            task
+        }));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 10);
         admission.wake_heads().await;

@@ -140,6 +140,18 @@ pub fn jobs_of(s: &Setup, uid: &str) -> Vec<Value> {
     jobs["items"].as_array().unwrap().clone()
 }
 
+/// The runner Pods of a task, in the operator's namespace.
+pub fn runner_pods(s: &Setup, uid: &str) -> Vec<Value> {
+    let pods = s.kubectl.get_json(&[
+        "pods",
+        "-n",
+        OPERATOR_NAMESPACE,
+        "-l",
+        &format!("taskyard.dev/uid={uid}"),
+    ]);
+    pods["items"].as_array().unwrap().clone()
+}
+
 pub fn wait_succeeded(s: &Setup, namespace: &str, what: &[&str]) {
     let timeout = format!("--timeout={}s", WAIT.as_secs());
     let mut args = vec!["wait", "-n", namespace, "--for=condition=Succeeded", &timeout];

@@ -2,7 +2,8 @@
 //! applied and read with kubectl, as a user would.
 
 use taskyard_tests::e2e::{
-    OPERATOR_NAMESPACE, WAIT, file, hash_task, jobs_of, namespace, results_log, setup, wait_failed, wait_succeeded,
+    OPERATOR_NAMESPACE, WAIT, file, hash_task, jobs_of, namespace, results_log, runner_pods, setup, wait_failed,
+    wait_succeeded,
 };
 use taskyard_tests::files::coreutils_digest;
 
@@ -222,16 +223,7 @@ fn deleting_a_task_garbage_collects_its_job_and_pods() {
         let task = s.kubectl.get_json(&["hashtask", "doomed", "-n", ns]);
         task["metadata"]["uid"].as_str().map(str::to_string)
     });
-    let runner_pods = || {
-        let pods = s.kubectl.get_json(&[
-            "pods",
-            "-n",
-            OPERATOR_NAMESPACE,
-            "-l",
-            &format!("taskyard.dev/uid={uid}"),
-        ]);
-        pods["items"].as_array().unwrap().clone()
-    };
+    let runner_pods = || runner_pods(s, &uid);
     // Running: a kubelet finishes creating a container before it stops it.
     s.kubectl.eventually("the runner Pod to run", WAIT, || {
         runner_pods()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use taskyard_tests::e2e::{
-    OPERATOR_NAMESPACE, Setup, WAIT, file, hash_task, jobs_of, namespace, setup_with, wait_failed, wait_succeeded,
+    Setup, WAIT, file, hash_task, jobs_of, namespace, runner_pods, setup_with, wait_failed, wait_succeeded,
 };
 
 /// This binary runs the operator with a short Job time to live.
@@ -130,14 +130,7 @@ fn finished_jobs_are_deleted_after_the_ttl_and_status_stays() {
         || jobs_of(s, &uid).is_empty().then_some(()),
     );
     s.kubectl.eventually("its Pods to go too", Duration::from_secs(60), || {
-        let pods = s.kubectl.get_json(&[
-            "pods",
-            "-n",
-            OPERATOR_NAMESPACE,
-            "-l",
-            &format!("taskyard.dev/uid={uid}"),
-        ]);
-        pods["items"].as_array().unwrap().is_empty().then_some(())
+        runner_pods(s, &uid).is_empty().then_some(())
     });
     let task = s.kubectl.get_json(&["hashtask", "brief", "-n", ns]);
     assert_eq!(task["status"]["phase"], "Succeeded");

@@ -10,14 +10,12 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector;
 use serde_json::{Value, json};
 use taskyard_api::{HashAlgorithm, HashSource, HashTask, HashTaskSpec, TaskKind};
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{DirStore, Store};
 
 use super::*;
-use crate::cache::TaskCache;
 use crate::leader::Fence;
 use crate::queue::{Admission, Caches, MAX_JOB_CREATE_TRIES};
 
@@ -130,11 +128,7 @@ fn fixture(max_running: &str) -> Fixture {
         max_running,
     ])
     .unwrap();
-    let caches = Caches {
-        hash: TaskCache::synced_from(reflector::store().0),
-        image: TaskCache::synced_from(reflector::store().0),
-        text: TaskCache::synced_from(reflector::store().0),
-    };
+    let caches = Caches::of_hash_tasks([]);
     let (wake, _) = tokio::sync::mpsc::unbounded_channel();
     let reporter = Reporter {
         controller: "taskyard-operator".into(),
