@@ -1,8 +1,8 @@
 //! The contract between the operator and the runner: the tasks a runner Job is given, and
 //! the `result.json` the runner writes for each of them.
 //!
-//! A Job carries a list of tasks, so that several small tasks can later share one Pod
-//! without a new format; today every Job carries exactly one.
+//! A Job carries a list of tasks: one, or under a burst a batch of several (`maxTasksPerJob`),
+//! which share one Pod because a Pod start costs about a second and a small task milliseconds.
 
 use std::collections::BTreeMap;
 
@@ -50,6 +50,33 @@ pub struct RunnerTask {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunnerInput {
     pub tasks: Vec<RunnerTask>,
+    /// Set when the Job carries a batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
+}
+
+/// How a runner runs a batch, so that every task keeps the promises of a Job of its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Batch {
+    /// Where the runner reports each finished task, right after its `result.json`: an empty
+    /// object `<donePrefix><uid>-<generation>`. The operator lists this one prefix while the
+    /// Job runs, and writes each task's status as soon as its result is there.
+    pub done_prefix: String,
+}
+
+impl Batch {
+    /// The report that this task's result is written.
+    pub fn done_key(&self, identity: &TaskIdentity) -> String {
+        format!("{}{}-{}", self.done_prefix, identity.uid, identity.generation)
+    }
+
+    /// The task a report names, as uid and generation.
+    pub fn parse_done_key(&self, key: &str) -> Option<(String, i64)> {
+        let rest = key.strip_prefix(&self.done_prefix)?;
+        let (uid, generation) = rest.rsplit_once('-')?;
+        Some((uid.to_string(), generation.parse().ok()?))
+    }
 }
 
 /// How a task ended.
@@ -74,6 +101,10 @@ pub struct TaskResult {
     pub finished_at: jiff::Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<TaskOutput>,
+    /// Runs of the task in its Pod, when the runner retried it itself (in a batch, where a
+    /// Pod retry would rerun the other tasks too); absent when the Job's Pods are the runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 /// The kind-specific part of a result.

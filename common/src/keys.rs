@@ -25,6 +25,11 @@ pub fn manifest_key(kind: TaskKind, id: &TaskIdentity) -> String {
     format!("{}/manifest.json", task_prefix(kind, id))
 }
 
+/// Where the runner of a batch Job reports each finished task (see `taskyard_api::Batch`).
+pub fn batch_done_prefix(job_name: &str) -> String {
+    format!("batches/{job_name}/")
+}
+
 /// Where a TextTask's extracted text goes.
 pub fn text_key(id: &TaskIdentity) -> String {
     format!("texts/{}/{}/{}/{}.txt", id.namespace, id.name, id.uid, id.generation)

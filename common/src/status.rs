@@ -224,6 +224,7 @@ mod tests {
                 digests: BTreeMap::from([("md5".into(), "d41d8cd98f00b204e9800998ecf8427e".into())]),
                 size: 0,
             })),
+            attempts: None,
         };
         apply_result(&mut status, &result);
         assert_eq!(status.common.phase, Some(Phase::Succeeded));

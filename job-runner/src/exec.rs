@@ -3,7 +3,11 @@
 //! Each task's result goes to its `result.json`. The Pod's termination message carries the
 //! failures too, so the operator can explain a failure even when the store cannot be written.
 //!
-//! Exit code: 0 when every task succeeded or failed permanently (a 4xx, a blocked address,
+//! A batch (several tasks, `input.batch` set) runs as `batch` says; its exit code is 0 when
+//! every task's result is written, whatever the outcomes, and non-zero otherwise, so that the
+//! Job fails and the operator runs the tasks without a result again, each alone.
+//!
+//! One task: exit code 0 when it succeeded or failed permanently (a 4xx, a blocked address,
 //! an invalid or too-large input: its failed result.json is written, and a retry would only
 //! fail again; Kubernetes 1.20 has no podFailurePolicy to say so). Non-zero when a task
 //! failed transiently (5xx, network, timeouts, the store), so the Job's backoffLimit retries.
@@ -27,6 +31,19 @@ pub async fn exec(input: &RunnerInput, s3: &S3Settings, args: RunnerArgs, termin
             return 1;
         }
     };
+    if let Some(batch) = &input.batch {
+        let ended = crate::batch::run_batch(&ctx, &input.tasks, batch).await;
+        let failures: Vec<String> = ended
+            .iter()
+            .filter(|e| !e.written || e.result.outcome == Outcome::Failed)
+            .map(|e| match e.written {
+                true => format!("{}: {}: {}", e.task, e.result.reason, e.result.message),
+                false => format!("{}: StoreError: cannot write result.json", e.task),
+            })
+            .collect();
+        let unwritten = ended.iter().any(|e| !e.written);
+        return exit_code(&failures, unwritten, termination_log);
+    }
     let mut failures = Vec::new();
     let mut retry = false;
     for task in &input.tasks {

@@ -73,6 +73,10 @@ pub struct RunnerArgs {
     #[arg(long, env = "TASKYARD_IMAGE_SHARING", default_value = "cluster",
           value_parser = one_of("cluster", &["cluster", "namespace"]))]
     pub image_sharing: String,
+    /// Tasks of a batch Job run at once (they share the memory budgets above).
+    #[arg(long, env = "TASKYARD_BATCH_CONCURRENCY", default_value_t = 4,
+          value_parser = number_in::<u32>("4", 1, 64))]
+    pub batch_concurrency: u32,
 }
 
 impl Default for RunnerArgs {
@@ -92,6 +96,7 @@ impl Default for RunnerArgs {
             image_work_bytes: 160 << 20,
             max_html_elements: 200_000,
             image_sharing: "cluster".into(),
+            batch_concurrency: 4,
         }
     }
 }

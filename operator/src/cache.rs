@@ -41,6 +41,20 @@ impl<K: TaskResource> TaskCache<K> {
     }
 }
 
+/// The annotation `kubectl apply` writes: the whole spec again.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what reconcile never reads and what would double the cache: managed fields and
+/// `kubectl apply`'s copy of the object. Status writes replace only the status, so nothing
+/// dropped here is written back.
+fn keep_what_reconcile_needs<K: TaskResource>(task: &mut K) {
+    let meta = task.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
 /// Watches every task of kind `K`: the cache, and the stream of changed tasks that drives its
 /// controller; deleted tasks are sent to `gone`. Nothing happens until the stream is polled.
 pub fn watch_tasks<K: TaskResource>(
@@ -53,6 +67,7 @@ pub fn watch_tasks<K: TaskResource>(
     let (store, writer) = reflector::store();
     let (synced_tx, synced) = watch::channel(false);
     let changed = watcher(Api::<K>::all(client), watcher::Config::default())
+        .modify(keep_what_reconcile_needs)
         .reflect(writer)
         .inspect(move |event| match event {
             Ok(watcher::Event::InitDone) => {

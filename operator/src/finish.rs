@@ -46,6 +46,7 @@ pub fn final_result(f: Finished<'_>) -> Option<TaskResult> {
         started_at: f.started_at,
         finished_at: f.finished_at,
         output: None,
+        attempts: None,
     };
     // The result must be this generation's, not an older one's.
     let result = f.result.filter(|r| &r.identity == f.identity);
@@ -117,6 +118,7 @@ mod tests {
                     size: 1,
                 })
             }),
+            attempts: None,
         }
     }
 

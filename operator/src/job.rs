@@ -29,6 +29,13 @@ pub const LABEL_UID: &str = "taskyard.dev/uid";
 pub const LABEL_GENERATION: &str = "taskyard.dev/generation";
 /// The task's full name (a label value holds at most 63 characters; a name up to 253).
 pub const ANNOTATION_TASK: &str = "taskyard.dev/task";
+/// A batch Job's tasks, as a JSON list of identities (labels name only one task).
+pub const ANNOTATION_TASKS: &str = "taskyard.dev/tasks";
+pub const LABEL_BATCH: &str = "taskyard.dev/batch";
+
+/// Tasks of a batch the runner runs at once (its `--batch-concurrency` default); only
+/// bounds the batch Job's deadline.
+const RUNNER_BATCH_CONCURRENCY: i64 = 4;
 
 /// Seconds a runner Pod being deleted gets before it is killed.
 const RUNNER_GRACE_SECONDS: i64 = 2;
@@ -117,17 +124,143 @@ pub fn task_of(job: &Job) -> Option<(TaskKind, String, String, String)> {
     ))
 }
 
+/// A task as a Job carries it: what the runner is given, and its own limits.
+#[derive(Clone, Debug)]
+pub struct Carried {
+    pub task: RunnerTask,
+    pub retries: i32,
+    pub timeout_seconds: i64,
+}
+
+/// `taskyard-batch-<16 hex>`, from the tasks it carries: the same batch is the same name.
+pub fn batch_job_name(tasks: &[Carried]) -> String {
+    let mut ids: Vec<String> = tasks
+        .iter()
+        .map(|c| {
+            format!(
+                "{}/{}/{}",
+                c.task.identity.namespace, c.task.identity.uid, c.task.identity.generation
+            )
+        })
+        .collect();
+    ids.sort();
+    let hash = Sha256::digest(ids.join("\n"));
+    format!("taskyard-batch-{}", &hex::encode(hash)[..16])
+}
+
+/// The tasks a runner Job carries, with their generations: its batch annotation, or the
+/// labels of a Job of one task.
+pub fn members(job: &Job) -> Vec<(TaskKind, TaskIdentity)> {
+    let Some(labels) = job.metadata.labels.as_ref() else {
+        return Vec::new();
+    };
+    let Some(kind) = labels.get(LABEL_KIND).and_then(|k| kind_of(k)) else {
+        return Vec::new();
+    };
+    let annotations = job.metadata.annotations.as_ref();
+    if let Some(list) = annotations.and_then(|a| a.get(ANNOTATION_TASKS)) {
+        let ids: Vec<TaskIdentity> = serde_json::from_str(list).unwrap_or_default();
+        return ids.into_iter().map(|id| (kind, id)).collect();
+    }
+    let single = || {
+        Some(TaskIdentity {
+            namespace: labels.get(LABEL_NAMESPACE)?.clone(),
+            name: annotations?.get(ANNOTATION_TASK)?.clone(),
+            uid: labels.get(LABEL_UID)?.clone(),
+            generation: labels.get(LABEL_GENERATION)?.parse().ok()?,
+        })
+    };
+    single().map(|id| (kind, id)).into_iter().collect()
+}
+
+/// Whether a runner Job carries a batch.
+pub fn is_batch(job: &Job) -> bool {
+    job.metadata
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.get(LABEL_BATCH).is_some_and(|b| b == "true"))
+}
+
+fn kind_of(label: &str) -> Option<TaskKind> {
+    match label {
+        "hashtask" => Some(TaskKind::HashTask),
+        "imagetask" => Some(TaskKind::ImageTask),
+        "texttask" => Some(TaskKind::TextTask),
+        _ => None,
+    }
+}
+
 /// Builds the runner Job of one task generation, in the operator's namespace.
 pub fn build_job(kind: TaskKind, task: &RunnerTask, retries: i32, timeout_seconds: i64, settings: &Settings) -> Job {
     let id = &task.identity;
-    let labels = labels(kind, task);
     let input = RunnerInput {
         tasks: vec![task.clone()],
+        batch: None,
     };
+    let meta = ObjectMeta {
+        name: Some(job_name(id)),
+        namespace: Some(settings.namespace.clone()),
+        labels: Some(labels(kind, task)),
+        annotations: Some(BTreeMap::from([(ANNOTATION_TASK.into(), id.name.clone())])),
+        ..Default::default()
+    };
+    runner_job(meta, &input, retries, timeout_seconds, settings)
+}
+
+/// Builds the runner Job of a batch of tasks of one kind. Its Pod is not retried: the runner
+/// retries each task itself, and the operator runs a task left without a result (the Pod
+/// crashed, or the Job's deadline passed) again alone, so that it fails with its own reason
+/// and no other task of the batch does.
+pub fn build_batch_job(kind: TaskKind, tasks: &[Carried], settings: &Settings) -> Job {
+    let name = batch_job_name(tasks);
+    let input = RunnerInput {
+        tasks: tasks.iter().map(|c| c.task.clone()).collect(),
+        batch: Some(taskyard_api::Batch {
+            done_prefix: taskyard_common::keys::batch_done_prefix(&name),
+        }),
+    };
+    let labels = BTreeMap::from([
+        (LABEL_MANAGED_BY.into(), MANAGED_BY.into()),
+        ("app.kubernetes.io/name".into(), "taskyard-runner".into()),
+        ("app.kubernetes.io/component".into(), "runner".into()),
+        (LABEL_KIND.into(), kind.lower().into()),
+        (LABEL_BATCH.into(), "true".into()),
+    ]);
+    let ids: Vec<&TaskIdentity> = tasks.iter().map(|c| &c.task.identity).collect();
+    let meta = ObjectMeta {
+        name: Some(name),
+        namespace: Some(settings.namespace.clone()),
+        labels: Some(labels),
+        annotations: Some(BTreeMap::from([(
+            ANNOTATION_TASKS.into(),
+            serde_json::to_string(&ids).expect("identities serialise"),
+        )])),
+        ..Default::default()
+    };
+    // A safety net only: each run of each task has its own timeout inside the runner.
+    let longest = tasks
+        .iter()
+        .map(|c| c.timeout_seconds * (i64::from(c.retries.max(0)) + 1) + 30 * i64::from(c.retries.max(0)))
+        .max()
+        .unwrap_or(60);
+    let rounds = (tasks.len() as i64 + RUNNER_BATCH_CONCURRENCY - 1) / RUNNER_BATCH_CONCURRENCY;
+    runner_job(meta, &input, 0, longest * rounds + 60, settings)
+}
+
+/// A runner Job: `input` in the environment, the store settings, and the runner's
+/// locked-down Pod.
+fn runner_job(
+    meta: ObjectMeta,
+    input: &RunnerInput,
+    backoff_limit: i32,
+    deadline_seconds: i64,
+    settings: &Settings,
+) -> Job {
+    let labels = meta.labels.clone().unwrap_or_default();
     let mut env = vec![
         env(
             "TASKYARD_TASKS",
-            serde_json::to_string(&input).expect("a task always serialises"),
+            serde_json::to_string(input).expect("a task always serialises"),
         ),
         env("TASKYARD_S3_ENDPOINT", settings.store_endpoint.clone()),
         env("TASKYARD_S3_REGION", settings.store_region.clone()),
@@ -195,16 +328,10 @@ pub fn build_job(kind: TaskKind, task: &RunnerTask, retries: i32, timeout_second
         ..Default::default()
     };
     Job {
-        metadata: ObjectMeta {
-            name: Some(job_name(id)),
-            namespace: Some(settings.namespace.clone()),
-            labels: Some(labels.clone()),
-            annotations: Some(BTreeMap::from([(ANNOTATION_TASK.into(), id.name.clone())])),
-            ..Default::default()
-        },
+        metadata: meta,
         spec: Some(JobSpec {
-            backoff_limit: Some(retries),
-            active_deadline_seconds: Some(timeout_seconds),
+            backoff_limit: Some(backoff_limit),
+            active_deadline_seconds: Some(deadline_seconds),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels),
@@ -387,5 +514,46 @@ mod tests {
         let job = build_job(TaskKind::HashTask, &task("r", "x"), 0, 1, &chain);
         let c = &job.spec.unwrap().template.spec.unwrap().containers[0];
         assert!(!c.env.as_ref().unwrap().iter().any(|e| e.name.starts_with("AWS_")));
+    }
+
+    #[test]
+    fn a_batch_job_carries_every_task_and_names_them_in_an_annotation() {
+        let s = settings(&[]);
+        let carried: Vec<Carried> = ["a", "b", "c"]
+            .iter()
+            .map(|n| Carried {
+                task: task(n, "ns"),
+                retries: 2,
+                timeout_seconds: 10,
+            })
+            .collect();
+        let job = build_batch_job(TaskKind::HashTask, &carried, &s);
+        let name = job.metadata.name.clone().unwrap();
+        assert!(name.starts_with("taskyard-batch-") && name.len() <= 63, "{name}");
+        let mut reversed = carried.clone();
+        reversed.reverse();
+        assert_eq!(batch_job_name(&reversed), name, "the same tasks, the same name");
+        assert!(is_batch(&job));
+        let ids: Vec<String> = members(&job).into_iter().map(|(_, id)| id.name).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        let spec = job.spec.unwrap();
+        assert_eq!(spec.backoff_limit, Some(0), "the runner retries each task itself");
+        // 3 tasks in one round of 4: one task's runs (10 s x 3 + 30 s x 2) and a minute.
+        assert_eq!(spec.active_deadline_seconds, Some(10 * 3 + 60 + 60));
+        let env = spec.template.spec.unwrap().containers[0].env.clone().unwrap();
+        let tasks = env.iter().find(|e| e.name == "TASKYARD_TASKS").unwrap();
+        let input: RunnerInput = serde_json::from_str(tasks.value.as_deref().unwrap()).unwrap();
+        assert_eq!(input.tasks.len(), 3);
+        assert_eq!(input.batch.unwrap().done_prefix, format!("batches/{name}/"));
+    }
+
+    #[test]
+    fn a_job_of_one_task_names_it_in_its_labels() {
+        let s = settings(&[]);
+        let job = build_job(TaskKind::HashTask, &task("solo", "ns"), 3, 42, &s);
+        assert!(!is_batch(&job));
+        let carried = members(&job);
+        assert_eq!(carried.len(), 1);
+        assert_eq!(carried[0].1, task("solo", "ns").identity);
     }
 }

@@ -1,6 +1,7 @@
 //! The Taskyard operator: reconciles ImageTask, TextTask and HashTask resources by running
 //! one runner Job per task generation and turning its result into status.
 
+pub mod batches;
 pub mod cache;
 pub mod cleanup;
 pub mod error;

@@ -15,15 +15,15 @@ use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
 use taskyard_operator::cache::{TaskCache, watch_tasks};
 use taskyard_operator::health::{self, Readiness};
-use taskyard_operator::job::{LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY, task_of};
+use taskyard_operator::job::{LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY, members};
 use taskyard_operator::leader::{Fence, LeaderElection};
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_operator::metrics::Metrics;
 use taskyard_operator::queue::{Admission, Caches};
-use taskyard_operator::reaper;
 use taskyard_operator::reconcile::{Context, error_policy, reconcile};
 use taskyard_operator::settings::Settings;
 use taskyard_operator::task::TaskResource;
+use taskyard_operator::{batches, reaper};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -103,7 +103,12 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         (TaskKind::ImageTask, image_wake),
         (TaskKind::TextTask, text_wake),
     ];
-    let admission = Admission::new(caches, wake.into_iter().collect(), settings.max_running_jobs as usize);
+    let admission = Admission::new(
+        caches,
+        wake.into_iter().collect(),
+        settings.max_running_jobs as usize,
+        settings.max_tasks_per_job as usize,
+    );
     let election = settings.leader_election.then(|| {
         let identity = std::env::var("POD_NAME")
             .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()))
@@ -113,6 +118,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let fence = election.as_ref().map_or_else(Fence::unfenced, LeaderElection::fence);
     let ctx = Arc::new(Context {
         admission,
+        batches: Default::default(),
         recorder: Recorder::new(client.clone(), reporter),
         policy: NetworkPolicy::new(settings.allowed_networks.0.clone()),
         log: LogWriter::spawn(store.clone(), fence),
@@ -144,6 +150,12 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("task kinds served and cached; ready");
     });
     tokio::spawn(reaper::run(ctx.clone(), gone));
+    tokio::spawn(batches::watch(
+        client.clone(),
+        ctx.settings.namespace.clone(),
+        ctx.batches.clone(),
+    ));
+    tokio::spawn(batches::poll(ctx.clone()));
     let refresher = ctx.clone();
     tokio::spawn(async move { refresher.admission.refresh().await });
     let controllers = async {
@@ -182,7 +194,9 @@ fn controller<K: TaskResource>(
     let job_selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_KIND}={kind}");
     Controller::for_stream(changed, cache.store.clone())
         .watches(jobs, watcher::Config::default().labels(&job_selector), |job| {
-            task_of(&job).map(|(_, namespace, name, _)| ObjectRef::<K>::new(&name).within(&namespace))
+            members(&job)
+                .into_iter()
+                .map(|(_, id)| ObjectRef::<K>::new(&id.name).within(&id.namespace))
         })
         .reconcile_on(futures::stream::unfold(woken, |mut rx| async move {
             let (namespace, name) = rx.recv().await?;

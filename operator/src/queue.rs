@@ -29,7 +29,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cache::TaskCache;
 use crate::error::Error;
-use crate::job::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY};
+use crate::job::{LABEL_MANAGED_BY, MANAGED_BY, is_batch, members};
 use crate::jobstate::{JobState, job_state};
 use crate::task::{TaskResource, is_recorded};
 
@@ -51,6 +51,7 @@ pub struct Waiting {
     pub kind: TaskKind,
     pub namespace: String,
     pub name: String,
+    pub generation: i64,
     /// The queue position its status shows for this generation, if any.
     pub shown: Option<u32>,
     /// Its status says a Job of this generation runs.
@@ -70,6 +71,7 @@ impl Waiting {
             kind: <K::Spec as TaskSpecCommon>::KIND,
             namespace: task.namespace().unwrap_or_default(),
             name: task.name_any(),
+            generation: task.meta().generation.unwrap_or(1),
             shown: current.and_then(|c| c.queue_position),
             running: current.is_some_and(|c| c.phase == Some(taskyard_api::Phase::Running)),
         }
@@ -245,6 +247,24 @@ impl Caches {
             .collect()
     }
 
+    /// Whether a task generation needs nothing more of a Job: its status records its end, or
+    /// the task is gone or runs a newer generation.
+    pub fn settled(&self, kind: TaskKind, id: &taskyard_api::TaskIdentity) -> bool {
+        fn of<K: TaskResource>(cache: &reflector::Store<K>, id: &taskyard_api::TaskIdentity) -> bool {
+            let Some(task) = cache.get(&reflector::ObjectRef::new(&id.name).within(&id.namespace)) else {
+                return true;
+            };
+            task.uid().as_deref() != Some(id.uid.as_str())
+                || task.meta().generation.unwrap_or(1) != id.generation
+                || is_recorded(&*task)
+        }
+        match kind {
+            TaskKind::HashTask => of(&self.hash.store, id),
+            TaskKind::ImageTask => of(&self.image.store, id),
+            TaskKind::TextTask => of(&self.text.store, id),
+        }
+    }
+
     /// Tasks whose status says they wait for a runner slot: the queue-length metric.
     pub fn queued(&self) -> usize {
         queued_in(&self.hash.store) + queued_in(&self.image.store) + queued_in(&self.text.store)
@@ -272,6 +292,7 @@ pub struct Admission {
     pub caches: Caches,
     wake: BTreeMap<TaskKind, Wake>,
     max_running: usize,
+    max_per_job: usize,
 }
 
 /// What `Admission::decide` decided.
@@ -279,38 +300,50 @@ pub enum Decision<'a> {
     /// Create the Job now, then call `Ticket::admitted`. Other decisions wait until the ticket
     /// is dropped, so none counts the slot twice.
     Now(Ticket<'a>),
+    /// The task generation already has a Job (created by another task's decision, as part of
+    /// its batch, and not yet seen by this reconcile).
+    Exists,
     /// Wait at this place in the namespace's line.
     Wait { position: usize },
 }
 
-/// The right to create one task's Job.
+/// The right to create one Job, for the task and the companions it carries along.
 pub struct Ticket<'a> {
     arrivals: tokio::sync::MutexGuard<'a, Arrivals>,
     namespace: String,
+    /// Waiting tasks of the same kind, next in the fair line, that the Job carries too (a
+    /// batch): each has shown its queue position for its generation, so its reconcile
+    /// validated it.
+    pub companions: Vec<Waiting>,
 }
 
 impl Ticket<'_> {
-    /// The Job exists: the task's namespace had its turn.
+    /// The Job exists: the namespaces of its tasks had their turn.
     pub fn admitted(mut self) {
         self.arrivals.served(&self.namespace);
+        for companion in &self.companions {
+            self.arrivals.served(&companion.namespace);
+        }
     }
 }
 
 impl Admission {
-    pub fn new(caches: Caches, wake: BTreeMap<TaskKind, Wake>, max_running: usize) -> Self {
+    pub fn new(caches: Caches, wake: BTreeMap<TaskKind, Wake>, max_running: usize, max_per_job: usize) -> Self {
         Admission {
             arrivals: Default::default(),
             backoff: Default::default(),
             caches,
             wake,
             max_running,
+            max_per_job: max_per_job.max(1),
         }
     }
 
     /// The queue's one entry point: may `me` have a runner Job now? The operator's runner
     /// `jobs` are counted under the lock, so a decision always sees the Jobs that earlier
     /// decisions created.
-    pub async fn decide(&self, me: Waiting, jobs: &Api<Job>) -> Result<Decision<'_>, Error> {
+    /// A task that must run `alone` (its batch ended without its result) carries no companions.
+    pub async fn decide(&self, me: Waiting, alone: bool, jobs: &Api<Job>) -> Result<Decision<'_>, Error> {
         // Right after start, the older tasks of the other kinds may not be listed yet.
         if tokio::time::timeout(CACHE_SYNC_WAIT, self.caches.synced())
             .await
@@ -322,19 +355,35 @@ impl Admission {
         let RunnerJobs {
             running,
             tasks: with_job,
+            carried,
         } = runner_jobs(jobs).await?;
+        if with_job.contains(&(me.uid.clone(), me.generation)) {
+            return Ok(Decision::Exists);
+        }
         let mut waiting = self.caches.waiting(&with_job);
         if !waiting.iter().any(|w| w.uid == me.uid) {
             waiting.push(me.clone());
         }
         let line = self.without_backoff(arrivals.line_up(waiting));
         Ok(match admit(&line, &me.uid, running, self.max_running) {
-            Admit::Now => Decision::Now(Ticket {
-                arrivals,
-                namespace: me.namespace,
-            }),
+            Admit::Now => {
+                let room = if alone { 0 } else { self.max_per_job - 1 };
+                let companions = companions(&line, &me, &carried, room);
+                Decision::Now(Ticket {
+                    arrivals,
+                    namespace: me.namespace,
+                    companions,
+                })
+            }
             Admit::Wait { position } => Decision::Wait { position },
         })
+    }
+
+    /// Sends one task to its kind's controller for a new look.
+    pub fn wake_task(&self, kind: TaskKind, namespace: &str, name: &str) {
+        if let Some(tx) = self.wake.get(&kind) {
+            let _ = tx.send((namespace.to_string(), name.to_string()));
+        }
     }
 
     /// How long `uid` still backs off after a failed Job creation.
@@ -426,8 +475,11 @@ impl Admission {
 struct RunnerJobs {
     /// How many have not finished.
     running: usize,
-    /// The task uid and generation of each.
+    /// The task generations that have their Job: every Job of one task, and the tasks of
+    /// running batches (a task that a finished batch left without a result needs a Job).
     tasks: HashSet<(String, i64)>,
+    /// Every task generation any Job carries or carried: none of them joins a batch.
+    carried: HashSet<(String, i64)>,
 }
 
 async fn runner_jobs(jobs: &Api<Job>) -> Result<RunnerJobs, Error> {
@@ -435,20 +487,40 @@ async fn runner_jobs(jobs: &Api<Job>) -> Result<RunnerJobs, Error> {
         .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}")))
         .await?
         .items;
-    let tasks = jobs
-        .iter()
-        .filter_map(|job| {
-            let labels = job.metadata.labels.as_ref()?;
-            Some((
-                labels.get(LABEL_UID)?.clone(),
-                labels.get(LABEL_GENERATION)?.parse().ok()?,
-            ))
-        })
-        .collect();
-    Ok(RunnerJobs {
-        running: jobs.iter().filter(|j| job_state(j) == JobState::Running).count(),
-        tasks,
-    })
+    Ok(tally(&jobs))
+}
+
+fn tally(jobs: &[Job]) -> RunnerJobs {
+    let mut listed = RunnerJobs {
+        running: 0,
+        tasks: HashSet::new(),
+        carried: HashSet::new(),
+    };
+    for job in jobs {
+        let running = job_state(job) == JobState::Running;
+        listed.running += usize::from(running);
+        for (_, id) in members(job) {
+            let generation = (id.uid, id.generation);
+            if running || !is_batch(job) {
+                listed.tasks.insert(generation.clone());
+            }
+            listed.carried.insert(generation);
+        }
+    }
+    listed
+}
+
+/// Up to `room` tasks of `me`'s kind that follow it in the fair `line`, have shown a queue
+/// position for their generation (so their reconcile validated them), and were never carried
+/// by a Job of that generation.
+fn companions(line: &[Waiting], me: &Waiting, carried: &HashSet<(String, i64)>, room: usize) -> Vec<Waiting> {
+    line.iter()
+        .skip_while(|w| w.uid != me.uid)
+        .skip(1)
+        .filter(|w| w.kind == me.kind && w.shown.is_some() && !carried.contains(&(w.uid.clone(), w.generation)))
+        .take(room)
+        .cloned()
+        .collect()
 }
 
 /// The heads of the line (the first `heads`), and then at most `at_most` tasks whose status
@@ -482,6 +554,7 @@ mod tests {
             kind: TaskKind::HashTask,
             namespace: namespace.into(),
             name: uid.into(),
+            generation: 1,
             shown: None,
             running: false,
         }
@@ -553,6 +626,71 @@ mod tests {
             })
             .collect();
         assert_eq!(stale_positions(&right, 1, 50).len(), 1, "only the head");
+    }
+
+    fn runner_job(yaml_status: &str, batch: Option<&[(&str, i64)]>, uid: &str) -> Job {
+        let meta = match batch {
+            Some(members) => {
+                let ids: Vec<serde_json::Value> = members
+                    .iter()
+                    .map(|(u, g)| serde_json::json!({"namespace": "ns", "name": u, "uid": u, "generation": g}))
+                    .collect();
+                format!(
+                    "labels: {{taskyard.dev/kind: hashtask, taskyard.dev/batch: 'true'}}\n  annotations: {{taskyard.dev/tasks: '{}'}}",
+                    serde_json::to_string(&ids).unwrap()
+                )
+            }
+            None => format!(
+                "labels: {{taskyard.dev/kind: hashtask, taskyard.dev/namespace: ns, taskyard.dev/uid: {uid}, taskyard.dev/generation: '1'}}\n  annotations: {{taskyard.dev/task: {uid}}}"
+            ),
+        };
+        serde_yaml::from_str(&format!(
+            "metadata:\n  name: j-{uid}\n  {meta}\nstatus: {yaml_status}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_task_a_finished_batch_left_without_a_job_needs_one_but_joins_no_batch() {
+        let running = "{active: 1}";
+        let failed = "{failed: 1, conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded}]}";
+        let jobs = [
+            runner_job(running, Some(&[("a", 1), ("b", 1)]), "batch1"),
+            runner_job(failed, Some(&[("c", 1), ("d", 1)]), "batch2"),
+            runner_job(failed, None, "e"),
+        ];
+        let tallied = tally(&jobs);
+        assert_eq!(tallied.running, 1);
+        let has = |u: &str| tallied.tasks.contains(&(u.to_string(), 1));
+        assert!(has("a") && has("b"), "a running batch's tasks have their Job");
+        assert!(!has("c") && !has("d"), "a failed batch's tasks need one");
+        assert!(has("e"), "a task's own Job is its Job, finished or not");
+        assert!(tallied.carried.contains(&("c".to_string(), 1)), "but they run alone");
+    }
+
+    #[test]
+    fn a_batch_takes_the_next_validated_tasks_of_its_kind_in_fair_order() {
+        let mut line: Vec<Waiting> = (1..=6).map(|i| task(i, &format!("t{i}"))).collect();
+        for w in &mut line[1..] {
+            w.shown = Some(1);
+        }
+        line[2].shown = None; // not reconciled yet: not validated
+        line[3].kind = TaskKind::ImageTask;
+        let carried: HashSet<(String, i64)> = [("t5".to_string(), 1)].into();
+        let chosen: Vec<String> = companions(&line, &line[0], &carried, 10)
+            .into_iter()
+            .map(|w| w.uid)
+            .collect();
+        assert_eq!(chosen, ["t2", "t6"]);
+        assert_eq!(companions(&line, &line[0], &carried, 1).len(), 1, "at most the room");
+        assert!(
+            companions(&line, &line[0], &carried, 0).is_empty(),
+            "a task alone takes none"
+        );
+        assert!(
+            companions(&line, &line[5], &carried, 10).is_empty(),
+            "only tasks behind it"
+        );
     }
 
     fn position(arrivals: &mut Arrivals, waiting: &[Waiting], uid: &str, running: usize, max: usize) -> Admit {
@@ -649,7 +787,7 @@ mod tests {
             .map(|(name, second, finished)| hash_task(name, second, finished)),
         );
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 2);
+        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 2, 1);
         admission.wake_heads().await;
         let mut woken = Vec::new();
         while let Ok((_, name)) = rx.try_recv() {
@@ -688,7 +826,7 @@ mod tests {
             task
         }));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 10);
+        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 10, 1);
         admission.wake_heads().await;
         let mut woken = Vec::new();
         while let Ok((ns, _)) = rx.try_recv() {

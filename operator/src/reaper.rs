@@ -18,9 +18,13 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::cleanup::{delete_objects, task_keys};
 use crate::error::Error;
+use crate::finish::finished_at;
 use crate::housekeeping::{delete_jobs, task_jobs};
-use crate::job::{LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY};
+use crate::job::{LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY, is_batch, members};
+use crate::jobstate::{JobState, job_state};
 use crate::reconcile::Context;
+use futures::TryStreamExt;
+use taskyard_common::keys::batch_done_prefix;
 
 /// When the reaper looks at a deleted task's Jobs and objects a second time.
 const REAP_AGAIN_AFTER: Duration = Duration::from_secs(5);
@@ -39,13 +43,37 @@ pub struct GoneTask {
     pub identity: TaskIdentity,
 }
 
-/// The names of the Jobs whose task uid is not among `live` uids.
+/// The names of the Jobs whose task uid is not among `live` uids (for a batch: none of its
+/// tasks' uids; a batch runs on for the tasks still there).
 pub fn orphans(jobs: &[Job], live: &HashSet<String>) -> Vec<String> {
     jobs.iter()
         .filter(|job| {
+            if is_batch(job) {
+                return !members(job).iter().any(|(_, id)| live.contains(&id.uid));
+            }
             let uid = job.metadata.labels.as_ref().and_then(|l| l.get(LABEL_UID));
             uid.is_none_or(|uid| !live.contains(uid))
         })
+        .filter_map(|job| job.metadata.name.clone())
+        .collect()
+}
+
+/// Finished batch Jobs past their time to live whose every task has its status written (or
+/// is gone, or runs a newer generation). A task's reconcile deletes its own Job; a batch's
+/// belongs to no one task, so the sweep does.
+pub fn expired_batches(
+    jobs: &[Job],
+    ttl: Duration,
+    now: jiff::Timestamp,
+    settled: impl Fn(TaskKind, &TaskIdentity) -> bool,
+) -> Vec<String> {
+    jobs.iter()
+        .filter(|job| is_batch(job) && job_state(job) != JobState::Running)
+        .filter(|job| {
+            let finished = finished_at(job).unwrap_or(now);
+            now.duration_since(finished).unsigned_abs() >= ttl
+        })
+        .filter(|job| members(job).iter().all(|(kind, id)| settled(*kind, id)))
         .filter_map(|job| job.metadata.name.clone())
         .collect()
 }
@@ -86,7 +114,6 @@ pub async fn run(ctx: Arc<Context>, mut gone: UnboundedReceiver<GoneTask>) {
 
 /// Deletes the task-specific objects whose task is gone, prefix by prefix.
 async fn sweep_store(ctx: &Context) -> Result<(), String> {
-    use futures::TryStreamExt;
     for (prefix, uid_at) in TASK_OBJECTS {
         let keys: Vec<String> = ctx.store.list(prefix).try_collect().await.map_err(|e| e.to_string())?;
         // Listed first, then compared: a task created meanwhile is in the cache by then.
@@ -160,6 +187,34 @@ async fn sweep_orphans(ctx: &Context) -> Result<(), Error> {
         delete_jobs(&jobs, &orphaned).await?;
         ctx.admission.wake_heads().await;
     }
+    let ttl = Duration::from_secs(ctx.settings.job_ttl_seconds);
+    let caches = &ctx.admission.caches;
+    let expired = expired_batches(&listed, ttl, jiff::Timestamp::now(), |kind, id| {
+        caches.settled(kind, id)
+    });
+    if !expired.is_empty() {
+        tracing::info!(
+            jobs = expired.len(),
+            "deleting finished batch Jobs past their time to live"
+        );
+        delete_jobs(&jobs, &expired).await?;
+    }
+    // A batch's done reports go with it (and with an orphan).
+    for name in orphaned
+        .iter()
+        .chain(&expired)
+        .filter(|n| n.starts_with("taskyard-batch-"))
+    {
+        let keys: Vec<String> = ctx
+            .store
+            .list(&batch_done_prefix(name))
+            .try_collect()
+            .await
+            .unwrap_or_default();
+        if let Err(e) = delete_objects(&ctx.store, &keys).await {
+            tracing::warn!(job = %name, "cannot delete a batch's done reports: {e}");
+        }
+    }
     Ok(())
 }
 
@@ -193,6 +248,50 @@ mod tests {
             orphan_objects(&keys[2..], TASK_OBJECTS[1].1, &live),
             ["texts/ns/gone/uid-b/1.txt"]
         );
+    }
+
+    fn batch(name: &str, uids: &[&str], status: &str) -> Job {
+        let ids: Vec<TaskIdentity> = uids
+            .iter()
+            .map(|u| TaskIdentity {
+                namespace: "ns".into(),
+                name: u.to_string(),
+                uid: u.to_string(),
+                generation: 1,
+            })
+            .collect();
+        serde_yaml::from_str(&format!(
+            "metadata:\n  name: {name}\n  labels: {{taskyard.dev/kind: hashtask, taskyard.dev/batch: 'true'}}\n  annotations: {{taskyard.dev/tasks: '{}'}}\nstatus: {status}\n",
+            serde_json::to_string(&ids).unwrap()
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_is_an_orphan_only_when_all_its_tasks_are_gone() {
+        let jobs = [
+            batch("b1", &["uid-a", "uid-b"], "{active: 1}"),
+            batch("b2", &["uid-c"], "{active: 1}"),
+        ];
+        let live: HashSet<String> = ["uid-a".to_string()].into();
+        assert_eq!(orphans(&jobs, &live), ["b2"]);
+    }
+
+    #[test]
+    fn a_finished_batch_goes_after_its_ttl_once_every_task_is_settled() {
+        let done =
+            "{succeeded: 1, completionTime: '2026-01-01T00:00:00Z', conditions: [{type: Complete, status: 'True'}]}";
+        let jobs = [
+            batch("old", &["a", "b"], done),
+            batch("pending", &["c"], done),
+            batch("running", &["d"], "{active: 1}"),
+        ];
+        let ttl = Duration::from_secs(60);
+        let settled = |_: TaskKind, id: &TaskIdentity| id.uid != "c";
+        let later: jiff::Timestamp = "2026-01-01T00:02:00Z".parse().unwrap();
+        assert_eq!(expired_batches(&jobs, ttl, later, settled), ["old"]);
+        let soon: jiff::Timestamp = "2026-01-01T00:00:30Z".parse().unwrap();
+        assert!(expired_batches(&jobs, ttl, soon, settled).is_empty(), "within its TTL");
     }
 
     #[test]

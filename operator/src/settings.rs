@@ -4,6 +4,9 @@
 use clap::Parser;
 use taskyard_common::setting::{NetworkList, number_in, one_of, or_default, quantity};
 
+/// `maxTasksPerJob` when not set (see the README for the measurements behind it).
+pub const DEFAULT_MAX_TASKS_PER_JOB: u32 = 20;
+
 /// Every setting comes from a flag or an environment variable (the chart sets the latter).
 /// An empty value means the setting's default, because the chart renders empty values
 /// (`""`, `[]`, `{}`) as empty strings; see `taskyard_common::setting`.
@@ -73,6 +76,11 @@ pub struct Settings {
     #[arg(long, env = "TASKYARD_MAX_RUNNING_JOBS", default_value_t = 10,
           value_parser = number_in::<u32>("10", 1, 10000))]
     pub max_running_jobs: u32,
+    /// Most waiting tasks one runner Job carries under a burst (Helm: maxTasksPerJob); 1
+    /// gives every task a Job of its own.
+    #[arg(long, env = "TASKYARD_MAX_TASKS_PER_JOB", default_value_t = DEFAULT_MAX_TASKS_PER_JOB,
+          value_parser = number_in::<u32>("20", 1, 200))]
+    pub max_tasks_per_job: u32,
     /// Finished runner Jobs are deleted after this many seconds (Helm: jobTtlSeconds).
     #[arg(long, env = "TASKYARD_JOB_TTL_SECONDS", default_value_t = 3600,
           value_parser = or_default::<u64>("3600"))]

@@ -26,10 +26,12 @@ pub trait TaskResource:
     fn task_status(&self) -> Option<&Self::Status>;
     /// The spec tagged with its kind, as the runner receives it.
     fn runner_spec(&self) -> TaskSpec;
+    /// The operator's cache of this kind.
+    fn cache(caches: &crate::queue::Caches) -> &kube::runtime::reflector::Store<Self>;
 }
 
 macro_rules! task_resource {
-    ($kind:ident, $status:ident) => {
+    ($kind:ident, $status:ident, $cache:ident) => {
         impl TaskResource for $kind {
             type Spec = <$kind as kube::core::object::HasSpec>::Spec;
             type Status = $status;
@@ -43,6 +45,9 @@ macro_rules! task_resource {
             fn runner_spec(&self) -> TaskSpec {
                 TaskSpec::$kind(self.spec.clone())
             }
+            fn cache(caches: &crate::queue::Caches) -> &kube::runtime::reflector::Store<Self> {
+                &caches.$cache.store
+            }
         }
     };
 }
@@ -55,6 +60,6 @@ pub fn is_recorded<K: TaskResource>(task: &K) -> bool {
     })
 }
 
-task_resource!(HashTask, HashTaskStatus);
-task_resource!(ImageTask, ImageTaskStatus);
-task_resource!(TextTask, TextTaskStatus);
+task_resource!(HashTask, HashTaskStatus, hash);
+task_resource!(ImageTask, ImageTaskStatus, image);
+task_resource!(TextTask, TextTaskStatus, text);

@@ -38,6 +38,7 @@ fn the_chart_defaults_start_the_operator() {
     assert_eq!(settings["imagePullPolicy"], "IfNotPresent");
     assert_eq!(settings["runnerMemoryLimit"], "512Mi");
     assert_eq!(settings["maxRunningJobs"], 10);
+    assert_eq!(settings["maxTasksPerJob"], 20);
     assert_eq!(settings["imageSharing"], "cluster");
 }
 
@@ -68,6 +69,7 @@ fn set_values_reach_the_operator() {
         "store": {"bucket": "b", "region": "eu-west-3", "endpoint": "http://minio.storage:9000"},
         "runner": {"allowedNetworks": ["10.0.0.0/8", "fd00::/8"], "resources": {"limits": {"memory": "1Gi"}}},
         "maxRunningJobs": 3,
+        "maxTasksPerJob": 7,
     }));
     assert_eq!(settings["storeRegion"], "eu-west-3");
     assert_eq!(settings["allowedNetworks"], json!(["10.0.0.0/8", "fd00::/8"]));
@@ -75,6 +77,7 @@ fn set_values_reach_the_operator() {
     // Helm merges maps: the limit set replaces one key, the other defaults stay.
     assert_eq!(settings["runnerCpuLimit"], "1");
     assert_eq!(settings["maxRunningJobs"], 3);
+    assert_eq!(settings["maxTasksPerJob"], 7);
 }
 
 #[test]

@@ -82,6 +82,7 @@ pub async fn run_task(ctx: &Context, task: &RunnerTask) -> Ran {
         started_at,
         finished_at: jiff::Timestamp::now(),
         output,
+        attempts: None,
     };
     bound_result(&mut result);
     Ran { result, permanent }

@@ -75,6 +75,7 @@ pub(super) async fn read_result(
             started_at: now,
             finished_at: now,
             output: None,
+            attempts: None,
         })
     };
     let body = match store.get(&key, MAX_RESULT_BYTES).await {
@@ -104,11 +105,20 @@ pub(super) async fn termination_message(
     list.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
     Ok(list.iter().rev().find_map(|pod| {
         let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-        statuses
-            .iter()
-            .find_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
+        statuses.iter().find_map(|c| {
+            let terminated = c.state.as_ref()?.terminated.as_ref()?;
+            // The kernel killed it: the log tail the runner left says nothing of why.
+            if terminated.reason.as_deref() == Some("OOMKilled") {
+                return Some(OOM_KILLED.to_string());
+            }
+            terminated.message.clone()
+        })
     }))
 }
+
+/// What a task whose runner ran out of memory is told.
+const OOM_KILLED: &str = "the runner ran out of memory and was killed (OOMKilled): raise runner.resources.limits.memory, \
+     or lower the runner's memory budgets (TASKYARD_IMAGE_WORK_BYTES, TASKYARD_IMAGE_DOWNLOAD_BYTES) to fit within it";
 
 /// Events are for people; failing to publish one does not fail the reconcile.
 pub(super) async fn publish<K: TaskResource>(

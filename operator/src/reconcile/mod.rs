@@ -20,12 +20,14 @@ use crate::jobstate::{JobState, job_state};
 use crate::logwriter::LogWriter;
 use crate::settings::Settings;
 use crate::task::TaskResource;
-use steps::Turn;
+use k8s_openapi::api::batch::v1::Job;
+use steps::{CurrentJob, Turn};
 
 /// What every reconcile shares.
 pub struct Context {
     pub client: kube::Client,
     pub admission: crate::queue::Admission,
+    pub batches: Arc<crate::batches::Batches>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub settings: Settings,
     pub store: Store,
@@ -66,18 +68,29 @@ macro_rules! proceed {
 async fn reconcile_task<K: TaskResource>(task: &K, ctx: &Context) -> Result<Action, Error> {
     let turn = proceed!(Turn::dereference(task, ctx).await);
     proceed!(turn.tidy().await);
-    let job = match turn.existing_job().await? {
-        Some(job) => job,
-        None => {
-            proceed!(turn.validate().await);
-            let ticket = proceed!(turn.admit().await);
-            proceed!(turn.ensure_job(ticket).await)
+    let alone = match turn.existing_job().await? {
+        Some(CurrentJob::Own(job)) => return own_job(&turn, &job).await,
+        Some(CurrentJob::Batch(job)) => {
+            proceed!(turn.batch_member(&job).await);
+            true
         }
+        None => false,
     };
-    if job_state(&job) == JobState::Running {
-        return turn.report(&job).await;
+    proceed!(turn.validate().await);
+    let ticket = proceed!(turn.admit(alone).await);
+    let job = proceed!(turn.ensure_job(ticket).await);
+    own_job(&turn, &job).await
+}
+
+/// A Job created for this task (alone or carrying others): running, or finished.
+async fn own_job<K: TaskResource>(turn: &Turn<'_, K>, job: &Job) -> Result<Action, Error> {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    match (job_state(job), crate::job::is_batch(job)) {
+        (JobState::Running, _) => turn.report(job, &name).await,
+        (_, false) => turn.record(job, None, false).await,
+        // Its own batch, just created: the member's path reads it from now on.
+        (_, true) => Ok(Action::requeue(Duration::from_millis(300))),
     }
-    turn.record(&job).await
 }
 
 /// A conflict means another write landed first: look again at once. Other errors are

@@ -2,6 +2,7 @@
 //! `Break` with the action that ends this reconcile.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
@@ -9,8 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
-use taskyard_api::{Outcome, Phase, Reason, RunnerTask, TaskIdentity, TaskKind, TaskSpecCommon};
+use taskyard_api::{Outcome, Phase, Reason, RunnerTask, TaskIdentity, TaskKind, TaskResult, TaskSpecCommon};
 use taskyard_common::hashlog::LogLine;
 use taskyard_common::status::{TaskStatus, apply_result, set_phase};
 
@@ -18,8 +20,8 @@ use super::Context;
 use super::io::{fresh_status, now, publish, read_result, termination_message, write_status};
 use crate::error::Error;
 use crate::finish::{Finished, final_result, finished_at};
-use crate::job::{build_job, job_name};
-use crate::jobstate::{attempts, job_state};
+use crate::job::{Carried, build_batch_job, build_job, job_name};
+use crate::jobstate::{JobState, attempts, job_state};
 use crate::queue::{Decision, MAX_JOB_CREATE_TRIES, Ticket, Waiting};
 use crate::task::{TaskResource, is_recorded};
 use crate::validate::{Invalid, check_source};
@@ -27,6 +29,16 @@ use crate::{cleanup, housekeeping};
 
 /// Safety net for missed watch events while a Job runs.
 const RUNNING_RESYNC: Duration = Duration::from_secs(300);
+/// How soon a task carried by a batch it has not seen yet looks again.
+const BATCH_INDEX_LAG: Duration = Duration::from_millis(300);
+
+/// A task generation's Job.
+pub(super) enum CurrentJob {
+    /// A Job of its own.
+    Own(Box<Job>),
+    /// A batch that carries it (or carried it).
+    Batch(Arc<Job>),
+}
 
 pub(super) type Step<T> = Result<ControlFlow<Action, T>, Error>;
 
@@ -96,9 +108,40 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         Ok(ControlFlow::Continue(()))
     }
 
-    /// This generation's Job, if it exists.
-    pub(super) async fn existing_job(&self) -> Result<Option<Job>, Error> {
-        Ok(self.jobs.get_opt(&self.job_name).await?)
+    /// This generation's Job, if it has one: its own (named after it), or else a batch that
+    /// carries it.
+    pub(super) async fn existing_job(&self) -> Result<Option<CurrentJob>, Error> {
+        if let Some(job) = self.jobs.get_opt(&self.job_name).await? {
+            return Ok(Some(CurrentJob::Own(Box::new(job))));
+        }
+        let batch = self.ctx.batches.job_of(&self.identity.uid, self.identity.generation);
+        Ok(batch.map(CurrentJob::Batch))
+    }
+
+    /// A task carried by a batch: its status is written as soon as its runner reported it
+    /// done. A batch that ended without this task's result (its Pod crashed, or the Job's
+    /// deadline passed) lets it go on, to run alone.
+    pub(super) async fn batch_member(&self, job: &Job) -> Step<()> {
+        let name = job.metadata.name.as_deref().unwrap_or_default();
+        let running = job_state(job) == JobState::Running;
+        let reported = self
+            .ctx
+            .batches
+            .is_done(name, &self.identity.uid, self.identity.generation);
+        if running && !reported {
+            return Ok(ControlFlow::Break(self.report(job, name).await?));
+        }
+        match read_result(&self.ctx.store, self.kind, &self.identity).await? {
+            Some(result) => Ok(ControlFlow::Break(self.record(job, Some(result), true).await?)),
+            None if running => Ok(ControlFlow::Break(self.report(job, name).await?)),
+            None => {
+                tracing::info!(
+                    job = name,
+                    "the batch ended without this task's result; it runs again, alone"
+                );
+                Ok(ControlFlow::Continue(()))
+            }
+        }
     }
 
     /// What the API server's schema cannot check; a spec the user must fix ends the task
@@ -124,14 +167,16 @@ impl<'a, K: TaskResource> Turn<'a, K> {
     }
 
     /// Asks the queue for a runner slot; a task that must wait shows its place.
-    pub(super) async fn admit(&self) -> Step<Ticket<'a>> {
+    pub(super) async fn admit(&self, alone: bool) -> Step<Ticket<'a>> {
         let ctx = self.ctx;
         if let Some(wait) = ctx.admission.backing_off(&self.identity.uid) {
             return Ok(ControlFlow::Break(Action::requeue(wait)));
         }
-        let decision = ctx.admission.decide(Waiting::of(self.task), &self.jobs).await?;
+        let decision = ctx.admission.decide(Waiting::of(self.task), alone, &self.jobs).await?;
         let position = match decision {
             Decision::Now(ticket) => return Ok(ControlFlow::Continue(ticket)),
+            // Another task's batch carries it; the batch index sees it shortly.
+            Decision::Exists => return Ok(ControlFlow::Break(Action::requeue(BATCH_INDEX_LAG))),
             Decision::Wait { position } => position,
         };
         let mut status = fresh_status(&self.old, self.identity.generation);
@@ -161,17 +206,24 @@ impl<'a, K: TaskResource> Turn<'a, K> {
     pub(super) async fn ensure_job(&self, ticket: Ticket<'_>) -> Step<Job> {
         let ctx = self.ctx;
         let spec = self.task.task_spec();
-        let runner_task = RunnerTask {
-            identity: self.identity.clone(),
-            spec: self.task.runner_spec(),
+        let me = Carried {
+            task: RunnerTask {
+                identity: self.identity.clone(),
+                spec: self.task.runner_spec(),
+            },
+            retries: spec.retries(),
+            timeout_seconds: spec.timeout_seconds(),
         };
-        let job = build_job(
-            self.kind,
-            &runner_task,
-            spec.retries(),
-            spec.timeout_seconds(),
-            &ctx.settings,
-        );
+        let companions = carried_companions::<K>(ctx, &ticket.companions);
+        let job = if companions.is_empty() {
+            build_job(self.kind, &me.task, me.retries, me.timeout_seconds, &ctx.settings)
+        } else {
+            let tasks: Vec<Carried> = std::iter::once(me)
+                .chain(companions.iter().map(|(c, _)| c.clone()))
+                .collect();
+            build_batch_job(self.kind, &tasks, &ctx.settings)
+        };
+        let name = job.metadata.name.clone().unwrap_or_default();
         let created = self.jobs.create(&PostParams::default(), &job).await;
         match &created {
             Ok(_) => ticket.admitted(),
@@ -180,14 +232,16 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         match created {
             Ok(job) => {
                 ctx.admission.forget(&self.identity.uid);
-                let note = format!("created runner Job {}", self.job_name);
+                let note = match companions.len() {
+                    0 => format!("created runner Job {name}"),
+                    n => format!("created runner Job {name}, which carries this task and {n} others"),
+                };
                 publish(ctx, self.task, EventType::Normal, "JobCreated", "CreateJob", &note).await;
+                self.tell_companions(&name, &companions).await;
                 Ok(ControlFlow::Continue(job))
             }
             // Created by an earlier reconcile whose status write did not land.
-            Err(kube::Error::Api(e)) if e.code == 409 => {
-                Ok(ControlFlow::Continue(self.jobs.get(&self.job_name).await?))
-            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(ControlFlow::Continue(self.jobs.get(&name).await?)),
             Err(e) => {
                 // A refusal (quota, admission policy, invalid Job) counts; an API server that
                 // is unreachable, overloaded or erring is waited out.
@@ -208,9 +262,9 @@ impl<'a, K: TaskResource> Turn<'a, K> {
     }
 
     /// The Job runs: status says so.
-    pub(super) async fn report(&self, job: &Job) -> Result<Action, Error> {
-        let mut status = self.with_job(job);
-        let message = format!("runner Job {} is running", self.job_name);
+    pub(super) async fn report(&self, job: &Job, job_name: &str) -> Result<Action, Error> {
+        let mut status = self.with_job(job, None);
+        let message = format!("runner Job {job_name} is running");
         set_phase(
             status.common_mut(),
             self.identity.generation,
@@ -224,18 +278,24 @@ impl<'a, K: TaskResource> Turn<'a, K> {
     }
 
     /// The Job finished: the result (HashTask: first its results log line), status, events.
-    pub(super) async fn record(&self, job: &Job) -> Result<Action, Error> {
+    /// A batch member's `result` is read already; a Job of its own is read here.
+    pub(super) async fn record(&self, job: &Job, result: Option<TaskResult>, batch: bool) -> Result<Action, Error> {
         let ctx = self.ctx;
-        let state = job_state(job);
-        let mut status = self.with_job(job);
+        // A batch member is done when its result is, though the batch may run on.
+        let state = if batch { JobState::Complete } else { job_state(job) };
+        let mut status = self.with_job(job, result.as_ref());
         let started_at = status.common().start_time.as_ref().map_or_else(now, |t| t.0);
-        let result = read_result(&ctx.store, self.kind, &self.identity).await?;
-        let needs_pod_message = !matches!((&state, &result), (crate::jobstate::JobState::Complete, Some(_)));
+        let result = match result {
+            Some(result) => Some(result),
+            None => read_result(&ctx.store, self.kind, &self.identity).await?,
+        };
+        let needs_pod_message = !matches!((&state, &result), (JobState::Complete, Some(_)));
         let termination_message = if needs_pod_message {
             termination_message(&ctx.client, &ctx.settings.namespace, &self.job_name).await?
         } else {
             None
         };
+        let batch_finished_at = result.as_ref().filter(|_| batch).map(|r| r.finished_at);
         let finished = final_result(Finished {
             kind: self.kind,
             identity: &self.identity,
@@ -244,7 +304,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             termination_message,
             timeout_seconds: self.task.task_spec().timeout_seconds(),
             started_at,
-            finished_at: finished_at(job).unwrap_or_else(now),
+            finished_at: batch_finished_at.or_else(|| finished_at(job)).unwrap_or_else(now),
         })
         .expect("a finished Job has a result");
         if self.kind == TaskKind::HashTask {
@@ -278,23 +338,40 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         };
         let note = format!("{}: {}", finished.reason, finished.message);
         publish(ctx, self.task, event_type, reason, "Finish", &note).await;
-        // A runner slot is free: the heads of the line look again.
-        ctx.admission.wake_heads().await;
+        // A runner slot is free (a batch's when it ends): the heads of the line look again.
+        if !batch || job_state(job) != JobState::Running {
+            ctx.admission.wake_heads().await;
+        }
         // Look again when the Job's time to live is up.
         let ttl = Duration::from_secs(ctx.settings.job_ttl_seconds);
         Ok(Action::requeue(ttl.max(Duration::from_secs(1))))
     }
 
     /// The status of this generation with its Job.
-    fn with_job(&self, job: &Job) -> K::Status {
+    /// A batch member's runs are counted by its runner, in its `result`.
+    fn with_job(&self, job: &Job, result: Option<&TaskResult>) -> K::Status {
         let started_at = job.metadata.creation_timestamp.as_ref().map_or_else(now, |t| t.0);
         let mut status = fresh_status(&self.old, self.identity.generation);
         let common = status.common_mut();
-        common.job_name = Some(self.job_name.clone());
+        common.job_name = job.metadata.name.clone();
         common.start_time = Some(Time(started_at));
-        common.attempts = Some(attempts(job).max(1));
+        let runs = result.and_then(|r| r.attempts).map(|a| a as i32);
+        common.attempts = Some(runs.unwrap_or_else(|| attempts(job)).max(1));
         common.queue_position = None;
         status
+    }
+
+    /// The companions a batch carries along hear of their Job (an event each) and look at it.
+    async fn tell_companions(&self, job_name: &str, companions: &[(Carried, Arc<K>)]) {
+        let note = format!("created runner Job {job_name}, which carries this task in a batch");
+        let events = companions
+            .iter()
+            .map(|(_, task)| publish(self.ctx, &**task, EventType::Normal, "JobCreated", "CreateJob", &note));
+        futures::future::join_all(events).await;
+        for (carried, _) in companions {
+            let id = &carried.task.identity;
+            self.ctx.admission.wake_task(self.kind, &id.namespace, &id.name);
+        }
     }
 
     /// Ends this generation `Failed` with `reason`, before or without a runner result. A
@@ -329,4 +406,36 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             .task_finished(self.kind.as_str(), "Failed", reason.as_str(), None);
         Ok(())
     }
+}
+
+/// The companions admission chose, as the cache holds them now: each still the same task
+/// generation, not deleted and not finished.
+fn carried_companions<K: TaskResource>(ctx: &Context, chosen: &[Waiting]) -> Vec<(Carried, Arc<K>)> {
+    let cache = K::cache(&ctx.admission.caches);
+    chosen
+        .iter()
+        .filter_map(|w| {
+            let task = cache.get(&ObjectRef::new(&w.name).within(&w.namespace))?;
+            let generation = task.meta().generation.unwrap_or(1);
+            let same = task.uid().as_deref() == Some(w.uid.as_str()) && generation == w.generation;
+            if !same || task.meta().deletion_timestamp.is_some() || is_recorded(&*task) {
+                return None;
+            }
+            let spec = task.task_spec();
+            let carried = Carried {
+                task: RunnerTask {
+                    identity: TaskIdentity {
+                        namespace: w.namespace.clone(),
+                        name: w.name.clone(),
+                        uid: w.uid.clone(),
+                        generation,
+                    },
+                    spec: task.runner_spec(),
+                },
+                retries: spec.retries(),
+                timeout_seconds: spec.timeout_seconds(),
+            };
+            Some((carried, task))
+        })
+        .collect()
 }

@@ -139,7 +139,9 @@ fn fixture(max_running: &str) -> Fixture {
             caches,
             [(TaskKind::HashTask, wake)].into(),
             settings.max_running_jobs as usize,
+            settings.max_tasks_per_job as usize,
         ),
+        batches: Default::default(),
         recorder: Recorder::new(client.clone(), reporter),
         policy: NetworkPolicy::default(),
         log: LogWriter::spawn(store.clone(), Fence::unfenced()),
@@ -361,6 +363,7 @@ async fn a_status_the_api_server_refuses_fails_the_task_with_one_it_takes() {
         started_at: now,
         finished_at: now,
         output: None,
+        attempts: None,
     };
     f.result(&serde_json::to_vec(&result).unwrap());
     reconcile(hash_task("report.pdf"), f.ctx.clone()).await.unwrap();
