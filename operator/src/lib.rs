@@ -1,7 +1,6 @@
 //! The Taskyard operator: reconciles ImageTask, TextTask and HashTask resources by running
 //! one runner Job per task generation and turning its result into status.
 
-pub mod batches;
 pub mod cache;
 pub mod cleanup;
 pub mod error;
@@ -9,6 +8,7 @@ pub mod finish;
 pub mod health;
 pub mod housekeeping;
 pub mod job;
+pub mod jobindex;
 pub mod jobstate;
 pub mod leader;
 pub mod logwriter;

@@ -16,14 +16,15 @@ use taskyard_common::store::{S3Settings, S3Store, Store};
 use taskyard_operator::cache::{TaskCache, watch_tasks};
 use taskyard_operator::health::{self, Readiness};
 use taskyard_operator::job::{LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY, members};
+use taskyard_operator::jobindex::{self, JobIndex};
 use taskyard_operator::leader::{Fence, LeaderElection};
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_operator::metrics::Metrics;
 use taskyard_operator::queue::{Admission, Caches};
+use taskyard_operator::reaper;
 use taskyard_operator::reconcile::{Context, error_policy, reconcile};
 use taskyard_operator::settings::Settings;
 use taskyard_operator::task::TaskResource;
-use taskyard_operator::{batches, reaper};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -103,8 +104,10 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         (TaskKind::ImageTask, image_wake),
         (TaskKind::TextTask, text_wake),
     ];
+    let job_index = Arc::new(JobIndex::default());
     let admission = Admission::new(
         caches,
+        job_index.clone(),
         wake.into_iter().collect(),
         settings.max_running_jobs as usize,
         settings.max_tasks_per_job as usize,
@@ -118,7 +121,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let fence = election.as_ref().map_or_else(Fence::unfenced, LeaderElection::fence);
     let ctx = Arc::new(Context {
         admission,
-        batches: Default::default(),
+        job_index,
         recorder: Recorder::new(client.clone(), reporter),
         policy: NetworkPolicy::new(settings.allowed_networks.0.clone()),
         log: LogWriter::spawn(store.clone(), fence),
@@ -150,12 +153,12 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("task kinds served and cached; ready");
     });
     tokio::spawn(reaper::run(ctx.clone(), gone));
-    tokio::spawn(batches::watch(
+    tokio::spawn(jobindex::watch(
         client.clone(),
         ctx.settings.namespace.clone(),
-        ctx.batches.clone(),
+        ctx.job_index.clone(),
     ));
-    tokio::spawn(batches::poll(ctx.clone()));
+    tokio::spawn(jobindex::poll(ctx.clone()));
     let refresher = ctx.clone();
     tokio::spawn(async move { refresher.admission.refresh().await });
     let controllers = async {

@@ -19,18 +19,17 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::ListParams;
+use kube::ResourceExt;
 use kube::runtime::reflector;
-use kube::{Api, ResourceExt};
 use taskyard_api::{HashTask, ImageTask, TaskKind, TaskSpecCommon, TextTask};
 use taskyard_common::status::TaskStatus;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cache::TaskCache;
-use crate::error::Error;
-use crate::job::{LABEL_MANAGED_BY, MANAGED_BY, is_batch, members};
-use crate::jobstate::{JobState, job_state};
+use crate::jobindex::{Generation, JobIndex, Reservation};
 use crate::task::{TaskResource, is_recorded};
 
 /// How long an admission waits for the caches' first listing (only right after start).
@@ -175,13 +174,12 @@ pub fn admit(line: &[Waiting], uid: &str, running: usize, max: usize) -> Admit {
 /// Job for their generation (`with_job` holds uid and generation of every runner Job).
 fn waiting_in<K: TaskResource>(
     cache: &reflector::Store<K>,
-    with_job: &HashSet<(String, i64)>,
+    has_job: impl Fn(&Generation) -> bool,
 ) -> impl Iterator<Item = Waiting> {
     cache.state().into_iter().filter_map(move |task| {
         let generation = task.meta().generation.unwrap_or(1);
-        let waiting = task.meta().deletion_timestamp.is_none()
-            && !is_recorded(&*task)
-            && !with_job.contains(&(task.uid()?, generation));
+        let waiting =
+            task.meta().deletion_timestamp.is_none() && !is_recorded(&*task) && !has_job(&(task.uid()?, generation));
         waiting.then(|| Waiting::of(&*task))
     })
 }
@@ -215,10 +213,10 @@ impl Caches {
         hash && image && text
     }
 
-    fn waiting(&self, with_job: &HashSet<(String, i64)>) -> Vec<Waiting> {
-        waiting_in(&self.hash.store, with_job)
-            .chain(waiting_in(&self.image.store, with_job))
-            .chain(waiting_in(&self.text.store, with_job))
+    fn waiting(&self, has_job: impl Fn(&Generation) -> bool + Copy) -> Vec<Waiting> {
+        waiting_in(&self.hash.store, has_job)
+            .chain(waiting_in(&self.image.store, has_job))
+            .chain(waiting_in(&self.text.store, has_job))
             .collect()
     }
 
@@ -286,8 +284,10 @@ struct Backoff {
 
 /// The admission state shared by every reconcile.
 pub struct Admission {
-    /// One decision at a time: held from the decision until the new Job exists.
-    arrivals: tokio::sync::Mutex<Arrivals>,
+    /// One decision at a time; held for the decision only, never across a call to the API
+    /// server (a decision's slot is reserved in the Job index until its Job exists).
+    arrivals: std::sync::Mutex<Arrivals>,
+    jobs: Arc<JobIndex>,
     backoff: std::sync::Mutex<HashMap<String, Backoff>>,
     pub caches: Caches,
     wake: BTreeMap<TaskKind, Wake>,
@@ -296,10 +296,10 @@ pub struct Admission {
 }
 
 /// What `Admission::decide` decided.
-pub enum Decision<'a> {
-    /// Create the Job now, then call `Ticket::admitted`. Other decisions wait until the ticket
-    /// is dropped, so none counts the slot twice.
-    Now(Ticket<'a>),
+pub enum Decision {
+    /// Create the Job now, then call `Ticket::admitted`; the slot is reserved until then, or
+    /// until the ticket is dropped.
+    Now(Ticket),
     /// The task generation already has a Job (created by another task's decision, as part of
     /// its batch, and not yet seen by this reconcile).
     Exists,
@@ -308,29 +308,32 @@ pub enum Decision<'a> {
 }
 
 /// The right to create one Job, for the task and the companions it carries along.
-pub struct Ticket<'a> {
-    arrivals: tokio::sync::MutexGuard<'a, Arrivals>,
-    namespace: String,
+pub struct Ticket {
+    reservation: Reservation,
     /// Waiting tasks of the same kind, next in the fair line, that the Job carries too (a
     /// batch): each has shown its queue position for its generation, so its reconcile
     /// validated it.
     pub companions: Vec<Waiting>,
 }
 
-impl Ticket<'_> {
-    /// The Job exists: the namespaces of its tasks had their turn.
-    pub fn admitted(mut self) {
-        self.arrivals.served(&self.namespace);
-        for companion in &self.companions {
-            self.arrivals.served(&companion.namespace);
-        }
+impl Ticket {
+    /// The Job exists: the index counts it from now on.
+    pub fn admitted(self, job: Job) {
+        self.reservation.created(job);
     }
 }
 
 impl Admission {
-    pub fn new(caches: Caches, wake: BTreeMap<TaskKind, Wake>, max_running: usize, max_per_job: usize) -> Self {
+    pub fn new(
+        caches: Caches,
+        jobs: Arc<JobIndex>,
+        wake: BTreeMap<TaskKind, Wake>,
+        max_running: usize,
+        max_per_job: usize,
+    ) -> Self {
         Admission {
             arrivals: Default::default(),
+            jobs,
             backoff: Default::default(),
             caches,
             wake,
@@ -339,11 +342,11 @@ impl Admission {
         }
     }
 
-    /// The queue's one entry point: may `me` have a runner Job now? The operator's runner
-    /// `jobs` are counted under the lock, so a decision always sees the Jobs that earlier
-    /// decisions created.
-    /// A task that must run `alone` (its batch ended without its result) carries no companions.
-    pub async fn decide(&self, me: Waiting, alone: bool, jobs: &Api<Job>) -> Result<Decision<'_>, Error> {
+    /// The queue's one entry point: may `me` have a runner Job now? Runner Jobs are counted
+    /// from the Job index, where earlier decisions reserved their slots, so a decision always
+    /// sees the Jobs that earlier decisions are creating. A task that must run `alone` (its
+    /// batch ended without its result) carries no companions.
+    pub async fn decide(&self, me: Waiting, alone: bool) -> Decision {
         // Right after start, the older tasks of the other kinds may not be listed yet.
         if tokio::time::timeout(CACHE_SYNC_WAIT, self.caches.synced())
             .await
@@ -351,32 +354,34 @@ impl Admission {
         {
             tracing::warn!("task caches not synced after {CACHE_SYNC_WAIT:?}; admitting from what is listed");
         }
-        let mut arrivals = self.arrivals.lock().await;
-        let RunnerJobs {
-            running,
-            tasks: with_job,
-            carried,
-        } = runner_jobs(jobs).await?;
-        if with_job.contains(&(me.uid.clone(), me.generation)) {
-            return Ok(Decision::Exists);
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        if self.jobs.has_job(&(me.uid.clone(), me.generation)) {
+            return Decision::Exists;
         }
-        let mut waiting = self.caches.waiting(&with_job);
+        let mut waiting = self.caches.waiting(|g| self.jobs.has_job(g));
         if !waiting.iter().any(|w| w.uid == me.uid) {
             waiting.push(me.clone());
         }
         let line = self.without_backoff(arrivals.line_up(waiting));
-        Ok(match admit(&line, &me.uid, running, self.max_running) {
+        match admit(&line, &me.uid, self.jobs.running(), self.max_running) {
             Admit::Now => {
                 let room = if alone { 0 } else { self.max_per_job - 1 };
-                let companions = companions(&line, &me, &carried, room);
+                let companions = companions(&line, &me, |g| self.jobs.ever_carried(g), room);
+                let tasks = std::iter::once(&me)
+                    .chain(&companions)
+                    .map(|w| (w.uid.clone(), w.generation))
+                    .collect();
+                // The namespaces of its tasks had their turn.
+                for w in std::iter::once(&me).chain(&companions) {
+                    arrivals.served(&w.namespace);
+                }
                 Decision::Now(Ticket {
-                    arrivals,
-                    namespace: me.namespace,
+                    reservation: self.jobs.reserve(tasks),
                     companions,
                 })
             }
             Admit::Wait { position } => Decision::Wait { position },
-        })
+        }
     }
 
     /// Sends one task to its kind's controller for a new look.
@@ -435,11 +440,11 @@ impl Admission {
     async fn line_now(&self) -> Vec<Waiting> {
         let waiting = self
             .caches
-            .waiting(&HashSet::new())
+            .waiting(|_| false)
             .into_iter()
             .filter(|w| !w.running)
             .collect();
-        let line = self.arrivals.lock().await.line_up(waiting);
+        let line = self.arrivals.lock().unwrap_or_else(|e| e.into_inner()).line_up(waiting);
         self.without_backoff(line)
     }
 
@@ -471,53 +476,14 @@ impl Admission {
     }
 }
 
-/// The operator's runner Jobs (Jobs elsewhere, whatever their labels, do not count).
-struct RunnerJobs {
-    /// How many have not finished.
-    running: usize,
-    /// The task generations that have their Job: every Job of one task, and the tasks of
-    /// running batches (a task that a finished batch left without a result needs a Job).
-    tasks: HashSet<(String, i64)>,
-    /// Every task generation any Job carries or carried: none of them joins a batch.
-    carried: HashSet<(String, i64)>,
-}
-
-async fn runner_jobs(jobs: &Api<Job>) -> Result<RunnerJobs, Error> {
-    let jobs = jobs
-        .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}")))
-        .await?
-        .items;
-    Ok(tally(&jobs))
-}
-
-fn tally(jobs: &[Job]) -> RunnerJobs {
-    let mut listed = RunnerJobs {
-        running: 0,
-        tasks: HashSet::new(),
-        carried: HashSet::new(),
-    };
-    for job in jobs {
-        let running = job_state(job) == JobState::Running;
-        listed.running += usize::from(running);
-        for (_, id) in members(job) {
-            let generation = (id.uid, id.generation);
-            if running || !is_batch(job) {
-                listed.tasks.insert(generation.clone());
-            }
-            listed.carried.insert(generation);
-        }
-    }
-    listed
-}
-
 /// Up to `room` tasks of `me`'s kind that follow it in the fair `line`, have shown a queue
 /// position for their generation (so their reconcile validated them), and were never carried
 /// by a Job of that generation.
-fn companions(line: &[Waiting], me: &Waiting, carried: &HashSet<(String, i64)>, room: usize) -> Vec<Waiting> {
+fn companions(line: &[Waiting], me: &Waiting, carried: impl Fn(&Generation) -> bool, room: usize) -> Vec<Waiting> {
     line.iter()
         .skip_while(|w| w.uid != me.uid)
         .skip(1)
-        .filter(|w| w.kind == me.kind && w.shown.is_some() && !carried.contains(&(w.uid.clone(), w.generation)))
+        .filter(|w| w.kind == me.kind && w.shown.is_some() && !carried(&(w.uid.clone(), w.generation)))
         .take(room)
         .cloned()
         .collect()
@@ -628,46 +594,6 @@ mod tests {
         assert_eq!(stale_positions(&right, 1, 50).len(), 1, "only the head");
     }
 
-    fn runner_job(yaml_status: &str, batch: Option<&[(&str, i64)]>, uid: &str) -> Job {
-        let meta = match batch {
-            Some(members) => {
-                let ids: Vec<serde_json::Value> = members
-                    .iter()
-                    .map(|(u, g)| serde_json::json!({"namespace": "ns", "name": u, "uid": u, "generation": g}))
-                    .collect();
-                format!(
-                    "labels: {{taskyard.dev/kind: hashtask, taskyard.dev/batch: 'true'}}\n  annotations: {{taskyard.dev/tasks: '{}'}}",
-                    serde_json::to_string(&ids).unwrap()
-                )
-            }
-            None => format!(
-                "labels: {{taskyard.dev/kind: hashtask, taskyard.dev/namespace: ns, taskyard.dev/uid: {uid}, taskyard.dev/generation: '1'}}\n  annotations: {{taskyard.dev/task: {uid}}}"
-            ),
-        };
-        serde_yaml::from_str(&format!(
-            "metadata:\n  name: j-{uid}\n  {meta}\nstatus: {yaml_status}\n"
-        ))
-        .unwrap()
-    }
-
-    #[test]
-    fn a_task_a_finished_batch_left_without_a_job_needs_one_but_joins_no_batch() {
-        let running = "{active: 1}";
-        let failed = "{failed: 1, conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded}]}";
-        let jobs = [
-            runner_job(running, Some(&[("a", 1), ("b", 1)]), "batch1"),
-            runner_job(failed, Some(&[("c", 1), ("d", 1)]), "batch2"),
-            runner_job(failed, None, "e"),
-        ];
-        let tallied = tally(&jobs);
-        assert_eq!(tallied.running, 1);
-        let has = |u: &str| tallied.tasks.contains(&(u.to_string(), 1));
-        assert!(has("a") && has("b"), "a running batch's tasks have their Job");
-        assert!(!has("c") && !has("d"), "a failed batch's tasks need one");
-        assert!(has("e"), "a task's own Job is its Job, finished or not");
-        assert!(tallied.carried.contains(&("c".to_string(), 1)), "but they run alone");
-    }
-
     #[test]
     fn a_batch_takes_the_next_validated_tasks_of_its_kind_in_fair_order() {
         let mut line: Vec<Waiting> = (1..=6).map(|i| task(i, &format!("t{i}"))).collect();
@@ -676,19 +602,19 @@ mod tests {
         }
         line[2].shown = None; // not reconciled yet: not validated
         line[3].kind = TaskKind::ImageTask;
-        let carried: HashSet<(String, i64)> = [("t5".to_string(), 1)].into();
-        let chosen: Vec<String> = companions(&line, &line[0], &carried, 10)
+        let carried = |g: &Generation| g.0 == "t5";
+        let chosen: Vec<String> = companions(&line, &line[0], carried, 10)
             .into_iter()
             .map(|w| w.uid)
             .collect();
         assert_eq!(chosen, ["t2", "t6"]);
-        assert_eq!(companions(&line, &line[0], &carried, 1).len(), 1, "at most the room");
+        assert_eq!(companions(&line, &line[0], carried, 1).len(), 1, "at most the room");
         assert!(
-            companions(&line, &line[0], &carried, 0).is_empty(),
+            companions(&line, &line[0], carried, 0).is_empty(),
             "a task alone takes none"
         );
         assert!(
-            companions(&line, &line[5], &carried, 10).is_empty(),
+            companions(&line, &line[5], carried, 10).is_empty(),
             "only tasks behind it"
         );
     }
@@ -787,7 +713,13 @@ mod tests {
             .map(|(name, second, finished)| hash_task(name, second, finished)),
         );
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 2, 1);
+        let admission = Admission::new(
+            caches,
+            Default::default(),
+            [(TaskKind::HashTask, tx)].into_iter().collect(),
+            2,
+            1,
+        );
         admission.wake_heads().await;
         let mut woken = Vec::new();
         while let Ok((_, name)) = rx.try_recv() {
@@ -826,7 +758,13 @@ mod tests {
             task
         }));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let admission = Admission::new(caches, [(TaskKind::HashTask, tx)].into_iter().collect(), 10, 1);
+        let admission = Admission::new(
+            caches,
+            Default::default(),
+            [(TaskKind::HashTask, tx)].into_iter().collect(),
+            10,
+            1,
+        );
         admission.wake_heads().await;
         let mut woken = Vec::new();
         while let Ok((ns, _)) = rx.try_recv() {

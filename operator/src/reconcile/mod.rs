@@ -27,7 +27,7 @@ use steps::{CurrentJob, Turn};
 pub struct Context {
     pub client: kube::Client,
     pub admission: crate::queue::Admission,
-    pub batches: Arc<crate::batches::Batches>,
+    pub job_index: Arc<crate::jobindex::JobIndex>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub settings: Settings,
     pub store: Store,
@@ -68,6 +68,10 @@ macro_rules! proceed {
 async fn reconcile_task<K: TaskResource>(task: &K, ctx: &Context) -> Result<Action, Error> {
     let turn = proceed!(Turn::dereference(task, ctx).await);
     proceed!(turn.tidy().await);
+    // Until the Job index is complete, a task it does not list may still have a Job.
+    if !ctx.job_index.is_synced() {
+        return Ok(Action::requeue(Duration::from_millis(500)));
+    }
     let alone = match turn.existing_job().await? {
         Some(CurrentJob::Own(job)) => return own_job(&turn, &job).await,
         Some(CurrentJob::Batch(job)) => {

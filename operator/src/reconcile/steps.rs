@@ -114,7 +114,10 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         if let Some(job) = self.jobs.get_opt(&self.job_name).await? {
             return Ok(Some(CurrentJob::Own(Box::new(job))));
         }
-        let batch = self.ctx.batches.job_of(&self.identity.uid, self.identity.generation);
+        let batch = self
+            .ctx
+            .job_index
+            .batch_of(&self.identity.uid, self.identity.generation);
         Ok(batch.map(CurrentJob::Batch))
     }
 
@@ -126,7 +129,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         let running = job_state(job) == JobState::Running;
         let reported = self
             .ctx
-            .batches
+            .job_index
             .is_done(name, &self.identity.uid, self.identity.generation);
         if running && !reported {
             return Ok(ControlFlow::Break(self.report(job, name).await?));
@@ -167,12 +170,12 @@ impl<'a, K: TaskResource> Turn<'a, K> {
     }
 
     /// Asks the queue for a runner slot; a task that must wait shows its place.
-    pub(super) async fn admit(&self, alone: bool) -> Step<Ticket<'a>> {
+    pub(super) async fn admit(&self, alone: bool) -> Step<Ticket> {
         let ctx = self.ctx;
         if let Some(wait) = ctx.admission.backing_off(&self.identity.uid) {
             return Ok(ControlFlow::Break(Action::requeue(wait)));
         }
-        let decision = ctx.admission.decide(Waiting::of(self.task), alone, &self.jobs).await?;
+        let decision = ctx.admission.decide(Waiting::of(self.task), alone).await;
         let position = match decision {
             Decision::Now(ticket) => return Ok(ControlFlow::Continue(ticket)),
             // Another task's batch carries it; the batch index sees it shortly.
@@ -203,7 +206,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
 
     /// Creates this generation's Job once. A Job that cannot be created is retried with a
     /// backoff, out of the line, and ends the task after `MAX_JOB_CREATE_TRIES`.
-    pub(super) async fn ensure_job(&self, ticket: Ticket<'_>) -> Step<Job> {
+    pub(super) async fn ensure_job(&self, ticket: Ticket) -> Step<Job> {
         let ctx = self.ctx;
         let spec = self.task.task_spec();
         let me = Carried {
@@ -226,7 +229,7 @@ impl<'a, K: TaskResource> Turn<'a, K> {
         let name = job.metadata.name.clone().unwrap_or_default();
         let created = self.jobs.create(&PostParams::default(), &job).await;
         match &created {
-            Ok(_) => ticket.admitted(),
+            Ok(job) => ticket.admitted(job.clone()),
             Err(_) => drop(ticket),
         }
         match created {

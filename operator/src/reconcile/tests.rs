@@ -24,8 +24,6 @@ use crate::queue::{Admission, Caches, MAX_JOB_CREATE_TRIES};
 struct Model {
     /// (method, path, body) of every request.
     requests: Vec<(String, String, Value)>,
-    /// Unfinished runner Jobs that already exist.
-    running_jobs: usize,
     /// The status code a Job creation gets (201 when unset).
     create_job_status: Option<u16>,
     /// This generation's Job exists and has finished.
@@ -52,22 +50,12 @@ async fn answer(model: Shared, request: Request<Body>) -> Response<Body> {
     let method = request.method().to_string();
     let uri = request.uri().clone();
     let path = uri.path().to_string();
-    let query = uri.query().unwrap_or("").to_string();
     let bytes = request.into_body().collect().await.unwrap().to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let mut model = model.lock().unwrap();
     model.requests.push((method.clone(), path.clone(), body.clone()));
     let jobs = "/apis/batch/v1/namespaces/taskyard-system/jobs";
     match (method.as_str(), path.as_str()) {
-        ("GET", p) if p == jobs && query.contains("managed-by") => {
-            let running: Vec<Value> = (0..model.running_jobs)
-                .map(|i| json!({"metadata": {"name": format!("other-{i}"), "labels": {"taskyard.dev/uid": format!("other-{i}"), "taskyard.dev/generation": "1"}}, "status": {"active": 1}}))
-                .collect();
-            respond(
-                200,
-                json!({"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": running}),
-            )
-        }
         ("GET", p) if p == jobs => respond(
             200,
             json!({"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": []}),
@@ -129,6 +117,8 @@ fn fixture(max_running: &str) -> Fixture {
     ])
     .unwrap();
     let caches = Caches::of_hash_tasks([]);
+    let job_index = std::sync::Arc::new(crate::jobindex::JobIndex::default());
+    job_index.mark_synced();
     let (wake, _) = tokio::sync::mpsc::unbounded_channel();
     let reporter = Reporter {
         controller: "taskyard-operator".into(),
@@ -137,11 +127,12 @@ fn fixture(max_running: &str) -> Fixture {
     let ctx = Context {
         admission: Admission::new(
             caches,
+            job_index.clone(),
             [(TaskKind::HashTask, wake)].into(),
             settings.max_running_jobs as usize,
             settings.max_tasks_per_job as usize,
         ),
-        batches: Default::default(),
+        job_index,
         recorder: Recorder::new(client.clone(), reporter),
         policy: NetworkPolicy::default(),
         log: LogWriter::spawn(store.clone(), Fence::unfenced()),
@@ -262,7 +253,16 @@ async fn a_free_slot_creates_the_job_in_the_operators_namespace() {
 async fn a_task_waits_with_its_place_when_every_slot_is_taken() {
     let f = fixture("2");
     f.upload("report.pdf");
-    f.model.lock().unwrap().running_jobs = 2;
+    // Admission counts the runner Jobs its index holds (from their watch).
+    for other in ["other-1", "other-2"] {
+        let job = serde_yaml::from_str(&format!(
+            "metadata:\n  name: {other}\n  labels: {{taskyard.dev/kind: hashtask, taskyard.dev/namespace: x, \
+             taskyard.dev/uid: {other}, taskyard.dev/generation: '1'}}\n  annotations: {{taskyard.dev/task: {other}}}\n\
+             status: {{active: 1}}\n"
+        ))
+        .unwrap();
+        f.ctx.job_index.apply(job);
+    }
     reconcile(hash_task("report.pdf"), f.ctx.clone()).await.unwrap();
     let status = f.status();
     assert_eq!(status["phase"], "Pending");

@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""Throughput of small tasks on the local cluster, batched beside maxTasksPerJob: 1.
+
+For each workload (HashTasks of distinct store objects of each size, ImageTasks and
+TextTasks of small pages on a loopback web server) and each way of creating the tasks
+(`kubectl apply` of a few large files, or 16 concurrent API clients), it runs the same N
+tasks with the chart's maxTasksPerJob and with maxTasksPerJob: 1 (one Job per task, the
+behaviour before batches), and prints side by side: tasks/s from the first create to the
+last completion, p50/p95/max of creation -> completion, runner Jobs used, and the
+operator's RSS and reconcile p99 (from its metrics histogram).
+
+Every run also checks what it measured: each task Succeeded, and each HashTask's md5 is
+the md5 of the bytes written for it.
+"""
+
+import argparse
+import concurrent.futures
+import hashlib
+import http.server
+import json
+import os
+import pathlib
+import shutil
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ENV_FILE = ROOT / "tests/cluster/.state/env"
+OPERATOR_NS = "taskyard-system"
+RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, float("inf")]
+
+
+def load_env():
+    env = {}
+    for line in ENV_FILE.read_text().splitlines():
+        if line.startswith("export ") and "=" in line:
+            k, v = line[len("export "):].split("=", 1)
+            env[k] = v
+    os.environ.update(env)
+    return env
+
+
+def kubectl(*args, stdin=None):
+    out = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {out.stderr.strip()}")
+    return out.stdout
+
+
+def helm_apply(env, per_job, max_running):
+    values = {
+        "store": {"endpoint": env["TASKYARD_S3_ENDPOINT"], "bucket": env["TASKYARD_S3_BUCKET"],
+                  "forcePathStyle": True, "credentialsSecret": env["TASKYARD_S3_SECRET"]},
+        "image": env["TASKYARD_OPERATOR_IMAGE"],
+        "imagePullPolicy": "Never",
+        "runner": {"image": env["TASKYARD_RUNNER_IMAGE"], "allowedNetworks": [env["TASKYARD_POD_CIDR"]]},
+        "maxTasksPerJob": per_job,
+        "maxRunningJobs": max_running,
+    }
+    subprocess.run(["python3", str(ROOT / "tests/helm/helm.py"), "apply", str(ROOT / "charts/taskyard"), "taskyard",
+                    "--namespace", OPERATOR_NS, "--values", json.dumps(values)], check=True, capture_output=True)
+    kubectl("-n", OPERATOR_NS, "rollout", "status", "deployment/taskyard-operator", "--timeout=120s")
+    # The new replica leads once it holds the lease.
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        pod = leader()
+        if pod and kubectl("-n", OPERATOR_NS, "get", "pod", pod, "--ignore-not-found", "-o", "name").strip():
+            return
+        time.sleep(1)
+
+
+def leader():
+    return kubectl("-n", OPERATOR_NS, "get", "lease", "taskyard-operator", "-o",
+                   "jsonpath={.spec.holderIdentity}").strip()
+
+
+def operator_rss_mib(env):
+    pod = leader()
+    cid = kubectl("-n", OPERATOR_NS, "get", "pod", pod, "-o",
+                  "jsonpath={.status.containerStatuses[0].containerID}").strip().split("//")[-1]
+    tasks = subprocess.run(["ctr", "-a", env["TASKYARD_CONTAINERD_SOCK"], "-n", "k8s.io", "tasks", "ls"],
+                           capture_output=True, text=True, check=True).stdout
+    pid = next(line.split()[1] for line in tasks.splitlines() if line.startswith(cid))
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reconcile_buckets():
+    """Cumulative counts of the reconcile histogram per bucket, summed over kinds."""
+    ip = kubectl("-n", OPERATOR_NS, "get", "pod", leader(), "-o", "jsonpath={.status.podIP}").strip()
+    import urllib.request
+    text = urllib.request.urlopen(f"http://{ip}:8080/metrics", timeout=10).read().decode()
+    counts = [0.0] * len(RECONCILE_BUCKETS)
+    for line in text.splitlines():
+        if line.startswith("taskyard_reconcile_duration_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            bound = float("inf") if le == "+Inf" else float(le)
+            counts[RECONCILE_BUCKETS.index(bound)] += float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def p99_from(before, after):
+    diff = [a - b for a, b in zip(after, before)]
+    total = diff[-1]
+    if total <= 0:
+        return float("nan")
+    for bound, count in zip(RECONCILE_BUCKETS, diff):
+        if count >= 0.99 * total:
+            return bound * 1000
+    return float("inf")
+
+
+def png(seed, side=24):
+    """A small distinct PNG (pure Python: no imaging library needed)."""
+    rows = b"".join(b"\x00" + bytes(((x * 7 + y * 3 + seed) % 256, (seed * 13) % 256, (x + seed) % 256)
+                                      for x in range(side)) for y in range(side))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+class Site:
+    """Small pages and images on the cluster's bridge address, which runner Pods reach."""
+
+    def __init__(self, host, n):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="taskyard-tp-site-"))
+        for i in range(n):
+            (self.dir / f"i{i}.png").write_bytes(png(i))
+            (self.dir / f"p{i}.html").write_text(
+                f"<html><head><title>Page {i}</title></head><body><h1>Page {i}</h1>"
+                f"<p>{'Some readable text of page %d. ' % i * 20}</p><img src=\"i{i}.png\"></body></html>")
+        handler = lambda *a, **k: QuietHandler(*a, directory=str(self.dir), **k)  # noqa: E731
+        self.server = http.server.ThreadingHTTPServer((host, 0), handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def manifests(kind, ns, n, size, site):
+    docs = []
+    for i in range(n):
+        meta = {"name": f"t{i:05d}", "namespace": ns}
+        if kind == "HashTask":
+            spec = {"source": {"object": f"f{i}.bin"}}
+        elif kind == "ImageTask":
+            spec = {"source": {"page": f"{site.url}/p{i}.html"}, "resize": {"width": 16, "height": 16}}
+        else:
+            spec = {"source": {"page": f"{site.url}/p{i}.html"}}
+        docs.append({"apiVersion": "taskyard.dev/v1alpha1", "kind": kind, "metadata": meta, "spec": spec})
+    return docs
+
+
+def write_objects(env, ns, n, size):
+    """The HashTasks' inputs, straight into the S3 server's directory; returns their md5s."""
+    area = pathlib.Path(env["TASKYARD_S3_ROOT"]) / env["TASKYARD_S3_BUCKET"] / "uploads" / ns
+    area.mkdir(parents=True, exist_ok=True)
+    digests = []
+    for i in range(n):
+        data = os.urandom(size)
+        (area / f"f{i}.bin").write_bytes(data)
+        digests.append(hashlib.md5(data).hexdigest())
+    return area, digests
+
+
+def create_by_apply(docs, per_file=250):
+    for start in range(0, len(docs), per_file):
+        stream = "\n---\n".join(json.dumps(d) for d in docs[start:start + per_file])
+        kubectl("apply", "-f", "-", stdin=stream)
+
+
+def create_by_clients(docs, clients, kubeconfig):
+    """`clients` concurrent API clients, each creating its share of the tasks one by one."""
+    cfg = json.loads(kubectl("--kubeconfig", kubeconfig, "config", "view", "--raw", "-o", "json"))
+    cluster = cfg["clusters"][0]["cluster"]
+    user = cfg["users"][0]["user"]
+    server = cluster["server"]
+    ctx = ssl.create_default_context(cafile=cluster["certificate-authority"])
+    ctx.load_cert_chain(user["client-certificate"], user["client-key"])
+    import http.client
+    import urllib.parse
+    host = urllib.parse.urlparse(server)
+
+    def run(share):
+        conn = http.client.HTTPSConnection(host.hostname, host.port, context=ctx, timeout=30)
+        for doc in share:
+            path = f"/apis/taskyard.dev/v1alpha1/namespaces/{doc['metadata']['namespace']}/{doc['kind'].lower()}s"
+            conn.request("POST", path, body=json.dumps(doc), headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 201:
+                raise RuntimeError(f"create answered {resp.status}: {body[:300]}")
+        conn.close()
+
+    shares = [docs[i::clients] for i in range(clients)]
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(run, shares))
+
+
+def ts(value):
+    from datetime import datetime
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def wait_all(kind, ns, n, timeout):
+    deadline = time.time() + timeout
+    while True:
+        items = json.loads(kubectl("get", kind.lower() + "s", "-n", ns, "-o", "json"))["items"]
+        done = [t for t in items if t.get("status", {}).get("phase") in ("Succeeded", "Failed")]
+        if len(done) >= n:
+            return items
+        if time.time() > deadline:
+            raise RuntimeError(f"only {len(done)} of {n} {kind}s finished within {timeout} s")
+        time.sleep(1)
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def run_once(env, kind, n, size, mode, per_job, site, run_id):
+    ns = f"tp-{os.getpid()}-{run_id}"
+    kubectl("create", "namespace", ns)
+    area = None
+    try:
+        digests = None
+        if kind == "HashTask":
+            area, digests = write_objects(env, ns, n, size)
+        docs = manifests(kind, ns, n, size, site)
+        before = reconcile_buckets()
+        started = time.time()
+        if mode == "apply":
+            create_by_apply(docs)
+        else:
+            create_by_clients(docs, int(mode), env["KUBECONFIG"])
+        created = time.time() - started
+        items = wait_all(kind, ns, n, timeout=max(600, n * 2))
+        rss = operator_rss_mib(env)
+        p99 = p99_from(before, reconcile_buckets())
+        failed = [t["metadata"]["name"] for t in items if t["status"]["phase"] != "Succeeded"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} tasks did not succeed, e.g. {failed[:3]}: "
+                               f"{items[0]['status'].get('conditions')}")
+        if digests:
+            for t in items:
+                i = int(t["metadata"]["name"][1:])
+                if t["status"]["digests"]["md5"] != digests[i]:
+                    raise RuntimeError(f"{t['metadata']['name']}: md5 {t['status']['digests']['md5']} != {digests[i]}")
+        ends = [ts(t["status"]["completionTime"]) for t in items]
+        latencies = [ts(t["status"]["completionTime"]) - ts(t["metadata"]["creationTimestamp"]) for t in items]
+        jobs = len({t["status"].get("jobName") for t in items})
+        elapsed = max(ends) - started
+        return {"tasks/s": n / max(elapsed, 1e-9), "p50": percentile(latencies, 0.5),
+                "p95": percentile(latencies, 0.95), "max": max(latencies), "jobs": jobs,
+                "rss": rss, "p99ms": p99, "create_s": created}
+    finally:
+        subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], capture_output=True)
+        if area:
+            shutil.rmtree(area, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=int(os.environ.get("N", 1000)))
+    parser.add_argument("--sizes", default=os.environ.get("SIZES", "65536,1048576"))
+    parser.add_argument("--kinds", default=os.environ.get("KINDS", "HashTask,ImageTask,TextTask"))
+    parser.add_argument("--modes", default=os.environ.get("MODES", "apply,16"),
+                        help="apply (kubectl apply of files of 250) and/or a number of concurrent API clients")
+    parser.add_argument("--per-job", type=int, default=int(os.environ.get("PER_JOB", 20)),
+                        help="maxTasksPerJob of the batched runs (the chart's default)")
+    parser.add_argument("--max-running", type=int, default=int(os.environ.get("MAX_RUNNING", 10)))
+    args = parser.parse_args()
+    env = load_env()
+    site = Site(env["TASKYARD_HOST_IP"], args.tasks)
+    rows = []
+    run_id = 0
+    try:
+        for kind in args.kinds.split(","):
+            sizes = [int(s) for s in args.sizes.split(",")] if kind == "HashTask" else [0]
+            for size in sizes:
+                for mode in args.modes.split(","):
+                    results = {}
+                    for per_job in (args.per_job, 1):
+                        helm_apply(env, per_job, args.max_running)
+                        run_id += 1
+                        label = f"{kind} {size // 1024} KiB" if size else f"{kind} small page"
+                        print(f"... {label}, {'kubectl apply' if mode == 'apply' else mode + ' clients'}, "
+                              f"maxTasksPerJob {per_job}", file=sys.stderr, flush=True)
+                        results[per_job] = run_once(env, kind, args.tasks, size, mode, per_job, site, run_id)
+                    rows.append((label, mode, results[args.per_job], results[1]))
+    finally:
+        site.close()
+        helm_apply(env, args.per_job, args.max_running)
+    print(f"\n{args.tasks} tasks per run; batched = maxTasksPerJob {args.per_job}, baseline = maxTasksPerJob 1; "
+          f"maxRunningJobs {args.max_running}")
+    head = (f"{'workload':<22} {'created by':<14} {'run':<9} {'tasks/s':>8} {'p50 s':>6} {'p95 s':>6} {'max s':>6} "
+            f"{'Jobs':>5} {'RSS MiB':>8} {'rec p99 ms':>10}")
+    print(head)
+    print("-" * len(head))
+    for label, mode, batched, baseline in rows:
+        how = "kubectl apply" if mode == "apply" else f"{mode} clients"
+        for name, r in (("batched", batched), ("baseline", baseline)):
+            print(f"{label:<22} {how:<14} {name:<9} {r['tasks/s']:>8.1f} {r['p50']:>6.0f} {r['p95']:>6.0f} "
+                  f"{r['max']:>6.0f} {r['jobs']:>5} {r['rss']:>8.1f} {r['p99ms']:>10.0f}")
+        print(f"{'':<22} {'':<14} {'ratio':<9} {batched['tasks/s'] / baseline['tasks/s']:>7.1f}x")
+
+
+if __name__ == "__main__":
+    main()

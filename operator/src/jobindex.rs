@@ -1,0 +1,452 @@
+//! The operator's runner Jobs, indexed in memory from their own watch, so that admission
+//! decides without asking the API server (and without holding a lock across a call to it):
+//! how many Jobs run, which task generations have a Job, and which batch carries a task (a
+//! batch Job's name is not derived from any one task). Jobs this operator has decided to
+//! create but not yet created hold a reservation, so no two decisions count one slot twice.
+//!
+//! For batches it also keeps which tasks the runner reported done while the Job still runs
+//! (`poll` lists each running batch's reports), so that each task's status is written as soon
+//! as it is done rather than when the whole batch ends.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use taskyard_api::{Batch, TaskIdentity, TaskKind};
+use taskyard_common::keys::batch_done_prefix;
+
+use crate::job::{LABEL_MANAGED_BY, MANAGED_BY, is_batch, members};
+use crate::jobstate::{JobState, job_state};
+use crate::reconcile::Context;
+
+/// How often the done reports of running batches are listed.
+const POLL_EVERY: Duration = Duration::from_millis(500);
+
+/// A task generation: uid and generation.
+pub type Generation = (String, i64);
+
+/// One runner Job as the index keeps it: without its Pod template (the tasks in its
+/// environment are in its labels or annotation too).
+struct Entry {
+    job: Arc<Job>,
+    members: Vec<(TaskKind, TaskIdentity)>,
+    batch: bool,
+    running: bool,
+    /// The members the runner reported done (batches).
+    done: HashSet<Generation>,
+    /// Still listed after a relisting of the watch began.
+    stale: bool,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: HashMap<String, Entry>,
+    /// The Jobs that carry each task generation.
+    member_of: HashMap<Generation, Vec<String>>,
+    running: usize,
+}
+
+/// Slots and task generations promised to Jobs being created.
+#[derive(Default)]
+struct Reserved {
+    slots: usize,
+    tasks: HashSet<Generation>,
+}
+
+/// The index of the operator's runner Jobs.
+#[derive(Default)]
+pub struct JobIndex {
+    state: RwLock<State>,
+    reserved: Mutex<Reserved>,
+    /// The first listing is in: a task missing from the index has no Job.
+    synced: AtomicBool,
+}
+
+/// A decision's promise of one runner slot to these task generations, kept until the Job
+/// is created (then the index lists it) or its creation failed.
+pub struct Reservation {
+    index: Arc<JobIndex>,
+    tasks: Vec<Generation>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut reserved = self.index.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        reserved.slots -= 1;
+        for task in &self.tasks {
+            reserved.tasks.remove(task);
+        }
+    }
+}
+
+impl Reservation {
+    /// The Job exists: the index lists it from now on, and the reservation ends.
+    pub fn created(self, job: Job) {
+        self.index.apply(job);
+    }
+}
+
+impl JobIndex {
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Says the index is complete (the first listing is in).
+    pub fn mark_synced(&self) {
+        self.synced.store(true, Ordering::Release);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Unfinished runner Jobs, and those being created.
+    pub fn running(&self) -> usize {
+        self.read().running + self.reserved.lock().unwrap_or_else(|e| e.into_inner()).slots
+    }
+
+    /// Whether the task generation has its Job: one of its own (finished or not), a running
+    /// batch, or one being created. A task that a finished batch left without a result has
+    /// none: it needs one.
+    pub fn has_job(&self, task: &Generation) -> bool {
+        if self
+            .reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tasks
+            .contains(task)
+        {
+            return true;
+        }
+        let state = self.read();
+        state.member_of.get(task).is_some_and(|names| {
+            names
+                .iter()
+                .filter_map(|n| state.jobs.get(n))
+                .any(|e| !e.batch || e.running)
+        })
+    }
+
+    /// Whether any Job carries or carried the task generation (then it joins no batch).
+    pub fn ever_carried(&self, task: &Generation) -> bool {
+        self.reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tasks
+            .contains(task)
+            || self.read().member_of.contains_key(task)
+    }
+
+    /// Promises one slot to these task generations until the Job is created.
+    pub fn reserve(self: &Arc<Self>, tasks: Vec<Generation>) -> Reservation {
+        let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        reserved.slots += 1;
+        reserved.tasks.extend(tasks.iter().cloned());
+        Reservation {
+            index: self.clone(),
+            tasks,
+        }
+    }
+
+    /// The batch Job that carries this task generation, if any.
+    pub fn batch_of(&self, uid: &str, generation: i64) -> Option<Arc<Job>> {
+        let state = self.read();
+        let names = state.member_of.get(&(uid.to_string(), generation))?;
+        names
+            .iter()
+            .filter_map(|n| state.jobs.get(n))
+            .find(|e| e.batch)
+            .map(|e| e.job.clone())
+    }
+
+    /// Whether the runner of batch `job` reported this task generation done.
+    pub fn is_done(&self, job: &str, uid: &str, generation: i64) -> bool {
+        self.read()
+            .jobs
+            .get(job)
+            .is_some_and(|e| e.done.contains(&(uid.to_string(), generation)))
+    }
+
+    /// Adds or updates a runner Job (keeping what is known of its done members).
+    pub fn apply(&self, mut job: Job) {
+        let Some(name) = job.metadata.name.clone() else {
+            return;
+        };
+        let carried = members(&job);
+        if let Some(spec) = job.spec.as_mut() {
+            spec.template = Default::default();
+        }
+        job.metadata.managed_fields = None;
+        let running = job_state(&job) == JobState::Running;
+        let batch = is_batch(&job);
+        let mut state = self.write();
+        let done = match state.jobs.remove(&name) {
+            Some(old) => {
+                state.running -= usize::from(old.running);
+                old.done
+            }
+            None => {
+                for (_, id) in &carried {
+                    let names = state.member_of.entry((id.uid.clone(), id.generation)).or_default();
+                    names.push(name.clone());
+                }
+                HashSet::new()
+            }
+        };
+        state.running += usize::from(running);
+        let entry = Entry {
+            job: Arc::new(job),
+            members: carried,
+            batch,
+            running,
+            done,
+            stale: false,
+        };
+        state.jobs.insert(name, entry);
+    }
+
+    /// Forgets a deleted runner Job.
+    pub fn remove(&self, name: &str) {
+        let mut state = self.write();
+        let Some(entry) = state.jobs.remove(name) else {
+            return;
+        };
+        state.running -= usize::from(entry.running);
+        for (_, id) in entry.members {
+            let key = (id.uid, id.generation);
+            if let Some(names) = state.member_of.get_mut(&key) {
+                names.retain(|n| n != name);
+                if names.is_empty() {
+                    state.member_of.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// A relisting begins: what it does not list again is gone.
+    fn relisting(&self) {
+        self.write().jobs.values_mut().for_each(|e| e.stale = true);
+    }
+
+    fn relisted(&self) {
+        let stale: Vec<String> = {
+            let state = self.read();
+            state
+                .jobs
+                .iter()
+                .filter(|(_, e)| e.stale)
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        stale.iter().for_each(|name| self.remove(name));
+    }
+
+    /// The running batch Jobs: name and where their runner reports.
+    fn running_batches(&self) -> Vec<(String, Batch)> {
+        self.read()
+            .jobs
+            .iter()
+            .filter(|(_, e)| e.batch && e.running)
+            .map(|(name, _)| {
+                let batch = Batch {
+                    done_prefix: batch_done_prefix(name),
+                };
+                (name.clone(), batch)
+            })
+            .collect()
+    }
+
+    /// Records reports of batch `job`; returns the members newly reported done.
+    pub fn mark_done(&self, job: &str, reported: &[Generation]) -> Vec<(TaskKind, TaskIdentity)> {
+        let mut state = self.write();
+        let Some(entry) = state.jobs.get_mut(job) else {
+            return Vec::new();
+        };
+        let mut newly = Vec::new();
+        for generation in reported {
+            if entry.done.insert(generation.clone())
+                && let Some(member) = entry
+                    .members
+                    .iter()
+                    .find(|(_, id)| id.uid == generation.0 && id.generation == generation.1)
+            {
+                newly.push(member.clone());
+            }
+        }
+        newly
+    }
+}
+
+/// Keeps the index in step with the operator's runner Jobs, until the operator stops.
+pub async fn watch(client: kube::Client, namespace: String, index: Arc<JobIndex>) {
+    let jobs = Api::<Job>::namespaced(client, &namespace);
+    let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
+    let mut events = watcher(jobs, watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Init) => index.relisting(),
+            Ok(watcher::Event::InitApply(job) | watcher::Event::Apply(job)) => index.apply(job),
+            Ok(watcher::Event::InitDone) => {
+                index.relisted();
+                index.mark_synced();
+            }
+            Ok(watcher::Event::Delete(job)) => {
+                if let Some(name) = &job.metadata.name {
+                    index.remove(name);
+                }
+            }
+            Err(e) => tracing::warn!("cannot watch runner Jobs: {e}"),
+        }
+    }
+}
+
+/// Lists the done reports of every running batch, and wakes each newly done task, whose
+/// reconcile then reads its result and writes its status.
+pub async fn poll(ctx: Arc<Context>) {
+    let mut tick = tokio::time::interval(POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for (name, batch) in ctx.job_index.running_batches() {
+            let keys: Result<Vec<String>, _> = ctx.store.list(&batch.done_prefix).try_collect().await;
+            let keys = match keys {
+                Ok(keys) => keys,
+                Err(e) => {
+                    tracing::warn!(job = %name, "cannot list the batch's done reports: {e}");
+                    continue;
+                }
+            };
+            let reported: Vec<Generation> = keys.iter().filter_map(|k| batch.parse_done_key(k)).collect();
+            for (kind, id) in ctx.job_index.mark_done(&name, &reported) {
+                ctx.admission.wake_task(kind, &id.namespace, &id.name);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUNNING: &str = "{active: 1}";
+    const FAILED: &str = "{failed: 1, conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded}]}";
+
+    fn batch_job(name: &str, members: &[(&str, i64)], status: &str) -> Job {
+        let ids: Vec<TaskIdentity> = members
+            .iter()
+            .map(|(uid, generation)| TaskIdentity {
+                namespace: "ns".into(),
+                name: format!("task-{uid}"),
+                uid: uid.to_string(),
+                generation: *generation,
+            })
+            .collect();
+        let yaml = format!(
+            "metadata:\n  name: {name}\n  labels: {{taskyard.dev/kind: hashtask, taskyard.dev/batch: 'true'}}\n  \
+             annotations: {{taskyard.dev/tasks: '{}'}}\nstatus: {status}\n",
+            serde_json::to_string(&ids).unwrap()
+        );
+        serde_yaml::from_str(&yaml).unwrap()
+    }
+
+    fn own_job(uid: &str, status: &str) -> Job {
+        serde_yaml::from_str(&format!(
+            "metadata:\n  name: j-{uid}\n  labels: {{taskyard.dev/kind: hashtask, taskyard.dev/namespace: ns, \
+             taskyard.dev/uid: {uid}, taskyard.dev/generation: '1'}}\n  annotations: {{taskyard.dev/task: {uid}}}\n\
+             status: {status}\n"
+        ))
+        .unwrap()
+    }
+
+    fn g(uid: &str) -> Generation {
+        (uid.to_string(), 1)
+    }
+
+    #[test]
+    fn a_member_finds_its_batch_and_its_done_report() {
+        let index = JobIndex::default();
+        index.apply(batch_job("b1", &[("a", 1), ("b", 2)], RUNNING));
+        assert_eq!(index.batch_of("a", 1).unwrap().metadata.name.as_deref(), Some("b1"));
+        assert!(index.batch_of("a", 2).is_none(), "another generation is not carried");
+        assert_eq!(index.running_batches().len(), 1);
+        let newly = index.mark_done("b1", &[("b".into(), 2), ("x".into(), 1)]);
+        assert_eq!(newly.len(), 1, "only members count: {newly:?}");
+        assert_eq!(newly[0].1.name, "task-b");
+        assert!(index.mark_done("b1", &[("b".into(), 2)]).is_empty(), "reported once");
+        assert!(index.is_done("b1", "b", 2));
+        assert!(!index.is_done("b1", "a", 1));
+        // An update of the Job keeps what was reported.
+        index.apply(batch_job("b1", &[("a", 1), ("b", 2)], FAILED));
+        assert!(index.is_done("b1", "b", 2));
+        assert!(index.running_batches().is_empty());
+    }
+
+    #[test]
+    fn it_counts_running_jobs_and_knows_which_tasks_still_need_one() {
+        let index = Arc::new(JobIndex::default());
+        index.apply(batch_job("running", &[("a", 1), ("b", 1)], RUNNING));
+        index.apply(batch_job("crashed", &[("c", 1)], FAILED));
+        index.apply(own_job("d", FAILED));
+        index.apply(own_job("e", RUNNING));
+        assert_eq!(index.running(), 2);
+        assert!(
+            index.has_job(&g("a")) && index.has_job(&g("b")),
+            "a running batch's tasks have their Job"
+        );
+        assert!(!index.has_job(&g("c")), "a task a crashed batch left needs one");
+        assert!(index.ever_carried(&g("c")), "but it joins no batch");
+        assert!(index.has_job(&g("d")), "a task's own Job is its Job, finished or not");
+        // The crashed batch's task runs alone now.
+        index.apply(own_job("c", RUNNING));
+        assert!(index.has_job(&g("c")));
+        assert_eq!(index.running(), 3);
+        // The running batch finishes; then goes.
+        index.apply(batch_job("running", &[("a", 1), ("b", 1)], FAILED));
+        assert_eq!(index.running(), 2);
+        index.remove("running");
+        assert!(!index.ever_carried(&g("a")));
+        assert_eq!(index.running(), 2);
+    }
+
+    #[test]
+    fn a_reservation_holds_a_slot_and_its_tasks_until_the_job_exists_or_fails() {
+        let index = Arc::new(JobIndex::default());
+        let reservation = index.reserve(vec![g("a"), g("b")]);
+        assert_eq!(index.running(), 1);
+        assert!(index.has_job(&g("b")) && index.ever_carried(&g("b")));
+        drop(reservation);
+        assert_eq!(index.running(), 0, "a failed creation gives the slot back");
+        assert!(!index.has_job(&g("a")));
+        let reservation = index.reserve(vec![g("a")]);
+        reservation.created(own_job("a", RUNNING));
+        assert_eq!(index.running(), 1, "the Job itself counts now, once");
+        assert!(index.has_job(&g("a")));
+    }
+
+    #[test]
+    fn a_relisting_forgets_jobs_it_does_not_list() {
+        let index = JobIndex::default();
+        index.apply(batch_job("b1", &[("a", 1)], RUNNING));
+        index.apply(batch_job("b2", &[("c", 1)], RUNNING));
+        index.relisting();
+        index.apply(batch_job("b2", &[("c", 1)], RUNNING));
+        index.relisted();
+        assert!(index.batch_of("a", 1).is_none());
+        assert!(index.batch_of("c", 1).is_some());
+        assert_eq!(index.running(), 1);
+        index.remove("b2");
+        assert!(index.batch_of("c", 1).is_none());
+        assert_eq!(index.running(), 0);
+    }
+}
