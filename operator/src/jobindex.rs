@@ -48,6 +48,8 @@ struct State {
     jobs: HashMap<String, Entry>,
     /// The Jobs that carry each task generation.
     member_of: HashMap<Generation, Vec<String>>,
+    /// The Jobs that carry any generation of each task (by uid).
+    by_uid: HashMap<String, Vec<String>>,
     running: usize,
 }
 
@@ -65,6 +67,8 @@ pub struct JobIndex {
     reserved: Mutex<Reserved>,
     /// The first listing is in: a task missing from the index has no Job.
     synced: AtomicBool,
+    /// Told when a runner Job finishes or goes: a slot is free.
+    pub freed: tokio::sync::Notify,
 }
 
 /// A decision's promise of one runner slot to these task generations, kept until the Job
@@ -157,6 +161,22 @@ impl JobIndex {
         }
     }
 
+    /// A runner Job by name.
+    pub fn get(&self, name: &str) -> Option<Arc<Job>> {
+        self.read().jobs.get(name).map(|e| e.job.clone())
+    }
+
+    /// Every runner Job of a task, across its generations (batches included).
+    pub fn jobs_of(&self, uid: &str) -> Vec<Arc<Job>> {
+        let state = self.read();
+        let names = state.by_uid.get(uid).map(Vec::as_slice).unwrap_or_default();
+        names
+            .iter()
+            .filter_map(|n| state.jobs.get(n))
+            .map(|e| e.job.clone())
+            .collect()
+    }
+
     /// The batch Job that carries this task generation, if any.
     pub fn batch_of(&self, uid: &str, generation: i64) -> Option<Arc<Job>> {
         let state = self.read();
@@ -192,12 +212,16 @@ impl JobIndex {
         let done = match state.jobs.remove(&name) {
             Some(old) => {
                 state.running -= usize::from(old.running);
+                if old.running && !running {
+                    self.freed.notify_one();
+                }
                 old.done
             }
             None => {
                 for (_, id) in &carried {
                     let names = state.member_of.entry((id.uid.clone(), id.generation)).or_default();
                     names.push(name.clone());
+                    state.by_uid.entry(id.uid.clone()).or_default().push(name.clone());
                 }
                 HashSet::new()
             }
@@ -221,7 +245,16 @@ impl JobIndex {
             return;
         };
         state.running -= usize::from(entry.running);
+        if entry.running {
+            self.freed.notify_one();
+        }
         for (_, id) in entry.members {
+            if let Some(names) = state.by_uid.get_mut(&id.uid) {
+                names.retain(|n| n != name);
+                if names.is_empty() {
+                    state.by_uid.remove(&id.uid);
+                }
+            }
             let key = (id.uid, id.generation);
             if let Some(names) = state.member_of.get_mut(&key) {
                 names.retain(|n| n != name);
@@ -308,6 +341,15 @@ pub async fn watch(client: kube::Client, namespace: String, index: Arc<JobIndex>
             }
             Err(e) => tracing::warn!("cannot watch runner Jobs: {e}"),
         }
+    }
+}
+
+/// Wakes the heads of the line whenever a runner Job finishes or goes (a batch's last task
+/// may have been recorded while its Pod was still exiting).
+pub async fn wake_on_free_slots(ctx: Arc<Context>) {
+    loop {
+        ctx.job_index.freed.notified().await;
+        ctx.admission.wake_heads().await;
     }
 }
 
@@ -414,8 +456,11 @@ mod tests {
         // The running batch finishes; then goes.
         index.apply(batch_job("running", &[("a", 1), ("b", 1)], FAILED));
         assert_eq!(index.running(), 2);
+        assert_eq!(index.jobs_of("c").len(), 2, "its batch and its own Job");
+        assert!(index.get("j-c").is_some());
         index.remove("running");
         assert!(!index.ever_carried(&g("a")));
+        assert!(index.jobs_of("a").is_empty());
         assert_eq!(index.running(), 2);
     }
 

@@ -159,6 +159,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         ctx.job_index.clone(),
     ));
     tokio::spawn(jobindex::poll(ctx.clone()));
+    tokio::spawn(jobindex::wake_on_free_slots(ctx.clone()));
     let refresher = ctx.clone();
     tokio::spawn(async move { refresher.admission.refresh().await });
     let controllers = async {

@@ -41,6 +41,8 @@ const JOB_CREATE_BACKOFF: Duration = Duration::from_secs(5);
 /// How often `refresh` looks at the line, and how many stale positions it refreshes each time.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
 const REFRESH_AT_MOST: usize = 50;
+/// How long a built line is reused by later decisions.
+const LINE_REUSE: Duration = Duration::from_millis(250);
 
 /// A task that has no runner Job for its generation yet and has not finished.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,6 +289,8 @@ pub struct Admission {
     /// One decision at a time; held for the decision only, never across a call to the API
     /// server (a decision's slot is reserved in the Job index until its Job exists).
     arrivals: std::sync::Mutex<Arrivals>,
+    /// The last line built, reused by decisions shortly after (see `line_for`).
+    line: std::sync::Mutex<Option<(Instant, Vec<Waiting>)>>,
     jobs: Arc<JobIndex>,
     backoff: std::sync::Mutex<HashMap<String, Backoff>>,
     pub caches: Caches,
@@ -333,6 +337,7 @@ impl Admission {
     ) -> Self {
         Admission {
             arrivals: Default::default(),
+            line: Default::default(),
             jobs,
             backoff: Default::default(),
             caches,
@@ -358,11 +363,7 @@ impl Admission {
         if self.jobs.has_job(&(me.uid.clone(), me.generation)) {
             return Decision::Exists;
         }
-        let mut waiting = self.caches.waiting(|g| self.jobs.has_job(g));
-        if !waiting.iter().any(|w| w.uid == me.uid) {
-            waiting.push(me.clone());
-        }
-        let line = self.without_backoff(arrivals.line_up(waiting));
+        let line = self.line_for(&mut arrivals, &me);
         match admit(&line, &me.uid, self.jobs.running(), self.max_running) {
             Admit::Now => {
                 let room = if alone { 0 } else { self.max_per_job - 1 };
@@ -382,6 +383,32 @@ impl Admission {
             }
             Admit::Wait { position } => Decision::Wait { position },
         }
+    }
+
+    /// The fair line with `me` in it. Building it costs O(n log n) in the waiting tasks, and a
+    /// burst makes every waiting task decide again and again, so a line built less than
+    /// `LINE_REUSE` ago is reused when it holds `me`, less the tasks that got a Job or back
+    /// off since. A task new to the line builds it afresh, so its place is exact.
+    fn line_for(&self, arrivals: &mut Arrivals, me: &Waiting) -> Vec<Waiting> {
+        let mut cached = self.line.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((built, line)) = cached.as_ref()
+            && built.elapsed() < LINE_REUSE
+            && line.iter().any(|w| w.uid == me.uid)
+        {
+            let line = line
+                .iter()
+                .filter(|w| w.uid == me.uid || !self.jobs.has_job(&(w.uid.clone(), w.generation)))
+                .cloned()
+                .collect();
+            return self.without_backoff(line);
+        }
+        let mut waiting = self.caches.waiting(|g| self.jobs.has_job(g));
+        if !waiting.iter().any(|w| w.uid == me.uid) {
+            waiting.push(me.clone());
+        }
+        let line = arrivals.line_up(waiting);
+        *cached = Some((Instant::now(), line.clone()));
+        self.without_backoff(line)
     }
 
     /// Sends one task to its kind's controller for a new look.

@@ -1,7 +1,9 @@
 //! End to end on the local cluster: with maxRunningJobs 3, fifteen tasks at once never have
 //! more than three unfinished runner Jobs; the others wait with a queue position that goes
 //! down, and all of them succeed. Namespaces take turns, and Jobs a tenant labels as
-//! Taskyard's do not count.
+//! Taskyard's do not count. These tests measure the line of Jobs, so every task has a Job of
+//! its own here (`maxTasksPerJob: 1`); batches take their tasks in the same fair order
+//! (`queue::tests::a_batch_takes_the_next_validated_tasks_of_its_kind_in_fair_order`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +29,7 @@ fn unfinished(job: &Value) -> bool {
 #[test]
 fn fifteen_tasks_with_three_slots_queue_first_come_first_served() {
     let _queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
-    let s = setup_with(json!({"maxRunningJobs": MAX_RUNNING}));
+    let s = setup_with(json!({"maxRunningJobs": MAX_RUNNING, "maxTasksPerJob": 1}));
     let ns = namespace(s, "queue");
     let mut yaml = String::new();
     for i in 0..TASKS {
@@ -148,7 +150,7 @@ fn foreign_job(ns: &str, name: &str) -> String {
 #[test]
 fn a_burst_in_one_namespace_does_not_starve_another_and_tenants_jobs_do_not_count() {
     let _queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
-    let s = setup_with(json!({"maxRunningJobs": MAX_RUNNING}));
+    let s = setup_with(json!({"maxRunningJobs": MAX_RUNNING, "maxTasksPerJob": 1}));
     // As many never-finishing "taskyard" Jobs as there are slots, in a tenant's namespace.
     let squatter = namespace(s, "squatter");
     let jobs: String = (0..MAX_RUNNING)

@@ -67,11 +67,11 @@ macro_rules! proceed {
 
 async fn reconcile_task<K: TaskResource>(task: &K, ctx: &Context) -> Result<Action, Error> {
     let turn = proceed!(Turn::dereference(task, ctx).await);
-    proceed!(turn.tidy().await);
     // Until the Job index is complete, a task it does not list may still have a Job.
     if !ctx.job_index.is_synced() {
         return Ok(Action::requeue(Duration::from_millis(500)));
     }
+    proceed!(turn.tidy().await);
     let alone = match turn.existing_job().await? {
         Some(CurrentJob::Own(job)) => return own_job(&turn, &job).await,
         Some(CurrentJob::Batch(job)) => {

@@ -20,7 +20,7 @@ use super::Context;
 use super::io::{fresh_status, now, publish, read_result, termination_message, write_status};
 use crate::error::Error;
 use crate::finish::{Finished, final_result, finished_at};
-use crate::job::{Carried, build_batch_job, build_job, job_name};
+use crate::job::{Carried, build_batch_job, build_job, is_batch, job_name};
 use crate::jobstate::{JobState, attempts, job_state};
 use crate::queue::{Decision, MAX_JOB_CREATE_TRIES, Ticket, Waiting};
 use crate::task::{TaskResource, is_recorded};
@@ -95,7 +95,15 @@ impl<'a, K: TaskResource> Turn<'a, K> {
     pub(super) async fn tidy(&self) -> Step<()> {
         let recorded = is_recorded(self.task);
         let ttl = Duration::from_secs(self.ctx.settings.job_ttl_seconds);
-        let owned = housekeeping::task_jobs(&self.jobs, &self.identity.uid).await?;
+        // A batch belongs to no one task: the reaper's sweep deletes it.
+        let owned: Vec<Job> = self
+            .ctx
+            .job_index
+            .jobs_of(&self.identity.uid)
+            .iter()
+            .filter(|job| !is_batch(job))
+            .map(|job| (**job).clone())
+            .collect();
         let plan = housekeeping::plan(&owned, self.identity.generation, recorded, ttl, now());
         housekeeping::delete_jobs(&self.jobs, &plan.delete).await?;
         if !plan.delete.is_empty() {
@@ -111,8 +119,10 @@ impl<'a, K: TaskResource> Turn<'a, K> {
     /// This generation's Job, if it has one: its own (named after it), or else a batch that
     /// carries it.
     pub(super) async fn existing_job(&self) -> Result<Option<CurrentJob>, Error> {
-        if let Some(job) = self.jobs.get_opt(&self.job_name).await? {
-            return Ok(Some(CurrentJob::Own(Box::new(job))));
+        // The index holds every runner Job (a Job this operator creates, from the moment it
+        // exists), so no reconcile asks the API server.
+        if let Some(job) = self.ctx.job_index.get(&self.job_name) {
+            return Ok(Some(CurrentJob::Own(Box::new((*job).clone()))));
         }
         let batch = self
             .ctx

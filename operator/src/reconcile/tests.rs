@@ -26,8 +26,6 @@ struct Model {
     requests: Vec<(String, String, Value)>,
     /// The status code a Job creation gets (201 when unset).
     create_job_status: Option<u16>,
-    /// This generation's Job exists and has finished.
-    job_complete: bool,
     /// A status write with a body larger than this is refused (422), as etcd's limit would.
     status_limit: Option<usize>,
 }
@@ -60,16 +58,6 @@ async fn answer(model: Shared, request: Request<Body>) -> Response<Body> {
             200,
             json!({"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": []}),
         ),
-        ("GET", p) if p.starts_with(jobs) && model.job_complete => {
-            let name = p.rsplit('/').next().unwrap();
-            respond(
-                200,
-                json!({"apiVersion": "batch/v1", "kind": "Job",
-                "metadata": {"name": name, "namespace": "taskyard-system", "creationTimestamp": "2026-11-28T12:00:00Z"},
-                "status": {"succeeded": 1, "completionTime": "2026-11-28T12:00:05Z",
-                    "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-28T12:00:05Z"}]}}),
-            )
-        }
         ("GET", p) if p.starts_with(jobs) => respond(404, status_error(404, "NotFound")),
         ("POST", p) if p == jobs => match model.create_job_status {
             Some(code) => respond(code, status_error(code, "Forbidden")),
@@ -319,6 +307,25 @@ impl Fixture {
     }
 }
 
+/// The task's Job of this generation, finished, as the Job index holds it from its watch.
+fn completed_job() -> k8s_openapi::api::batch::v1::Job {
+    let id = taskyard_api::TaskIdentity {
+        namespace: "team-a".into(),
+        name: "report".into(),
+        uid: "uid-1".into(),
+        generation: 1,
+    };
+    serde_json::from_value(json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": crate::job::job_name(&id), "namespace": "taskyard-system",
+            "creationTimestamp": "2026-11-28T12:00:00Z",
+            "labels": {"taskyard.dev/kind": "hashtask", "taskyard.dev/namespace": "team-a",
+                "taskyard.dev/uid": "uid-1", "taskyard.dev/generation": "1"},
+            "annotations": {"taskyard.dev/task": "report"}},
+        "status": {"succeeded": 1, "completionTime": "2026-11-28T12:00:05Z",
+            "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-28T12:00:05Z"}]}}))
+    .unwrap()
+}
+
 #[tokio::test]
 async fn an_oversized_or_malformed_result_fails_the_task_instead_of_retrying() {
     for (body, want) in [
@@ -326,7 +333,7 @@ async fn an_oversized_or_malformed_result_fails_the_task_instead_of_retrying() {
         (b"{not json".to_vec(), "is not a result"),
     ] {
         let f = fixture("10");
-        f.model.lock().unwrap().job_complete = true;
+        f.ctx.job_index.apply(completed_job());
         f.result(&body);
         reconcile(hash_task("report.pdf"), f.ctx.clone()).await.unwrap();
         let status = f.status();
@@ -344,9 +351,9 @@ async fn a_status_the_api_server_refuses_fails_the_task_with_one_it_takes() {
     let f = fixture("10");
     {
         let mut model = f.model.lock().unwrap();
-        model.job_complete = true;
         model.status_limit = Some(64 << 10);
     }
+    f.ctx.job_index.apply(completed_job());
     // A result whose message no status can hold.
     let now = jiff::Timestamp::now();
     let result = taskyard_api::TaskResult {
