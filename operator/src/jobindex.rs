@@ -89,9 +89,17 @@ impl Drop for Reservation {
 }
 
 impl Reservation {
-    /// The Job exists: the index lists it from now on, and the reservation ends.
+    /// The Job exists: the index lists it from now on, and the reservation ends. The watch
+    /// may have brought a newer state of it already, which stays.
     pub fn created(self, job: Job) {
-        self.index.apply(job);
+        let known = job
+            .metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| self.index.get(n).is_some());
+        if !known {
+            self.index.apply(job);
+        }
     }
 }
 
@@ -319,9 +327,12 @@ impl JobIndex {
     }
 }
 
-/// Keeps the index in step with the operator's runner Jobs, until the operator stops.
-pub async fn watch(client: kube::Client, namespace: String, index: Arc<JobIndex>) {
-    let jobs = Api::<Job>::namespaced(client, &namespace);
+/// Keeps the index in step with the operator's runner Jobs, until the operator stops, and
+/// sends the tasks of every changed Job to their reconcile, which so always finds the index
+/// at least as new as the change it is told of.
+pub async fn watch(ctx: Arc<Context>) {
+    let index = &ctx.job_index;
+    let jobs = Api::<Job>::namespaced(ctx.client.clone(), &ctx.settings.namespace);
     let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
     let mut events = watcher(jobs, watcher::Config::default().labels(&selector))
         .default_backoff()
@@ -329,7 +340,12 @@ pub async fn watch(client: kube::Client, namespace: String, index: Arc<JobIndex>
     while let Some(event) = events.next().await {
         match event {
             Ok(watcher::Event::Init) => index.relisting(),
-            Ok(watcher::Event::InitApply(job) | watcher::Event::Apply(job)) => index.apply(job),
+            Ok(watcher::Event::InitApply(job)) => index.apply(job),
+            Ok(watcher::Event::Apply(job)) => {
+                let carried = members(&job);
+                index.apply(job);
+                wake(&ctx, carried);
+            }
             Ok(watcher::Event::InitDone) => {
                 index.relisted();
                 index.mark_synced();
@@ -338,9 +354,16 @@ pub async fn watch(client: kube::Client, namespace: String, index: Arc<JobIndex>
                 if let Some(name) = &job.metadata.name {
                     index.remove(name);
                 }
+                wake(&ctx, members(&job));
             }
             Err(e) => tracing::warn!("cannot watch runner Jobs: {e}"),
         }
+    }
+}
+
+fn wake(ctx: &Context, tasks: Vec<(TaskKind, TaskIdentity)>) {
+    for (kind, id) in tasks {
+        ctx.admission.wake_task(kind, &id.namespace, &id.name);
     }
 }
 

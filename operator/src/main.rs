@@ -4,18 +4,15 @@ use std::sync::Arc;
 
 use clap::Parser;
 use futures::StreamExt;
-use k8s_openapi::api::batch::v1::Job;
-use kube::Api;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use taskyard_api::{HashTask, ImageTask, TaskKind, TaskSpecCommon, TextTask};
+use taskyard_api::{HashTask, ImageTask, TaskKind, TextTask};
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Settings, S3Store, Store};
 use taskyard_operator::cache::{TaskCache, watch_tasks};
 use taskyard_operator::health::{self, Readiness};
-use taskyard_operator::job::{LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY, members};
 use taskyard_operator::jobindex::{self, JobIndex};
 use taskyard_operator::leader::{Fence, LeaderElection};
 use taskyard_operator::logwriter::LogWriter;
@@ -90,10 +87,9 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let (hash_cache, hash_changed) = watch_tasks::<HashTask>(client.clone(), gone_tx.clone());
     let (image_cache, image_changed) = watch_tasks::<ImageTask>(client.clone(), gone_tx.clone());
     let (text_cache, text_changed) = watch_tasks::<TextTask>(client.clone(), gone_tx);
-    let ns = &settings.namespace;
-    let hash = controller(&client, ns, hash_changed, &hash_cache, hash_woken);
-    let image = controller(&client, ns, image_changed, &image_cache, image_woken);
-    let text = controller(&client, ns, text_changed, &text_cache, text_woken);
+    let hash = controller(hash_changed, &hash_cache, hash_woken);
+    let image = controller(image_changed, &image_cache, image_woken);
+    let text = controller(text_changed, &text_cache, text_woken);
     let caches = Caches {
         hash: hash_cache,
         image: image_cache,
@@ -153,11 +149,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("task kinds served and cached; ready");
     });
     tokio::spawn(reaper::run(ctx.clone(), gone));
-    tokio::spawn(jobindex::watch(
-        client.clone(),
-        ctx.settings.namespace.clone(),
-        ctx.job_index.clone(),
-    ));
+    tokio::spawn(jobindex::watch(ctx.clone()));
     tokio::spawn(jobindex::poll(ctx.clone()));
     tokio::spawn(jobindex::wake_on_free_slots(ctx.clone()));
     let refresher = ctx.clone();
@@ -183,29 +175,21 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The controller of one task kind: its tasks, its runner Jobs (in the operator's namespace,
-/// mapped back to their task by labels), and the waiting tasks it is told about (a runner
-/// slot freed).
+/// The controller of one task kind: its tasks, and the tasks it is told about: those of a
+/// runner Job that changed (by the Job index's watch), a task reported done in a batch, and
+/// waiting tasks when a runner slot freed.
 fn controller<K: TaskResource>(
-    client: &kube::Client,
-    namespace: &str,
     changed: impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     cache: &TaskCache<K>,
     woken: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 ) -> Controller<K> {
-    let jobs = Api::<Job>::namespaced(client.clone(), namespace);
-    let kind = <K::Spec as TaskSpecCommon>::KIND.lower();
-    let job_selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_KIND}={kind}");
-    Controller::for_stream(changed, cache.store.clone())
-        .watches(jobs, watcher::Config::default().labels(&job_selector), |job| {
-            members(&job)
-                .into_iter()
-                .map(|(_, id)| ObjectRef::<K>::new(&id.name).within(&id.namespace))
-        })
-        .reconcile_on(futures::stream::unfold(woken, |mut rx| async move {
+    Controller::for_stream(changed, cache.store.clone()).reconcile_on(futures::stream::unfold(
+        woken,
+        |mut rx| async move {
             let (namespace, name) = rx.recv().await?;
             Some((ObjectRef::<K>::new(&name).within(&namespace), rx))
-        }))
+        },
+    ))
 }
 
 /// Runs one controller until a shutdown signal.

@@ -467,7 +467,7 @@ impl Admission {
     async fn line_now(&self) -> Vec<Waiting> {
         let waiting = self
             .caches
-            .waiting(|_| false)
+            .waiting(|g| self.jobs.has_job(g))
             .into_iter()
             .filter(|w| !w.running)
             .collect();
