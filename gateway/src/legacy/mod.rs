@@ -1,5 +1,6 @@
 //! The five replaced services' REST APIs, path for path (SEED-APIS.md), each in its own file.
 
+pub mod collector;
 pub mod img_rest;
 pub mod md5;
 pub mod resize_b64;
@@ -13,6 +14,7 @@ use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(collector::routes())
         .merge(md5::routes())
         .merge(resize_b64::routes())
         .merge(resize_form::routes())
