@@ -9,3 +9,4 @@ pub mod legacy;
 pub mod reply;
 pub mod settings;
 pub mod upload;
+pub mod web;
