@@ -27,6 +27,19 @@ async fn the_page_and_docs_are_self_contained() {
     }
     let page = client().get(gw.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("href=\"/docs\""), "the page leads to the API docs");
+    // The originals' docs paths lead to the same docs.
+    for path in ["/api/", "/redoc"] {
+        let r = client().get(gw.url(path)).send().await.unwrap();
+        assert_eq!(
+            (r.status().as_u16(), r.headers()["location"].to_str().unwrap()),
+            (303, "/docs"),
+            "{path}"
+        );
+    }
+    for path in ["/swagger.json", "/api/swagger.json"] {
+        let doc: Value = client().get(gw.url(path)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(doc["info"]["title"], "Taskyard gateway", "{path}");
+    }
 }
 
 #[tokio::test]

@@ -163,3 +163,16 @@ fn status_body(view: &TaskView) -> Value {
         Phase::Failed => json!({"status": "ERROR", "result": null, "detail": view.message()}),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_task_names() {
+        assert_eq!(name_of(12), "md5-12");
+        assert_eq!(id_of("md5-12"), Some(12));
+        assert_eq!(id_of("md5-x"), None);
+        assert_eq!(id_of("other-1"), None);
+    }
+}

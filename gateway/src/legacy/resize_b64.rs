@@ -167,3 +167,17 @@ async fn image(state: &AppState, token: &str) -> Response {
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_base64_as_leniently_as_python() {
+        assert_eq!(decode_lenient("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_lenient("aGVs\nbG8").unwrap(), b"hello");
+        assert_eq!(decode_lenient("aGVs bG8=!!").unwrap(), b"hello");
+        assert_eq!(decode_lenient("").unwrap(), b"");
+        assert!(decode_lenient("a").is_none());
+    }
+}

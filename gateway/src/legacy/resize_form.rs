@@ -224,3 +224,34 @@ async fn result(State(state): State<AppState>, Path(id): Path<String>) -> Respon
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, "Server error", e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_as_the_original_judged_them() {
+        assert_eq!(allowed_extension("a.JPG"), Some("jpg"));
+        assert_eq!(allowed_extension("a.b.png"), Some("png"));
+        for refused in ["a.jpeg", "a.gif", "jpg", "a.jpg.txt", ""] {
+            assert_eq!(allowed_extension(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn sizes_as_the_original_judged_them() {
+        assert_eq!(valid_size(Some("1"), Some("9999")), Some((1, 9999)));
+        assert_eq!(valid_size(Some("9998"), Some("1")), Some((9998, 1)));
+        for (w, h) in [
+            ("9999", "1"),
+            ("0", "1"),
+            ("1", "10000"),
+            ("-1", "1"),
+            ("1.5", "2"),
+            ("x", "1"),
+        ] {
+            assert_eq!(valid_size(Some(w), Some(h)), None, "{w}x{h}");
+        }
+        assert_eq!(valid_size(None, Some("1")), None);
+    }
+}

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use crate::app::AppState;
@@ -19,8 +19,15 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(html(INDEX)))
         .route("/docs", get(html(DOCS)))
-        .route(
-            "/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response() }),
-        )
+        .route("/openapi.json", get(openapi))
+        // Where the originals had their docs: 000's Swagger UI and document under /api/, 003's
+        // /swagger.json, 004's ReDoc. One OpenAPI 3 document describes all five APIs here.
+        .route("/api/swagger.json", get(openapi))
+        .route("/swagger.json", get(openapi))
+        .route("/api/", get(|| async { Redirect::to("/docs") }))
+        .route("/redoc", get(|| async { Redirect::to("/docs") }))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }

@@ -92,3 +92,20 @@ pub fn image_doc(item: &ImageItem, stored: Option<&str>, tasks: &[String], first
     doc.insert("tasks".into(), Value::Array(tasks));
     Value::Object(doc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_ids_and_media_names() {
+        let t: jiff::Timestamp = "2026-11-24T01:13:42.5Z".parse().unwrap();
+        assert_eq!(http_date(t), "Tue, 24 Nov 2026 01:13:42 GMT");
+        assert_eq!(ext_date(t), json!({"$date": 1_795_482_822_500i64}));
+        let id = image_id("https://example.com/a.png");
+        assert_eq!(id.len(), 24);
+        assert_eq!(id, image_id("https://example.com/a.png"));
+        assert_ne!(id, image_id("https://example.com/b.png"));
+        assert_eq!(storage_url("images/ab/abcd.png"), "/media/abcd.png");
+    }
+}

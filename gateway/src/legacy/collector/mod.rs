@@ -217,3 +217,36 @@ async fn list(State(state): State<AppState>, what: Collect) -> Response {
     }
     json(StatusCode::OK, Value::Array(items))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ids_are_object_ids() {
+        let (a, b) = (new_id(), new_id());
+        assert!(is_object_id(&a) && is_object_id(&b), "{a} {b}");
+        assert_ne!(a, b);
+        assert!(!is_object_id("invalid_id"));
+    }
+
+    #[test]
+    fn request_urls_are_checked() {
+        assert_eq!(
+            requested_url(br#"{"url": "https://example.com/"}"#).unwrap(),
+            "https://example.com/"
+        );
+        assert_eq!(
+            requested_url(br#"{"url": false}"#).unwrap_err(),
+            "Request need to contain 'url' parameter"
+        );
+        for bad in [
+            &b"[1"[..],
+            br#"{"url": 3}"#,
+            br#"{"url": "http://"}"#,
+            br#"{"url": "file:///etc/passwd"}"#,
+        ] {
+            assert!(requested_url(bad).unwrap_err().contains("{\"url\": "), "{bad:?}");
+        }
+    }
+}
