@@ -203,6 +203,8 @@ async fn collector_errors_are_json() {
             assert!(reply["message"].as_str().unwrap().contains("{\"url\": "), "{reply}");
         }
     }
+    let (status, reply) = post(&gw, "/api/text_tasks/", &" ".repeat((2 << 20) + 16)).await;
+    assert_eq!(status, 413, "{reply}");
     assert_eq!(get_json(&gw.url("/api/images_tasks/")).await, (200, json!([])));
     let unknown = "0123456789abcdef01234567";
     for path in [

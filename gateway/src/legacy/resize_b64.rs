@@ -7,6 +7,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -49,7 +50,11 @@ fn decode_lenient(text: &str) -> Option<Vec<u8>> {
     engine.decode(kept).ok()
 }
 
-async fn create(State(state): State<AppState>, body: Bytes) -> Response {
+async fn create(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return error(e.status(), format!("the body could not be read: {}", e.body_text())),
+    };
     let how =
         "send a JSON object {\"imageData\": \"<base64 of a JPEG, PNG, GIF or WebP image, without a data: prefix>\"}";
     let Ok(doc) = serde_json::from_slice::<Value>(&body) else {

@@ -12,6 +12,7 @@ mod text;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{any, get};
@@ -30,13 +31,13 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/images_tasks/",
             get(|s: State<AppState>| list(s, Collect::Images))
-                .post(|s: State<AppState>, b: Bytes| create(s, b, Collect::Images))
+                .post(|s: State<AppState>, b: Result<Bytes, BytesRejection>| create(s, b, Collect::Images))
                 .fallback(method_not_allowed),
         )
         .route(
             "/api/text_tasks/",
             get(|s: State<AppState>| list(s, Collect::Text))
-                .post(|s: State<AppState>, b: Bytes| create(s, b, Collect::Text))
+                .post(|s: State<AppState>, b: Result<Bytes, BytesRejection>| create(s, b, Collect::Text))
                 .fallback(method_not_allowed),
         )
         // Werkzeug redirects the other spelling with 308, which keeps the method and body.
@@ -182,7 +183,12 @@ fn requested_url(body: &[u8]) -> Result<String, String> {
     Ok(url)
 }
 
-async fn create(State(state): State<AppState>, body: Bytes, what: Collect) -> Response {
+async fn create(State(state): State<AppState>, body: Result<Bytes, BytesRejection>, what: Collect) -> Response {
+    // Past the 2 MiB body limit (a URL is at most 2048 characters).
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return message(e.status(), format!("The body could not be read: {}", e.body_text())),
+    };
     let url = match requested_url(&body) {
         Ok(url) => url,
         Err(why) => return message(StatusCode::BAD_REQUEST, why),
