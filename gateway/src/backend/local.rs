@@ -180,6 +180,19 @@ impl Backend for LocalBackend {
         futures::future::ready(Ok(found)).boxed()
     }
 
+    fn names<'a>(&'a self, kind: TaskKind, api: &'a str) -> BoxFuture<'a, Result<Vec<String>, BackendError>> {
+        let names = self
+            .0
+            .tasks
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|v| v.kind == kind && v.labels.get(API_LABEL).map(String::as_str) == Some(api))
+            .map(|v| v.name.clone())
+            .collect();
+        futures::future::ready(Ok(names)).boxed()
+    }
+
     fn list<'a>(&'a self, kind: TaskKind, api: &'a str) -> BoxFuture<'a, Result<Vec<TaskView>, BackendError>> {
         let mut found: Vec<TaskView> = self
             .0

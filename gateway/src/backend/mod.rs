@@ -106,6 +106,8 @@ pub trait Backend: Send + Sync + 'static {
     fn create(&self, task: NewTask) -> BoxFuture<'_, Result<TaskView, BackendError>>;
     /// A task by kind and name.
     fn get<'a>(&'a self, kind: TaskKind, name: &'a str) -> BoxFuture<'a, Result<Option<TaskView>, BackendError>>;
+    /// The names of the tasks of `kind` that a legacy API created (cheaper than `list`).
+    fn names<'a>(&'a self, kind: TaskKind, api: &'a str) -> BoxFuture<'a, Result<Vec<String>, BackendError>>;
     /// The tasks of `kind` that a legacy API created, oldest first.
     fn list<'a>(&'a self, kind: TaskKind, api: &'a str) -> BoxFuture<'a, Result<Vec<TaskView>, BackendError>>;
 }

@@ -107,8 +107,8 @@ async fn create(State(state): State<AppState>, multipart: Result<Multipart, Mult
 /// Creates the task under the next free id: one more than the highest id in use, and on a
 /// name another gateway took meanwhile, the one after.
 async fn allocate(state: &AppState, spec: taskyard_api::TaskSpec) -> Result<u64, BackendError> {
-    let existing = state.backend.list(TaskKind::HashTask, API).await?;
-    let mut id = existing.iter().filter_map(|v| id_of(&v.name)).max().unwrap_or(0) + 1;
+    let existing = state.backend.names(TaskKind::HashTask, API).await?;
+    let mut id = existing.iter().filter_map(|name| id_of(name)).max().unwrap_or(0) + 1;
     for _ in 0..100 {
         let task = NewTask::for_api(API, name_of(id), spec.clone());
         match state.backend.create(task).await {
