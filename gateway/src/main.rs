@@ -28,6 +28,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match backend.restore().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("took back {n} tasks recorded in {}", settings.store.display()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(settings.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -45,8 +53,14 @@ async fn main() -> ExitCode {
         settings.store.display()
     );
     let app = taskyard_gateway::app::router(backend, settings.limits());
+    // Ctrl-C, or SIGTERM as a container runtime sends it.
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
     };
     match axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,6 +41,17 @@ async fn hashes_uploads_with_ids_from_one() {
 }
 
 #[tokio::test]
+async fn a_restarted_gateway_keeps_its_ids_and_results() {
+    let gw = Gateway::start();
+    let id = upload(&gw, b"kept across restarts".to_vec()).await;
+    let url = gw.url(&format!("/hashes/{id}"));
+    let (_, before) = poll(&url, |_, b| b["status"] == "SUCCESS").await;
+    let gw = gw.restart();
+    assert_eq!(get_json(&gw.url(&format!("/hashes/{id}"))).await, (200, before));
+    assert_eq!(upload(&gw, b"next".to_vec()).await, id + 1, "ids go on where they were");
+}
+
+#[tokio::test]
 async fn concurrent_uploads_get_distinct_ids() {
     let gw = Gateway::start();
     let posts = (0..12u8).map(|i| upload(&gw, vec![i; 1000]));

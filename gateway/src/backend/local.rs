@@ -1,6 +1,7 @@
 //! Local mode: tasks kept in this process and run here with the runner's own code, against a
 //! directory store; results, the HashTask log and statuses are the ones a cluster would write.
-//! Tasks live as long as the process (the store keeps their results and outputs).
+//! Each task is also recorded in the store (see `persist`), so a restarted gateway knows
+//! its tasks again and runs the ones that had not finished.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -52,9 +53,63 @@ impl LocalBackend {
         })))
     }
 
-    fn update(&self, kind: TaskKind, name: &str, f: impl FnOnce(&mut TaskView)) {
-        if let Some(view) = self.0.tasks.lock().unwrap().get_mut(&(kind, name.to_string())) {
+    /// Takes back the tasks recorded in the store; those that had not finished run again.
+    /// Returns how many tasks were recorded.
+    pub async fn restore(&self) -> Result<usize, String> {
+        let views = super::persist::load(&self.0.store, &self.0.namespace)
+            .await
+            .map_err(|e| format!("cannot read the tasks recorded in the store: {e}"))?;
+        let count = views.len();
+        for mut view in views {
+            let unfinished = !view.phase().is_finished();
+            if unfinished {
+                with_common(&mut view.status, |c| {
+                    set_phase(
+                        c,
+                        1,
+                        Phase::Pending,
+                        Reason::Queued,
+                        "waiting for a free task slot",
+                        jiff::Timestamp::now(),
+                    )
+                });
+            }
+            self.0
+                .tasks
+                .lock()
+                .unwrap()
+                .insert((view.kind, view.name.clone()), view.clone());
+            if unfinished {
+                tokio::spawn(self.clone().run(self.runner_task(&view), retries_of(&view.spec)));
+            }
+        }
+        Ok(count)
+    }
+
+    fn runner_task(&self, view: &TaskView) -> RunnerTask {
+        RunnerTask {
+            identity: TaskIdentity {
+                namespace: self.0.namespace.clone(),
+                name: view.name.clone(),
+                uid: view.uid.clone(),
+                generation: 1,
+            },
+            spec: view.spec.clone(),
+        }
+    }
+
+    /// Changes a task's status, and records it.
+    async fn update(&self, kind: TaskKind, name: &str, f: impl FnOnce(&mut TaskView)) {
+        let changed = {
+            let mut tasks = self.0.tasks.lock().unwrap();
+            let Some(view) = tasks.get_mut(&(kind, name.to_string())) else {
+                return;
+            };
             f(view);
+            view.clone()
+        };
+        if let Err(e) = super::persist::save(&self.0.store, &self.0.namespace, &changed).await {
+            tracing::warn!(task = %name, "cannot record the task's status: {e}");
         }
     }
 
@@ -69,7 +124,8 @@ impl LocalBackend {
                 set_phase(c, 1, Phase::Running, Reason::Running, "running", jiff::Timestamp::now());
                 c.start_time = Some(k8s_time(jiff::Timestamp::now()));
             })
-        });
+        })
+        .await;
         let mut attempts = 0;
         let result = loop {
             attempts += 1;
@@ -88,7 +144,8 @@ impl LocalBackend {
                 Status::Image(s) => finish(s, &outcome.result, attempts),
                 Status::Text(s) => finish(s, &outcome.result, attempts),
             };
-        });
+        })
+        .await;
     }
 }
 
@@ -160,15 +217,14 @@ impl Backend for LocalBackend {
                 }
                 tasks.insert(key, view.clone());
             }
-            let runner_task = RunnerTask {
-                identity: TaskIdentity {
-                    namespace: this.0.namespace.clone(),
-                    name: view.name.clone(),
-                    uid: view.uid.clone(),
-                    generation: 1,
-                },
-                spec: view.spec.clone(),
-            };
+            // Recorded before its id is answered: a restarted gateway still knows it.
+            if let Err(e) = super::persist::save(&this.0.store, &this.0.namespace, &view).await {
+                this.0.tasks.lock().unwrap().remove(&(kind, view.name.clone()));
+                return Err(BackendError::Unavailable(format!(
+                    "cannot record the task in the store: {e}"
+                )));
+            }
+            let runner_task = this.runner_task(&view);
             tokio::spawn(this.clone().run(runner_task, retries_of(&view.spec)));
             Ok(view)
         }

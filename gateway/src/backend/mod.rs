@@ -2,6 +2,7 @@
 //! cluster backend keeps them as task resources, the local one in this process.
 
 pub mod local;
+mod persist;
 
 use std::collections::BTreeMap;
 

@@ -23,30 +23,18 @@ impl Gateway {
 
     pub fn start_on(listen: &str, extra: &[&str]) -> Self {
         let store = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_taskyard-gateway"))
-            .args(["--local", "--listen", listen, "--store"])
-            .arg(store.path())
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start taskyard-gateway");
-        // The first line names the address it listens on.
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let Some(addr) = line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()) else {
-            let _ = child.kill();
-            let status = child.wait().unwrap();
-            panic!("taskyard-gateway did not start listening on {listen} ({status}); its stderr is above");
-        };
-        Self {
-            base: format!("http://{addr}"),
-            store,
-            child,
-        }
+        let (child, base) = spawn(listen, store.path(), extra);
+        Self { base, store, child }
+    }
+
+    /// Stops this gateway and starts another on the same store (and a new port).
+    pub fn restart(mut self) -> Self {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, base) = spawn("127.0.0.1:0", self.store.path(), &["--allow-network", "127.0.0.0/8"]);
+        self.child = child;
+        self.base = base;
+        self
     }
 
     pub fn pid(&self) -> u32 {
@@ -75,6 +63,29 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts the gateway and reads the address it listens on from its first line.
+fn spawn(listen: &str, store: &std::path::Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskyard-gateway"))
+        .args(["--local", "--listen", listen, "--store"])
+        .arg(store)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start taskyard-gateway");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let Some(addr) = line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()) else {
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        panic!("taskyard-gateway did not start listening on {listen} ({status}); its stderr is above");
+    };
+    (child, format!("http://{addr}"))
 }
 
 /// A client that does not follow redirects, so tests see them.

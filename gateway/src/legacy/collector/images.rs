@@ -9,7 +9,7 @@ use axum::routing::get;
 use serde_json::Value;
 use taskyard_api::{ImageItem, ItemState};
 
-use super::docs::{image_doc, image_id, storage_url, task_doc};
+use super::docs::{image_doc, image_id, task_doc};
 use super::{Collect, NOT_FOUND, find, id_of, message, method_not_allowed, not_found};
 use crate::app::AppState;
 use crate::backend::{Status, TaskView};
@@ -156,7 +156,6 @@ async fn image(State(state): State<AppState>, Path((tid, iid)): Path<(String, St
     let Some(location) = doc["storage_url"].as_str() else {
         return not_found();
     };
-    debug_assert_eq!(location, storage_url(location));
     (
         StatusCode::FOUND,
         [(header::LOCATION, location.to_string()), (header::CONTENT_TYPE, "text/html; charset=utf-8".into())],
