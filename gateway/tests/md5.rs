@@ -112,3 +112,40 @@ async fn an_upload_over_the_limit_is_refused_and_not_kept() {
     let left = std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "nothing is left in {}", uploads.display());
 }
+
+#[tokio::test]
+async fn a_task_recorded_unfinished_runs_when_the_gateway_starts() {
+    // What a gateway stopped mid-task leaves: the upload, and the task's record.
+    let gw = Gateway::start();
+    let store = gw.store.path().to_path_buf();
+    let area = store.join("uploads/default/hashes");
+    std::fs::create_dir_all(&area).unwrap();
+    std::fs::write(area.join("left"), b"left behind").unwrap();
+    let record = json!({
+        "name": "md5-7", "uid": "u-7", "created": "2026-11-28T10:00:00Z",
+        "labels": {"taskyard.dev/gateway-api": "md5"},
+        "task": {"kind": "HashTask", "spec": {"source": {"object": "hashes/left"}}},
+        "status": {"phase": "Running"},
+    });
+    let dir = store.join("tasks/default/hashtask/md5-7/u-7");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("resource.json"), record.to_string()).unwrap();
+    let gw = gw.restart();
+    let (_, body) = poll(&gw.url("/hashes/7"), |_, b| b["status"] != "PENDING").await;
+    let path = area.join("left");
+    assert_eq!(
+        body,
+        json!({"status": "SUCCESS", "result": coreutils_digest("md5", &path)})
+    );
+    assert_eq!(upload(&gw, vec![1]).await, 8);
+}
+
+#[test]
+fn a_namespace_that_is_no_namespace_name_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_taskyard-gateway"))
+        .args(["--local", "--listen", "127.0.0.1:0", "--namespace", "../etc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a Kubernetes namespace name"));
+}
