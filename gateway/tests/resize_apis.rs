@@ -215,6 +215,15 @@ async fn multipart_resize_status_and_result_errors() {
         .await
         .unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, gw.url("/api/v1/images/resize"))
+        .header("Origin", "http://example.test")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status().as_u16(), 200);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
 }
 
 // ---- 003: img-rest ----
