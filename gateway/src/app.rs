@@ -25,5 +25,13 @@ pub fn router(backend: Arc<dyn Backend>, limits: Limits) -> Router {
                 json!({"message": "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."}),
             )
         })
+        // A known path asked with a method it does not take (routes with their API's own
+        // shape of this answer keep it).
+        .method_not_allowed_fallback(|| async {
+            crate::reply::json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"message": "The method is not allowed for the requested URL."}),
+            )
+        })
         .with_state(AppState { backend, limits })
 }

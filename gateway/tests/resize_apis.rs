@@ -215,6 +215,18 @@ async fn multipart_resize_status_and_result_errors() {
         .await
         .unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = client()
+        .delete(gw.url(&format!("/api/v1/status/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(r).await,
+        (
+            405,
+            json!({"message": "The method is not allowed for the requested URL."})
+        )
+    );
     let preflight = client()
         .request(reqwest::Method::OPTIONS, gw.url("/api/v1/images/resize"))
         .header("Origin", "http://example.test")

@@ -26,10 +26,15 @@ const API: &str = "resize-form";
 
 pub fn routes() -> Router<AppState> {
     let cors = CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any);
+    // OPTIONS is routed so that preflights reach the CORS layer, which answers them.
+    let preflight = || async { StatusCode::NO_CONTENT };
     Router::new()
-        .route("/api/v1/images/resize", post(create).layer(DefaultBodyLimit::disable()))
-        .route("/api/v1/status/{id}", get(status))
-        .route("/api/v1/images/result/{id}", get(result))
+        .route(
+            "/api/v1/images/resize",
+            post(create).layer(DefaultBodyLimit::disable()).options(preflight),
+        )
+        .route("/api/v1/status/{id}", get(status).options(preflight))
+        .route("/api/v1/images/result/{id}", get(result).options(preflight))
         .layer(cors)
 }
 
