@@ -81,11 +81,18 @@ pub async fn run_local(store_dir: &Path, yaml: &str, args: RunnerArgs) -> Result
     })?;
     let store = Store::Dir(DirStore::new(store_dir));
     let ctx = Context::new(store.clone(), args).map_err(|e| UsageError(e.to_string()))?;
-    let mut result = run_task(&ctx, &task).await.result;
+    let result = run_task(&ctx, &task).await.result;
+    Ok(record(&store, &task, result).await)
+}
+
+/// Records a finished task as a cluster would: its `result.json`, the HashTask results log
+/// line (appended here, as no operator runs), and the status the operator would write.
+/// Used by `job-runner run` and the gateway's local mode.
+pub async fn record(store: &Store, task: &RunnerTask, mut result: TaskResult) -> LocalOutcome {
     let recorded = async {
-        write_result(&store, &result).await?;
+        write_result(store, &result).await?;
         if let TaskSpec::HashTask(_) = task.spec {
-            hashlog::append(&store, &[LogLine::from_result(&result)]).await?;
+            hashlog::append(store, &[LogLine::from_result(&result)]).await?;
         }
         Ok::<_, taskyard_common::store::StoreError>(())
     };
@@ -99,7 +106,7 @@ pub async fn run_local(store_dir: &Path, yaml: &str, args: RunnerArgs) -> Result
         TaskSpec::ImageTask(_) => status_of::<ImageTaskStatus>(&result),
         TaskSpec::TextTask(_) => status_of::<TextTaskStatus>(&result),
     };
-    Ok(LocalOutcome { result, status })
+    LocalOutcome { result, status }
 }
 
 fn status_of<S: TaskStatus + DeserializeOwned>(result: &TaskResult) -> Value {

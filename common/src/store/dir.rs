@@ -92,6 +92,55 @@ impl DirStore {
             .map_err(|e| Self::backend("rename", key, e))
     }
 
+    /// Streams chunks into a temporary file, renamed into place only once complete.
+    pub async fn put_stream<S, E>(&self, key: &str, chunks: S, limit: u64) -> Result<u64, StoreError>
+    where
+        S: futures::Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let (tmp, path) = self.write_temp(key, &[]).await?;
+        let written = async {
+            let mut f = tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(&tmp)
+                .await
+                .map_err(|e| Self::backend("open", key, e))?;
+            let mut size = 0u64;
+            let mut chunks = std::pin::pin!(chunks);
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| StoreError::Interrupted {
+                    key: key.into(),
+                    message: e.to_string(),
+                })?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(StoreError::TooLarge {
+                        key: key.into(),
+                        size,
+                        limit,
+                    });
+                }
+                f.write_all(&chunk).await.map_err(|e| Self::backend("write", key, e))?;
+            }
+            f.sync_all().await.map_err(|e| Self::backend("sync", key, e))?;
+            Ok(size)
+        }
+        .await;
+        match written {
+            Ok(size) => match tokio::fs::rename(&tmp, &path).await {
+                Ok(()) => Ok(size),
+                Err(e) => {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    Err(Self::backend("rename", key, e))
+                }
+            },
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e)
+            }
+        }
+    }
+
     pub async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<PutOutcome, StoreError> {
         let (tmp, path) = self.write_temp(key, &body).await?;
         // link(2) fails if the target exists: an atomic create-if-absent.
@@ -247,6 +296,34 @@ mod tests {
         store.delete("a/c").await.unwrap();
         store.delete("a/c").await.unwrap();
         assert_eq!(store.size("a/c").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn streams_an_object_in_and_refuses_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::Dir(DirStore::new(dir.path()));
+        let chunks = |parts: Vec<Result<&'static [u8], &'static str>>| {
+            futures::stream::iter(parts.into_iter().map(|p| p.map(Bytes::from_static)))
+        };
+        let size = store
+            .put_stream("u/a", chunks(vec![Ok(b"hel"), Ok(b"lo")]), 5)
+            .await
+            .unwrap();
+        assert_eq!(size, 5);
+        assert_eq!(
+            store.get("u/a", 10).await.unwrap().unwrap(),
+            Bytes::from_static(b"hello")
+        );
+        let too_large = store.put_stream("u/b", chunks(vec![Ok(b"hel"), Ok(b"lo!")]), 5).await;
+        assert!(
+            matches!(too_large, Err(StoreError::TooLarge { size: 6, .. })),
+            "{too_large:?}"
+        );
+        let broken = store.put_stream("u/b", chunks(vec![Ok(b"x"), Err("reset")]), 5).await;
+        assert!(matches!(broken, Err(StoreError::Interrupted { .. })), "{broken:?}");
+        // Nothing half-written is left behind, not even a temporary file.
+        assert_eq!(store.size("u/b").await.unwrap(), None);
+        assert_eq!(std::fs::read_dir(dir.path().join("u")).unwrap().count(), 1);
     }
 
     #[tokio::test]

@@ -27,6 +27,9 @@ pub enum StoreError {
     TooLarge { key: String, size: u64, limit: u64 },
     #[error("invalid store key {key:?}: {why}")]
     InvalidKey { key: String, why: &'static str },
+    /// The bytes being written stopped coming (a client that went away, a broken upload).
+    #[error("the data for object {key:?} stopped arriving: {message}")]
+    Interrupted { key: String, message: String },
     #[error("object store {op} {key:?} failed: {message}")]
     Backend {
         op: &'static str,
@@ -126,6 +129,25 @@ impl Store {
         match self {
             Store::S3(s) => s.put(key, body, content_type).await,
             Store::Dir(d) => d.put(key, body).await,
+        }
+    }
+
+    /// Writes an object from a stream of chunks, replacing any object at that key, holding
+    /// one chunk at a time in memory. Past `limit` bytes it stops with `TooLarge` and writes
+    /// nothing; so does a stream that fails (`Interrupted`). Returns the object's size.
+    pub async fn put_stream<S, E>(&self, key: &str, chunks: S, limit: u64) -> Result<u64, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        match self {
+            // Cluster mode of the gateway will need a multipart upload here.
+            Store::S3(_) => Err(StoreError::Backend {
+                op: "streamed put",
+                key: key.into(),
+                message: "streamed writes to an S3 bucket are not implemented yet; use a directory store".into(),
+            }),
+            Store::Dir(d) => d.put_stream(key, chunks, limit).await,
         }
     }
 

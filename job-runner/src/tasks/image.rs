@@ -236,8 +236,11 @@ async fn process(
     // A variant is keyed by the content it came from: a changed original is processed again.
     let content = hex::encode(Sha256::digest(&bytes));
     if let (Some(original), Some(r)) = (&existing_original, resize_to) {
-        let format = from_extension(original).ok_or_else(|| {
-            RunnerError::InvalidImage(format!("the stored original {original} has an unknown extension"))
+        // An uploaded object may be named without an extension: its bytes tell its type.
+        let format = from_extension(original).or_else(|| sniff(&bytes)).ok_or_else(|| {
+            RunnerError::NotAnImage(format!(
+                "{original} is not JPEG, PNG, GIF or WebP (judged from its name and its bytes); point the task at an image"
+            ))
         })?;
         let variant = variant_key(scope, source, &content, variant_spec(r, output_format(r, format)));
         if ctx.store.size(&variant).await?.is_some() {
@@ -450,5 +453,51 @@ fn fit_name(r: &Resize) -> &'static str {
         taskyard_api::Fit::Contain => "contain",
         taskyard_api::Fit::Fill => "fill",
         taskyard_api::Fit::Cover => "cover",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use taskyard_api::{Outcome, RunnerTask, TaskIdentity, TaskSpec};
+    use taskyard_common::store::{DirStore, Store};
+
+    use crate::settings::RunnerArgs;
+    use crate::tasks::{Context, run_task};
+
+    #[tokio::test]
+    async fn resizes_an_uploaded_object_named_without_an_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::Dir(DirStore::new(dir.path()));
+        let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(30, 20, image::Rgb([9, 99, 199])));
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        store
+            .put(
+                "uploads/default/photo",
+                png.into_inner().into(),
+                "application/octet-stream",
+            )
+            .await
+            .unwrap();
+        let spec = serde_json::from_value(serde_json::json!({
+            "kind": "ImageTask",
+            "spec": {"source": {"object": "photo"}, "resize": {"width": 10, "height": 10, "fit": "fill", "format": "jpeg"}},
+        }))
+        .unwrap();
+        let TaskSpec::ImageTask(_) = &spec else {
+            panic!("an ImageTask")
+        };
+        let task = RunnerTask {
+            identity: TaskIdentity {
+                namespace: "default".into(),
+                name: "t".into(),
+                uid: "u".into(),
+                generation: 1,
+            },
+            spec,
+        };
+        let ctx = Context::new(store, RunnerArgs::default()).unwrap();
+        let result = run_task(&ctx, &task).await.result;
+        assert_eq!(result.outcome, Outcome::Succeeded, "{}", result.message);
     }
 }

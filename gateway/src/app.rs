@@ -1,0 +1,37 @@
+//! The HTTP application: every API's routes on one router, with the shared state.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::settings::Limits;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: Arc<dyn Backend>,
+    pub limits: Limits,
+}
+
+pub fn router(backend: Arc<dyn Backend>, limits: Limits) -> Router {
+    crate::legacy::routes()
+        .merge(crate::web::routes())
+        .fallback(|| async {
+            crate::reply::json(
+                StatusCode::NOT_FOUND,
+                json!({"message": "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."}),
+            )
+        })
+        // A known path asked with a method it does not take (routes with their API's own
+        // shape of this answer keep it).
+        .method_not_allowed_fallback(|| async {
+            crate::reply::json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"message": "The method is not allowed for the requested URL."}),
+            )
+        })
+        .with_state(AppState { backend, limits })
+}

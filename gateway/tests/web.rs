@@ -1,0 +1,78 @@
+//! The page at `/`, the docs at `/docs` and `/openapi.json`: served from the binary with no
+//! external assets, and every documented operation answers one of its documented statuses.
+
+mod support;
+
+use serde_json::Value;
+use support::{Gateway, client};
+
+#[tokio::test]
+async fn the_page_and_docs_are_self_contained() {
+    let gw = Gateway::start();
+    for path in ["/", "/docs"] {
+        let r = client().get(gw.url(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8", "{path}");
+        let html = r.text().await.unwrap();
+        for external in [
+            "src=\"http",
+            "href=\"http",
+            "src=\"//",
+            "href=\"//",
+            "@import",
+            "url(http",
+        ] {
+            assert!(!html.contains(external), "{path} loads an external asset ({external})");
+        }
+    }
+    let page = client().get(gw.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("href=\"/docs\""), "the page leads to the API docs");
+    // The originals' docs paths lead to the same docs.
+    for path in ["/api/", "/redoc"] {
+        let r = client().get(gw.url(path)).send().await.unwrap();
+        assert_eq!(
+            (r.status().as_u16(), r.headers()["location"].to_str().unwrap()),
+            (303, "/docs"),
+            "{path}"
+        );
+    }
+    for path in ["/swagger.json", "/api/swagger.json"] {
+        let doc: Value = client().get(gw.url(path)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(doc["info"]["title"], "Taskyard gateway", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_documented_operation_answers_a_documented_status() {
+    let gw = Gateway::start();
+    let doc: Value = client()
+        .get(gw.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 18, "{:?}", paths.keys());
+    for (path, methods) in paths {
+        // Every path parameter gets a value that names nothing.
+        let mut url = path.clone();
+        while let (Some(a), Some(b)) = (url.find('{'), url.find('}')) {
+            url.replace_range(a..=b, "x");
+        }
+        for (method, op) in methods.as_object().unwrap() {
+            let request = match method.as_str() {
+                "get" => client().get(gw.url(&url)),
+                "post" => client().post(gw.url(&url)),
+                other => panic!("undocumented method {other}"),
+            };
+            let status = request.send().await.unwrap().status().as_u16().to_string();
+            assert!(
+                op["responses"].get(&status).is_some(),
+                "{method} {url} answered {status}, which {path} does not document"
+            );
+        }
+    }
+}
