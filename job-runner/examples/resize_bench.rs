@@ -15,6 +15,8 @@ use taskyard_runner::images::format::sniff;
 use taskyard_runner::images::resize::{dimensions, process};
 
 fn main() {
+    // As the runner does.
+    taskyard_runner::allocator::tune_for_images();
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
         eprintln!("usage: resize_bench SIZE WORKERS PHOTO...");
