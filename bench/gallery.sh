@@ -49,7 +49,14 @@ import sys; from PIL import Image
 print(sum(1 for p in sys.argv[1:] if Image.open(p).info.get('progressive')))" "${photos[@]}")
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 -m http.server --bind 127.0.0.1 --directory "$work/site" "$port" >/dev/null 2>&1 &
+# http.server's listen backlog of 5 drops connections that arrive together (8 from the
+# runner), and each retry waits a second: a larger backlog, or the server sets the pace.
+python3 -c '
+import functools, http.server, sys
+http.server.ThreadingHTTPServer.request_queue_size = 128
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+' "$port" "$work/site" >/dev/null 2>&1 &
 server_pid=$!
 for _ in $(seq 1 50); do
   curl -sf -o /dev/null "http://127.0.0.1:$port/index.html" && break
