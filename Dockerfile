@@ -8,6 +8,9 @@
 # certificates on a minimal base, run as the unprivileged user 65532.
 
 FROM rust:1.95-bookworm AS build
+# The runner's libjpeg-turbo is built from source and linked static: CMake, and NASM for its
+# SIMD code. Nothing of it is needed at run time.
+RUN apt-get update && apt-get install -y --no-install-recommends cmake nasm && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p taskyard-operator -p job-runner --bins \

@@ -1,31 +1,70 @@
 #!/usr/bin/env bash
 # Resize throughput: Taskyard's runner pipeline against Pillow on the same machine and the
-# same photos (Debian wallpaper packages), 256-px thumbnails, JPEG q85, single-threaded.
-# Rounds alternate between the two so that machine load affects both alike.
+# same photos (Debian wallpaper packages), JPEG q85, in source megapixels per second:
+#   - 256-px thumbnails (aspect kept) and exact 100x100 (the original services' size);
+#   - one core (both pinned to CPU 0) and all cores (Taskyard in as many threads as cores,
+#     Pillow in as many processes);
+#   - the progressive JPEGs among the photos separately (one core, 256 px).
+# Rounds alternate between the tools so that machine load affects all alike; best of ROUNDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/taskyard/target}
 ROUNDS=${ROUNDS:-3}
-SIDE=${SIDE:-256}
+CORES=$(nproc)
 
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mate-backgrounds lomiri-wallpapers >/dev/null
+dpkg-query -W mate-backgrounds lomiri-wallpapers >/dev/null 2>&1 ||
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mate-backgrounds lomiri-wallpapers >/dev/null
 python3 -c "import PIL" 2>/dev/null || python3 -m pip install -q pillow==13.0.0
 mapfile -t photos < <(find /usr/share/backgrounds -iname '*.jpg' -size +300k | sort | head -12)
+mapfile -t progressive < <(python3 -c "
+import sys; from PIL import Image
+print('\n'.join(p for p in sys.argv[1:] if Image.open(p).info.get('progressive')))" "${photos[@]}")
 mp=$(python3 -c "
 import sys; from PIL import Image
 print(round(sum(Image.open(p).width * Image.open(p).height for p in sys.argv[1:]) / 1e6, 1))" "${photos[@]}")
-echo "${#photos[@]} photos, ${mp} megapixels in all; ${SIDE}-px thumbnails, best and median of ${ROUNDS} rounds"
+echo "${#photos[@]} photos (${#progressive[@]} progressive), ${mp} MP in all; ${CORES} cores; best of ${ROUNDS} alternating rounds"
 
-cargo build -q --release -p job-runner --example resize_bench
-bench="$CARGO_TARGET_DIR/release/examples/resize_bench"
-declare -A best
-for _ in $(seq 1 "$ROUNDS"); do
-  read -r _ t _ < <(RAYON_NUM_THREADS=1 "$bench" "$SIDE" 1 "${photos[@]}")
-  read -r _ p _ < <(python3 bench/pillow_resize.py "$SIDE" 1 "${photos[@]}")
-  best[taskyard]=$(python3 -c "print(max(${best[taskyard]:-0}, $t))")
-  best[pillow]=$(python3 -c "print(max(${best[pillow]:-0}, $p))")
-  echo "round: taskyard $t MP/s, pillow $p MP/s"
+# RESIZE_BENCH names another build of the example (the code before a change, say).
+if [ -z "${RESIZE_BENCH:-}" ]; then
+  cargo build -q --release -p job-runner --example resize_bench
+fi
+bench=${RESIZE_BENCH:-$CARGO_TARGET_DIR/release/examples/resize_bench}
+
+# name -> "size workers subset"
+declare -A cases=(
+  ["256 px, 1 core"]="256 1 all"
+  ["256 px, all cores"]="256 $CORES all"
+  ["100x100, 1 core"]="100x100 1 all"
+  ["100x100, all cores"]="100x100 $CORES all"
+  ["256 px, progressive, 1 core"]="256 1 progressive"
+)
+order=("256 px, 1 core" "256 px, all cores" "100x100, 1 core" "100x100, all cores" "256 px, progressive, 1 core")
+declare -A best_t best_p
+run() { # tool size workers subset -> MP/s
+  local tool=$1 size=$2 workers=$3 set=(); local pin=()
+  if [ "$4" = progressive ]; then set=("${progressive[@]}"); else set=("${photos[@]}"); fi
+  [ "$workers" = 1 ] && pin=(taskset -c 0)
+  if [ "$tool" = taskyard ]; then
+    "${pin[@]}" "$bench" "$size" "$workers" "${set[@]}" | awk '{print $2}'
+  else
+    "${pin[@]}" python3 bench/pillow_resize.py "$size" "$workers" "${set[@]}" | awk '{print $2}'
+  fi
+}
+max() { python3 -c "print(max(float('$1' or 0), float('$2')))"; }
+for round in $(seq 1 "$ROUNDS"); do
+  for name in "${order[@]}"; do
+    read -r size workers set <<<"${cases[$name]}"
+    [ "$set" = progressive ] && [ ${#progressive[@]} -eq 0 ] && continue
+    t=$(run taskyard "$size" "$workers" "$set")
+    p=$(run pillow "$size" "$workers" "$set")
+    best_t[$name]=$(max "${best_t[$name]:-}" "$t")
+    best_p[$name]=$(max "${best_p[$name]:-}" "$p")
+    echo "round $round, $name: taskyard $t MP/s, Pillow $p MP/s"
+  done
 done
-printf '%-34s %10s\n' "pipeline" "MP/s (best)"
-printf "%-34s %10s\n" "taskyard (DCT scale, fir, simd enc)" "${best[taskyard]}"
-printf '%-34s %10s\n' "Pillow 13 thumbnail (draft+LANCZOS)" "${best[pillow]}"
+printf '\n%-30s %14s %14s %8s\n' "source MP/s (best)" "Taskyard" "Pillow 13" "ratio"
+for name in "${order[@]}"; do
+  [ -n "${best_t[$name]:-}" ] || continue
+  printf '%-30s %14.1f %14.1f %7.2fx\n' "$name" "${best_t[$name]}" "${best_p[$name]}" \
+    "$(python3 -c "print(${best_t[$name]} / ${best_p[$name]})")"
+done

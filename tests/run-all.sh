@@ -15,6 +15,9 @@ if [ "${KEEP_CLUSTER:-0}" != 1 ]; then
   trap 'tests/cluster/down.sh' EXIT
 fi
 
+log "installing the build's and the cluster's packages"
+tests/cluster/install-packages.sh
+
 log "checking formatting and lints"
 cargo fmt --all -- --check
 cargo clippy -q --workspace --all-targets -- -D warnings

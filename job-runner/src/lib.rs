@@ -5,6 +5,7 @@
 //! TASK.yaml` runs one task resource on this machine with a directory as the store, and
 //! `job-runner log --store DIR` prints a day's HashTask results log from it.
 
+pub mod allocator;
 pub mod batch;
 pub mod body;
 pub mod bounds;

@@ -331,3 +331,42 @@ async fn webp_decoded_whole() {
         image_error(&run)
     );
 }
+
+/// Hashing streams through a few fixed buffers: a gigabyte from the store, and a quarter of
+/// one over HTTP, each keep the runner under 64 MiB (issue 12's bound for a 1 GiB hash).
+#[tokio::test(flavor = "multi_thread")]
+async fn hashing_large_inputs_stays_under_64_mib() {
+    const HASH_LIMIT_MIB: u64 = 64;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let file = store.join("uploads/default/big.bin");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    // Sparse: a gigabyte of zeros that costs no disk.
+    std::fs::File::create(&file).unwrap().set_len(1 << 30).unwrap();
+    let want = taskyard_tests::files::coreutils_digest("md5", &file);
+    let yaml = task_yaml("HashTask", "  source: {object: big.bin}");
+    let run = tokio::task::spawn_blocking(move || run_task(&store, &yaml, &[], TIMEOUT))
+        .await
+        .unwrap();
+    assert_eq!(run.status["digests"]["md5"], want.as_str(), "{}", run.status);
+    assert!(
+        run.peak_mib() < HASH_LIMIT_MIB,
+        "1 GiB from the store: peak RSS {} MiB",
+        run.peak_mib()
+    );
+
+    let body = Bytes::from(vec![0u8; 256 << 20]);
+    let server = serve(vec![("/big.bin", Reply::Chunked("application/octet-stream", body))]).await;
+    let (run, _dir) = run_kind(
+        "HashTask",
+        format!("  source: {{url: \"http://{}/big.bin\"}}", server.addr),
+        &[],
+    )
+    .await;
+    assert_eq!(run.status["size"], 256u64 << 20, "{}", run.status);
+    assert!(
+        run.peak_mib() < HASH_LIMIT_MIB,
+        "256 MiB over HTTP: peak RSS {} MiB",
+        run.peak_mib()
+    );
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the local cluster needs. Safe to run again.
+# Installs the Debian packages the build and the local cluster need. Safe to run again.
 set -euo pipefail
 
 packages=(
   etcd-server containerd runc containernetworking-plugins umoci
   golang-go rsync jq openssl iptables iproute2 busybox-static
   dpkg-dev conntrack procps psmisc curl ca-certificates
+  # The runner's vendored libjpeg-turbo is built with CMake, its SIMD code with NASM.
+  cmake nasm
 )
 
 missing=()

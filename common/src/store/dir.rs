@@ -26,7 +26,7 @@ impl DirStore {
     }
 
     /// Maps a key to a path under the root, refusing keys that would leave it.
-    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+    pub(super) fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
         let invalid = |why| StoreError::InvalidKey { key: key.into(), why };
         if key.is_empty() || key.ends_with('/') {
             return Err(invalid("a key names a file: it is not empty and does not end with /"));

@@ -77,6 +77,15 @@ impl Store {
         }
     }
 
+    /// The file behind an object when the store is a directory, for a reader that does its
+    /// own (faster) I/O; `None` for S3.
+    pub fn local_path(&self, key: &str) -> Result<Option<std::path::PathBuf>, StoreError> {
+        match self {
+            Store::S3(_) => Ok(None),
+            Store::Dir(d) => d.path(key).map(Some),
+        }
+    }
+
     /// Streams an object's bytes; `None` when it does not exist.
     async fn open_if_exists(&self, key: &str) -> Result<Option<ByteChunks>, StoreError> {
         match self.open(key).await {

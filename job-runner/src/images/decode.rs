@@ -1,6 +1,7 @@
 //! Decoding within a memory bound. Without a resize an image is only checked (every row
 //! decoded, few kept); with one, it is decoded to the smallest buffer the resize can use:
-//! JPEG scaled in the DCT, PNG shrunk row by row with a box filter and stripped to 8 bits.
+//! JPEG scaled in the DCT (libjpeg-turbo, or jpeg-decoder for what it refuses), PNG shrunk
+//! row by row with a box filter and stripped to 8 bits.
 //! `work_bytes` says, before anything is decoded, how much memory the chosen path takes.
 
 use std::io::Cursor;
@@ -9,13 +10,14 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use taskyard_api::Resize;
 
 use super::frames::Geometry;
-use super::resize::{decode_jpeg_scaled, swaps_axes, target_size};
+use super::resize::{decode_jpeg_scaled, shrink_target, swaps_axes, target_size};
+use super::turbo;
 
 /// Rows or chunks decoded at a time when only checking an image.
 const CHUNK: usize = 64 << 10;
 
 /// Checks that the whole image decodes, holding only a few rows of it (a JPEG at 1/8 scale).
-pub fn validate(bytes: &[u8], format: ImageFormat) -> Result<(), String> {
+pub fn validate(bytes: &[u8], format: ImageFormat, g: &Geometry) -> Result<(), String> {
     let failed = |e: &dyn std::fmt::Display| format!("cannot decode the image: {e}");
     match format {
         ImageFormat::Png => {
@@ -24,6 +26,7 @@ pub fn validate(bytes: &[u8], format: ImageFormat) -> Result<(), String> {
             Ok(())
         }
         ImageFormat::Gif => validate_gif(bytes),
+        ImageFormat::Jpeg if turbo::decode(bytes, (g.width, g.height), 8).is_ok() => Ok(()),
         ImageFormat::Jpeg => {
             let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
             decoder.read_info().map_err(|e| failed(&e))?;
@@ -102,10 +105,17 @@ fn png_shrink(size: (u32, u32), upright_swapped: bool, r: &Resize) -> u32 {
 pub fn decode_for_resize(bytes: &[u8], format: ImageFormat, g: &Geometry, r: &Resize) -> Result<DynamicImage, String> {
     let orientation = orientation(bytes, format);
     let mut img = match format {
-        ImageFormat::Jpeg => match decode_jpeg_scaled(bytes, (g.width, g.height), orientation, r) {
-            Some(img) => img,
-            None => full(bytes, format)?,
-        },
+        ImageFormat::Jpeg => {
+            let size = (g.width, g.height);
+            let need = shrink_target(size, orientation, r);
+            match turbo::decode(bytes, size, turbo::denominator(size, need)) {
+                Ok(img) => img,
+                Err(_) => match decode_jpeg_scaled(bytes, size, need) {
+                    Some(img) => img,
+                    None => full(bytes, format)?,
+                },
+            }
+        }
         ImageFormat::Png => {
             let k = png_shrink((g.width, g.height), swaps_axes(orientation), r);
             decode_png_shrunk(bytes, k)?
@@ -195,29 +205,16 @@ fn to_image(w: u32, h: u32, pixels: Vec<u8>, alpha: bool) -> Result<DynamicImage
     })
 }
 
-/// The JPEG DCT scale (1, 2, 4 or 8) `decode_jpeg_scaled` reaches for resize `r`, either
+/// The JPEG DCT scale (1, 2, 4 or 8) `decode_for_resize` reaches for resize `r`, either
 /// way up: at least twice the pixels the resize needs stay on each axis.
 fn jpeg_factor(g: &Geometry, r: &Resize) -> u64 {
-    let (w, h) = (g.width as f64, g.height as f64);
-    let factor = |(bw, bh): (u32, u32)| {
-        let (sx, sy) = match r.fit {
-            taskyard_api::Fit::Fill => (bw as f64 / w, bh as f64 / h),
-            taskyard_api::Fit::Contain => {
-                let s = f64::min(bw as f64 / w, bh as f64 / h);
-                (s, s)
-            }
-            taskyard_api::Fit::Cover => {
-                let s = f64::max(bw as f64 / w, bh as f64 / h);
-                (s, s)
-            }
-        };
-        let (nw, nh) = ((2.0 * w * sx).ceil().max(1.0), (2.0 * h * sy).ceil().max(1.0));
-        [8.0, 4.0, 2.0]
-            .into_iter()
-            .find(|f| (w / f).ceil() >= nw && (h / f).ceil() >= nh)
-            .unwrap_or(1.0) as u64
-    };
-    factor((r.width, r.height)).min(factor((r.height, r.width)))
+    use image::metadata::Orientation::{NoTransforms, Rotate90};
+    let size = (g.width, g.height);
+    [NoTransforms, Rotate90]
+        .into_iter()
+        .map(|o| turbo::denominator(size, shrink_target(size, o, r)) as u64)
+        .min()
+        .unwrap_or(1)
 }
 
 /// The memory processing takes, in bytes, decided from the headers alone: the decode buffer
@@ -299,8 +296,42 @@ mod tests {
         let bytes = png16(10, 10, png::ColorType::Rgba);
         let img = decode_png_shrunk(&bytes, 1).unwrap();
         assert!(img.as_rgba8().is_some());
-        assert!(validate(&bytes, ImageFormat::Png).is_ok());
-        assert!(validate(&bytes[..bytes.len() - 20], ImageFormat::Png).is_err());
+        let g = super::super::frames::geometry(&bytes, ImageFormat::Png).unwrap();
+        assert!(validate(&bytes, ImageFormat::Png, &g).is_ok());
+        assert!(validate(&bytes[..bytes.len() - 20], ImageFormat::Png, &g).is_err());
+    }
+
+    /// A progressive JPEG (what most of the benchmark's photos are) goes through libjpeg-turbo
+    /// at the DCT scale that keeps twice the thumbnail: 1/8 of 2000x1200 for 100 px, and 1/2
+    /// for 500 px.
+    #[test]
+    fn progressive_jpeg_is_decoded_scaled_for_the_resize() {
+        let rgb: Vec<u8> = (0..2000 * 1200 * 3).map(|i| (i % 251) as u8).collect();
+        let mut c = turbojpeg::Compressor::new().unwrap();
+        c.set_progressive(true).unwrap();
+        let bytes = c
+            .compress_to_vec(turbojpeg::Image {
+                pixels: rgb.as_slice(),
+                width: 2000,
+                pitch: 6000,
+                height: 1200,
+                format: turbojpeg::PixelFormat::RGB,
+            })
+            .unwrap();
+        let g = super::super::frames::geometry(&bytes, ImageFormat::Jpeg).unwrap();
+        assert!(g.progressive);
+        let r = |side| Resize {
+            width: side,
+            height: side,
+            fit: taskyard_api::Fit::Contain,
+            format: taskyard_api::OutputFormat::Original,
+            quality: 85,
+        };
+        let img = decode_for_resize(&bytes, ImageFormat::Jpeg, &g, &r(100)).unwrap();
+        assert_eq!((img.width(), img.height()), (250, 150));
+        let img = decode_for_resize(&bytes, ImageFormat::Jpeg, &g, &r(500)).unwrap();
+        assert_eq!((img.width(), img.height()), (1000, 600));
+        assert!(validate(&bytes, ImageFormat::Jpeg, &g).is_ok());
     }
 
     #[test]

@@ -36,15 +36,9 @@ pub(crate) fn swaps_axes(orientation: image::metadata::Orientation) -> bool {
     matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
 }
 
-/// A JPEG decoded at the smallest DCT scale that leaves at least twice the pixels `r` needs
-/// on each axis; `None` when no scaling helps or the colour model is not RGB or grey.
-pub(crate) fn decode_jpeg_scaled(
-    bytes: &[u8],
-    (w, h): (u32, u32),
-    orientation: image::metadata::Orientation,
-    r: &Resize,
-) -> Option<DynamicImage> {
-    // The box in stored (not upright) axes.
+/// The pixels a resize to `r` needs kept on each stored (not upright) axis of a `(w, h)`
+/// image when it is shrunk on load: twice the output's, at most the image's own.
+pub(crate) fn shrink_target((w, h): (u32, u32), orientation: image::metadata::Orientation, r: &Resize) -> (u32, u32) {
     let (bw, bh) = if swaps_axes(orientation) {
         (r.height, r.width)
     } else {
@@ -62,7 +56,13 @@ pub(crate) fn decode_jpeg_scaled(
         }
     };
     let need = |size: u32, scale: f64| ((2.0 * size as f64 * scale).ceil() as u32).clamp(1, size);
-    let (nw, nh) = (need(w, sx), need(h, sy));
+    (need(w, sx), need(h, sy))
+}
+
+/// A JPEG decoded by jpeg-decoder at the smallest DCT scale that leaves `need` pixels on
+/// each axis; `None` when no scaling helps or the colour model is not RGB or grey. The path
+/// for what libjpeg-turbo refuses.
+pub(crate) fn decode_jpeg_scaled(bytes: &[u8], (w, h): (u32, u32), (nw, nh): (u32, u32)) -> Option<DynamicImage> {
     if nw * 2 > w || nh * 2 > h {
         return None;
     }
@@ -119,19 +119,20 @@ pub fn resize(img: &DynamicImage, fit: Fit, width: u32, height: u32) -> Result<D
     Ok(dst)
 }
 
-/// Encodes `img` as `format`. JPEG (with the SIMD jpeg-encoder) drops alpha; WebP is written
+/// Encodes `img` as `format`. JPEG (libjpeg-turbo, 4:2:0) drops alpha; WebP is written
 /// lossless (the image crate has no lossy WebP encoder), so `quality` applies to JPEG only.
 pub fn encode(img: &DynamicImage, format: ImageFormat, quality: u8) -> Result<Vec<u8>, String> {
     let failed = |e: &dyn std::fmt::Display| format!("cannot encode the image as {format:?}: {e}");
     if format == ImageFormat::Jpeg {
-        let rgb = img.to_rgb8();
-        let w = u16::try_from(rgb.width()).map_err(|e| failed(&e))?;
-        let h = u16::try_from(rgb.height()).map_err(|e| failed(&e))?;
-        let mut out = Vec::new();
-        jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100))
-            .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
-            .map_err(|e| failed(&e))?;
-        return Ok(out);
+        let converted;
+        let rgb = match img {
+            DynamicImage::ImageRgb8(i) => i,
+            other => {
+                converted = other.to_rgb8();
+                &converted
+            }
+        };
+        return super::turbo::encode_rgb(rgb.as_raw(), rgb.dimensions(), quality).map_err(|e| failed(&e));
     }
     let mut out = Cursor::new(Vec::new());
     let result = match format {
@@ -179,7 +180,7 @@ pub fn process(bytes: &[u8], format: ImageFormat, resize_to: Option<&Resize>) ->
     };
     let variant = match resize_to {
         None => {
-            decode::validate(bytes, format)?;
+            decode::validate(bytes, format, &g)?;
             None
         }
         Some(r) => {

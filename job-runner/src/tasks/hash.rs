@@ -1,10 +1,12 @@
-//! HashTask: digests of a file at a URL or in the store, streamed.
+//! HashTask: digests of a file at a URL or in the store, streamed (a directory store's file
+//! read directly).
 
 use futures::TryStreamExt;
 use taskyard_api::{HashTaskSpec, SourceRef, TaskOutput, TaskSpecCommon};
+use taskyard_common::store::StoreError;
 
 use super::{Context, Done};
-use crate::digest::digest_stream;
+use crate::digest::{digest_file, digest_stream};
 use crate::error::RunnerError;
 
 const LIMIT_SETTING: &str = "the runner setting TASKYARD_MAX_HASH_BYTES (--max-hash-bytes)";
@@ -30,8 +32,23 @@ pub async fn run(ctx: &Context, spec: &HashTaskSpec) -> Result<Done, RunnerError
             if ctx.store.size(key).await?.is_some_and(|n| n > limit) {
                 return Err(too_large(what));
             }
-            let chunks = ctx.store.open(key).await?.map_err(RunnerError::from);
-            digest_stream(chunks, &spec.algorithms, limit, &what).await?
+            match ctx.store.local_path(key)? {
+                Some(path) => {
+                    let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => RunnerError::ObjectNotFound { key: key.to_string() },
+                        _ => RunnerError::Store(StoreError::Backend {
+                            op: "open",
+                            key: key.to_string(),
+                            message: e.to_string(),
+                        }),
+                    })?;
+                    digest_file(file, key, &spec.algorithms, limit, &what).await?
+                }
+                None => {
+                    let chunks = ctx.store.open(key).await?.map_err(RunnerError::from);
+                    digest_stream(chunks, &spec.algorithms, limit, &what).await?
+                }
+            }
         }
     };
     let first = spec.algorithms.first().map(|a| a.as_str()).unwrap_or("md5");

@@ -1,8 +1,6 @@
 //! ImageTask: the images of a page (or one image), stored once per source URL and shared by
 //! every task, optionally resized into shared variants.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -12,7 +10,6 @@ use taskyard_api::{
 };
 use taskyard_common::keys::{ImageScope, VariantSpec, image_key, manifest_key, variant_key};
 use taskyard_common::store::PutOutcome;
-use tokio::sync::Semaphore;
 
 use super::{Context, Done};
 use crate::body::collect_limited;
@@ -21,6 +18,7 @@ use crate::budget::Reservation;
 use crate::error::RunnerError;
 use crate::html::{ElementBudgetExceeded, parse_bounded};
 use crate::images::collect::collect_from;
+use crate::images::cpu::CpuSlots;
 use crate::images::decode::{orientation, work_bytes};
 use crate::images::format::{check_complete, content_type, extension, from_extension, sniff};
 use crate::images::frames::{Geometry, geometry};
@@ -115,13 +113,12 @@ pub async fn run(ctx: &Context, identity: &TaskIdentity, spec: &ImageTaskSpec) -
 
     let scope = ctx.args.image_scope(&identity.namespace);
     // Decoding is memory- and CPU-heavy: at most one per core at a time.
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let decoding = Arc::new(Semaphore::new(cores));
+    let decoding = CpuSlots::per_core();
     let mut items: Vec<(usize, ImageItem, bool)> = futures::stream::iter(inputs.into_iter().enumerate())
         .map(|(i, input)| {
-            let decoding = decoding.clone();
+            let decoding = &decoding;
             async move {
-                match process(ctx, scope, &input, spec.resize.as_ref(), &decoding).await {
+                match process(ctx, scope, &input, spec.resize.as_ref(), decoding).await {
                     Ok(item) => (i, item, false),
                     Err(e) => (i, failed_item(input.source(), &e), e.is_permanent()),
                 }
@@ -217,7 +214,7 @@ async fn process(
     scope: ImageScope<'_>,
     input: &Input,
     resize_to: Option<&Resize>,
-    decoding: &Semaphore,
+    decoding: &CpuSlots,
 ) -> Result<ImageItem, RunnerError> {
     let source = input.source();
     // An original already in the store (any extension): its key.
@@ -258,7 +255,7 @@ async fn process(
     let bytes = Bytes::from(bytes);
 
     // Decoding checks the whole image (a truncated file fails here) and applies orientation.
-    let cpu = decoding.acquire().await.expect("the semaphore is never closed");
+    let cpu = decoding.acquire().await;
     let o = orientation(&bytes, format);
     let rotates = !matches!(
         o,
@@ -282,11 +279,12 @@ async fn process(
     let memory = ctx.work.reserve(need).await;
     let work_bytes = bytes.clone();
     let resize_spec = resize_to.cloned();
-    let processed = tokio::task::spawn_blocking(move || process_image(&work_bytes, format, resize_spec.as_ref()))
+    let processed = cpu
+        .run(move || process_image(&work_bytes, format, resize_spec.as_ref()))
         .await
-        .map_err(|e| RunnerError::InvalidImage(format!("image processing failed: {e}")))?
+        .map_err(RunnerError::InvalidImage)?
         .map_err(RunnerError::InvalidImage)?;
-    drop((memory, cpu));
+    drop(memory);
 
     let (original_key, original_state) = match input {
         Input::Stored(key) => (key.clone(), ItemState::Reused),

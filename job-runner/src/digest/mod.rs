@@ -1,20 +1,21 @@
-//! Digests of a byte stream: every requested algorithm in one pass, hashing on a blocking
-//! thread while the next chunks are read, in memory that does not grow with the input.
+//! Digests of a byte stream or a file: every requested algorithm in one pass, on a blocking
+//! thread that hashes one page-aligned buffer while the next is filled (double buffering),
+//! in memory that does not grow with the input.
+
+mod aligned;
+mod md5_asm;
+mod pipeline;
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-use futures::{Stream, TryStreamExt};
-use md5::Digest as _;
-use taskyard_api::{HashAlgorithm, HashOutput};
+use sha2::Digest as _;
 
-use crate::error::RunnerError;
-
-/// Chunks in flight between the reader and the hashing thread.
-const QUEUE_DEPTH: usize = 16;
+pub use md5_asm::Md5;
+pub use pipeline::{digest_file, digest_stream};
+use taskyard_api::HashAlgorithm;
 
 enum Hasher {
-    Md5(md5::Md5),
+    Md5(md5_asm::Md5),
     Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
@@ -23,7 +24,7 @@ enum Hasher {
 impl Hasher {
     fn new(algorithm: HashAlgorithm) -> Self {
         match algorithm {
-            HashAlgorithm::Md5 => Hasher::Md5(md5::Md5::new()),
+            HashAlgorithm::Md5 => Hasher::Md5(md5_asm::Md5::new()),
             HashAlgorithm::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
             HashAlgorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
             HashAlgorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
@@ -78,53 +79,14 @@ impl MultiDigest {
     }
 }
 
-/// Hashes a stream, failing with `TooLarge` as soon as it passes `limit` bytes.
-pub async fn digest_stream<S>(
-    chunks: S,
-    algorithms: &[HashAlgorithm],
-    limit: u64,
-    what: &str,
-) -> Result<HashOutput, RunnerError>
-where
-    S: Stream<Item = Result<Bytes, RunnerError>> + Unpin,
-{
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE_DEPTH);
-    let mut digest = MultiDigest::new(algorithms);
-    let hashing = tokio::task::spawn_blocking(move || {
-        while let Some(chunk) = rx.blocking_recv() {
-            digest.update(&chunk);
-        }
-        digest.finish()
-    });
-
-    let mut size = 0u64;
-    let mut chunks = chunks;
-    let read = async {
-        while let Some(chunk) = chunks.try_next().await? {
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(RunnerError::TooLarge {
-                    what: what.to_string(),
-                    limit,
-                    setting: "the runner setting TASKYARD_MAX_HASH_BYTES (--max-hash-bytes)",
-                });
-            }
-            if tx.send(chunk).await.is_err() {
-                break;
-            }
-        }
-        Ok(())
-    };
-    let outcome = read.await;
-    drop(tx);
-    let digests = hashing.await.expect("the hashing thread does not panic");
-    outcome?;
-    Ok(HashOutput { digests, size })
-}
-
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use futures::Stream;
+    use taskyard_api::HashAlgorithm;
+
     use super::*;
+    use crate::error::RunnerError;
 
     fn stream(parts: Vec<&'static [u8]>) -> impl Stream<Item = Result<Bytes, RunnerError>> + Unpin {
         futures::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p))))
@@ -156,6 +118,41 @@ mod tests {
             (empty.size, empty.digests["md5"].as_str()),
             (0, "d41d8cd98f00b204e9800998ecf8427e")
         );
+    }
+
+    /// Inputs of several buffers, in chunks that straddle the buffers' edges, from a stream
+    /// and from a file, give the digests of the whole.
+    #[tokio::test]
+    async fn many_buffers_from_a_stream_and_a_file() {
+        use ::md5::Digest as _;
+        let data: Vec<u8> = (0..pipeline::BUF_BYTES * 3 + 12_345)
+            .map(|i| (i * 7 % 253) as u8)
+            .collect();
+        let want = hex::encode(::md5::Md5::digest(&data));
+        let chunks: Vec<Result<Bytes, RunnerError>> =
+            data.chunks(100_003).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let out = digest_stream(futures::stream::iter(chunks), &[HashAlgorithm::Md5], u64::MAX, "x")
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.size, out.digests["md5"].as_str()),
+            (data.len() as u64, want.as_str())
+        );
+
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &data).unwrap();
+        let open = || std::fs::File::open(file.path()).unwrap();
+        let out = digest_file(open(), "k", &[HashAlgorithm::Md5], u64::MAX, "x")
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.size, out.digests["md5"].as_str()),
+            (data.len() as u64, want.as_str())
+        );
+        let err = digest_file(open(), "k", &[HashAlgorithm::Md5], 1 << 20, "the file")
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason().as_str(), "LimitExceeded");
     }
 
     #[tokio::test]
