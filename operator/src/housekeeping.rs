@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::DeleteParams;
 
 use crate::error::Error;
 use crate::finish::finished_at;
-use crate::job::{LABEL_GENERATION, LABEL_UID};
+use crate::job::LABEL_GENERATION;
 use crate::jobstate::{JobState, job_state};
 
 /// What to delete now, and when to look again.
@@ -49,14 +49,6 @@ pub fn plan(jobs: &[Job], generation: i64, recorded: bool, ttl: Duration, now: j
         }
     }
     plan
-}
-
-/// The runner Jobs of a task, across its generations.
-pub async fn task_jobs(jobs: &Api<Job>, uid: &str) -> Result<Vec<Job>, Error> {
-    Ok(jobs
-        .list(&ListParams::default().labels(&format!("{LABEL_UID}={uid}")))
-        .await?
-        .items)
 }
 
 /// Deletes Jobs with their Pods; one already gone is fine.

@@ -204,10 +204,13 @@ impl JobIndex {
             .is_some_and(|e| e.done.contains(&(uid.to_string(), generation)))
     }
 
-    /// Adds or updates a runner Job (keeping what is known of its done members).
-    pub fn apply(&self, mut job: Job) {
+    /// Adds or updates a runner Job (keeping what is known of its done members). Returns
+    /// whether its tasks have something to look at: a Job of one task (its status counts the
+    /// Job's runs), or a batch that is new or ended. A batch's other changes would wake every
+    /// task it carries for nothing.
+    pub fn apply(&self, mut job: Job) -> bool {
         let Some(name) = job.metadata.name.clone() else {
-            return;
+            return false;
         };
         let carried = members(&job);
         if let Some(spec) = job.spec.as_mut() {
@@ -217,8 +220,10 @@ impl JobIndex {
         let running = job_state(&job) == JobState::Running;
         let batch = is_batch(&job);
         let mut state = self.write();
+        let mut news = !batch;
         let done = match state.jobs.remove(&name) {
             Some(old) => {
+                news |= old.running != running;
                 state.running -= usize::from(old.running);
                 if old.running && !running {
                     self.freed.notify_one();
@@ -226,6 +231,7 @@ impl JobIndex {
                 old.done
             }
             None => {
+                news = true;
                 for (_, id) in &carried {
                     let names = state.member_of.entry((id.uid.clone(), id.generation)).or_default();
                     names.push(name.clone());
@@ -244,6 +250,7 @@ impl JobIndex {
             stale: false,
         };
         state.jobs.insert(name, entry);
+        news
     }
 
     /// Forgets a deleted runner Job.
@@ -340,11 +347,14 @@ pub async fn watch(ctx: Arc<Context>) {
     while let Some(event) = events.next().await {
         match event {
             Ok(watcher::Event::Init) => index.relisting(),
-            Ok(watcher::Event::InitApply(job)) => index.apply(job),
+            Ok(watcher::Event::InitApply(job)) => {
+                index.apply(job);
+            }
             Ok(watcher::Event::Apply(job)) => {
                 let carried = members(&job);
-                index.apply(job);
-                wake(&ctx, carried);
+                if index.apply(job) {
+                    wake(&ctx, carried);
+                }
             }
             Ok(watcher::Event::InitDone) => {
                 index.relisted();
@@ -441,7 +451,14 @@ mod tests {
     #[test]
     fn a_member_finds_its_batch_and_its_done_report() {
         let index = JobIndex::default();
-        index.apply(batch_job("b1", &[("a", 1), ("b", 2)], RUNNING));
+        assert!(
+            index.apply(batch_job("b1", &[("a", 1), ("b", 2)], RUNNING)),
+            "a new batch wakes its tasks"
+        );
+        assert!(
+            !index.apply(batch_job("b1", &[("a", 1), ("b", 2)], RUNNING)),
+            "a batch that runs on does not"
+        );
         assert_eq!(index.batch_of("a", 1).unwrap().metadata.name.as_deref(), Some("b1"));
         assert!(index.batch_of("a", 2).is_none(), "another generation is not carried");
         assert_eq!(index.running_batches().len(), 1);
@@ -452,7 +469,10 @@ mod tests {
         assert!(index.is_done("b1", "b", 2));
         assert!(!index.is_done("b1", "a", 1));
         // An update of the Job keeps what was reported.
-        index.apply(batch_job("b1", &[("a", 1), ("b", 2)], FAILED));
+        assert!(
+            index.apply(batch_job("b1", &[("a", 1), ("b", 2)], FAILED)),
+            "an ended one does"
+        );
         assert!(index.is_done("b1", "b", 2));
         assert!(index.running_batches().is_empty());
     }
@@ -463,7 +483,11 @@ mod tests {
         index.apply(batch_job("running", &[("a", 1), ("b", 1)], RUNNING));
         index.apply(batch_job("crashed", &[("c", 1)], FAILED));
         index.apply(own_job("d", FAILED));
-        index.apply(own_job("e", RUNNING));
+        assert!(index.apply(own_job("e", RUNNING)));
+        assert!(
+            index.apply(own_job("e", RUNNING)),
+            "a task's own Job wakes it at every change"
+        );
         assert_eq!(index.running(), 2);
         assert!(
             index.has_job(&g("a")) && index.has_job(&g("b")),

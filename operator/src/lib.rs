@@ -13,6 +13,7 @@ pub mod jobstate;
 pub mod leader;
 pub mod logwriter;
 pub mod metrics;
+pub mod pacing;
 pub mod queue;
 pub mod reaper;
 pub mod reconcile;

@@ -17,6 +17,7 @@ use taskyard_operator::jobindex::{self, JobIndex};
 use taskyard_operator::leader::{Fence, LeaderElection};
 use taskyard_operator::logwriter::LogWriter;
 use taskyard_operator::metrics::Metrics;
+use taskyard_operator::pacing::Pacing;
 use taskyard_operator::queue::{Admission, Caches};
 use taskyard_operator::reaper;
 use taskyard_operator::reconcile::{Context, error_policy, reconcile};
@@ -107,6 +108,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         wake.into_iter().collect(),
         settings.max_running_jobs as usize,
         settings.max_tasks_per_job as usize,
+        Pacing::default(),
     );
     let election = settings.leader_election.then(|| {
         let identity = std::env::var("POD_NAME")
@@ -154,6 +156,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(jobindex::wake_on_free_slots(ctx.clone()));
     let refresher = ctx.clone();
     tokio::spawn(async move { refresher.admission.refresh().await });
+    tokio::spawn(gauge_queue_length(ctx.clone()));
     let controllers = async {
         tokio::join!(
             run_controller(hash, &ctx),
@@ -203,4 +206,14 @@ async fn run_controller<K: TaskResource>(controller: Controller<K>, ctx: &Arc<Co
             }
         })
         .await
+}
+
+/// Keeps the queue-length gauge current. Counting passes over every cached task, which is
+/// too dear for every reconcile with thousands of tasks.
+async fn gauge_queue_length(ctx: Arc<Context>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        ctx.metrics.set_queue_length(ctx.admission.caches.queued());
+    }
 }

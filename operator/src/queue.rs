@@ -30,6 +30,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cache::TaskCache;
 use crate::jobindex::{Generation, JobIndex, Reservation};
+use crate::pacing::{Looks, Pacing};
 use crate::task::{TaskResource, is_recorded};
 
 /// How long an admission waits for the caches' first listing (only right after start).
@@ -97,6 +98,8 @@ pub struct Arrivals {
     seen: HashMap<String, u64>,
     admissions: u64,
     served: HashMap<String, u64>,
+    /// The waiting task generations admission has looked at.
+    pub looks: Looks,
 }
 
 impl Arrivals {
@@ -108,6 +111,7 @@ impl Arrivals {
         oldest_first(&mut waiting);
         let present: HashSet<&str> = waiting.iter().map(|w| w.uid.as_str()).collect();
         self.seen.retain(|uid, _| present.contains(uid.as_str()));
+        self.looks.retain(|uid| present.contains(uid));
         for w in &waiting {
             if !self.seen.contains_key(&w.uid) {
                 self.seen.insert(w.uid.clone(), self.next);
@@ -297,6 +301,7 @@ pub struct Admission {
     wake: BTreeMap<TaskKind, Wake>,
     max_running: usize,
     max_per_job: usize,
+    pacing: Pacing,
 }
 
 /// What `Admission::decide` decided.
@@ -307,8 +312,15 @@ pub enum Decision {
     /// The task generation already has a Job (created by another task's decision, as part of
     /// its batch, and not yet seen by this reconcile).
     Exists,
-    /// Wait at this place in the namespace's line.
-    Wait { position: usize },
+    /// Wait at this place in the namespace's line; show it once `quiet_for` has passed (a
+    /// task new to the line is usually carried by a batch before).
+    Wait {
+        position: usize,
+        quiet_for: Option<Duration>,
+    },
+    /// It could start now, but tasks of its kind are arriving right behind it: look again
+    /// after this long, and take them along.
+    Linger(Duration),
 }
 
 /// The right to create one Job, for the task and the companions it carries along.
@@ -334,6 +346,7 @@ impl Admission {
         wake: BTreeMap<TaskKind, Wake>,
         max_running: usize,
         max_per_job: usize,
+        pacing: Pacing,
     ) -> Self {
         Admission {
             arrivals: Default::default(),
@@ -344,6 +357,7 @@ impl Admission {
             wake,
             max_running,
             max_per_job: max_per_job.max(1),
+            pacing,
         }
     }
 
@@ -363,11 +377,18 @@ impl Admission {
         if self.jobs.has_job(&(me.uid.clone(), me.generation)) {
             return Decision::Exists;
         }
+        let now = Instant::now();
+        let (_, burst) = arrivals.looks.look(me.kind, &me.uid, me.generation, &self.pacing, now);
         let line = self.line_for(&mut arrivals, &me);
         match admit(&line, &me.uid, self.jobs.running(), self.max_running) {
             Admit::Now => {
                 let room = if alone { 0 } else { self.max_per_job - 1 };
-                let companions = companions(&line, &me, |g| self.jobs.ever_carried(g), room);
+                let looks = &arrivals.looks;
+                let validated = |w: &Waiting| w.shown.is_some() || looks.validated(&w.uid, w.generation);
+                let companions = companions(&line, &me, validated, |g| self.jobs.ever_carried(g), room);
+                if burst && companions.len() < room && arrivals.looks.linger(&me.uid, me.generation) {
+                    return Decision::Linger(self.pacing.linger);
+                }
                 let tasks = std::iter::once(&me)
                     .chain(&companions)
                     .map(|w| (w.uid.clone(), w.generation))
@@ -381,7 +402,15 @@ impl Admission {
                     companions,
                 })
             }
-            Admit::Wait { position } => Decision::Wait { position },
+            Admit::Wait { position } => {
+                let waited = arrivals.looks.since_first(&me.uid, me.generation, now);
+                let quiet_for = self
+                    .pacing
+                    .queued_grace
+                    .checked_sub(waited)
+                    .filter(|left| me.shown.is_none() && !left.is_zero());
+                Decision::Wait { position, quiet_for }
+            }
         }
     }
 
@@ -503,14 +532,20 @@ impl Admission {
     }
 }
 
-/// Up to `room` tasks of `me`'s kind that follow it in the fair `line`, have shown a queue
-/// position for their generation (so their reconcile validated them), and were never carried
-/// by a Job of that generation.
-fn companions(line: &[Waiting], me: &Waiting, carried: impl Fn(&Generation) -> bool, room: usize) -> Vec<Waiting> {
+/// Up to `room` tasks of `me`'s kind that follow it in the fair `line`, were `validated` by
+/// their reconcile (admission looked at them, or they show a queue position for their
+/// generation), and were never carried by a Job of that generation.
+fn companions(
+    line: &[Waiting],
+    me: &Waiting,
+    validated: impl Fn(&Waiting) -> bool,
+    carried: impl Fn(&Generation) -> bool,
+    room: usize,
+) -> Vec<Waiting> {
     line.iter()
         .skip_while(|w| w.uid != me.uid)
         .skip(1)
-        .filter(|w| w.kind == me.kind && w.shown.is_some() && !carried(&(w.uid.clone(), w.generation)))
+        .filter(|w| w.kind == me.kind && validated(w) && !carried(&(w.uid.clone(), w.generation)))
         .take(room)
         .cloned()
         .collect()
@@ -630,18 +665,23 @@ mod tests {
         line[2].shown = None; // not reconciled yet: not validated
         line[3].kind = TaskKind::ImageTask;
         let carried = |g: &Generation| g.0 == "t5";
-        let chosen: Vec<String> = companions(&line, &line[0], carried, 10)
+        let shown = |w: &Waiting| w.shown.is_some();
+        let chosen: Vec<String> = companions(&line, &line[0], shown, carried, 10)
             .into_iter()
             .map(|w| w.uid)
             .collect();
         assert_eq!(chosen, ["t2", "t6"]);
-        assert_eq!(companions(&line, &line[0], carried, 1).len(), 1, "at most the room");
+        assert_eq!(
+            companions(&line, &line[0], shown, carried, 1).len(),
+            1,
+            "at most the room"
+        );
         assert!(
-            companions(&line, &line[0], carried, 0).is_empty(),
+            companions(&line, &line[0], shown, carried, 0).is_empty(),
             "a task alone takes none"
         );
         assert!(
-            companions(&line, &line[5], carried, 10).is_empty(),
+            companions(&line, &line[5], shown, carried, 10).is_empty(),
             "only tasks behind it"
         );
     }
@@ -746,6 +786,7 @@ mod tests {
             [(TaskKind::HashTask, tx)].into_iter().collect(),
             2,
             1,
+            Pacing::immediate(),
         );
         admission.wake_heads().await;
         let mut woken = Vec::new();
@@ -791,6 +832,7 @@ mod tests {
             [(TaskKind::HashTask, tx)].into_iter().collect(),
             10,
             1,
+            Pacing::immediate(),
         );
         admission.wake_heads().await;
         let mut woken = Vec::new();
@@ -804,5 +846,74 @@ mod tests {
         let line = admission.line_now().await;
         assert_eq!(line.len(), 5000);
         assert!(stale_positions(&line, 10, REFRESH_AT_MOST).len() <= 10 + REFRESH_AT_MOST);
+    }
+
+    fn paced(caches: Caches, max_running: usize) -> Admission {
+        let pacing = Pacing {
+            queued_grace: Duration::from_secs(1),
+            linger: Duration::from_millis(300),
+            burst_window: Duration::from_secs(10),
+            burst_arrivals: 2,
+        };
+        Admission::new(caches, Default::default(), BTreeMap::new(), max_running, 10, pacing)
+    }
+
+    fn companion_names(decision: &Decision) -> Vec<&str> {
+        match decision {
+            Decision::Now(ticket) => ticket.companions.iter().map(|w| w.name.as_str()).collect(),
+            _ => panic!("not admitted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_task_in_a_burst_lingers_once_then_takes_the_tasks_that_arrived_behind_it() {
+        let tasks = [("a", 10), ("b", 11), ("c", 12), ("d", 13)].map(|(n, s)| hash_task(n, s, false));
+        let waiting: Vec<Waiting> = tasks.iter().map(Waiting::of).collect();
+        let admission = paced(Caches::of_hash_tasks(tasks), 5);
+        // The first of its kind is lone: it starts at once, alone.
+        let first = admission.decide(waiting[0].clone(), false).await;
+        assert!(companion_names(&first).is_empty());
+        drop(first);
+        // Right behind it, b could start too, but lingers for what follows.
+        let b = admission.decide(waiting[1].clone(), false).await;
+        assert!(matches!(b, Decision::Linger(d) if d == Duration::from_millis(300)));
+        for w in &waiting[2..] {
+            assert!(matches!(admission.decide(w.clone(), false).await, Decision::Linger(_)));
+        }
+        // Looking again, b takes c and d, which its reconcile validated meanwhile.
+        let b = admission.decide(waiting[1].clone(), false).await;
+        assert_eq!(companion_names(&b), ["c", "d"]);
+        assert!(matches!(
+            admission.decide(waiting[2].clone(), false).await,
+            Decision::Exists
+        ));
+        // A task that must run alone never lingers.
+        drop(b);
+        let alone = admission.decide(waiting[3].clone(), true).await;
+        assert!(companion_names(&alone).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_task_new_to_the_line_shows_its_place_only_after_the_grace() {
+        let tasks = [("a", 10), ("b", 11)].map(|(n, s)| hash_task(n, s, false));
+        let mut waiting: Vec<Waiting> = tasks.iter().map(Waiting::of).collect();
+        let admission = paced(Caches::of_hash_tasks(tasks), 1);
+        let held = admission.decide(waiting[0].clone(), true).await;
+        assert!(matches!(held, Decision::Now(_)));
+        let Decision::Wait { position, quiet_for } = admission.decide(waiting[1].clone(), false).await else {
+            panic!("b must wait for the one slot");
+        };
+        assert_eq!(position, 1);
+        assert!(quiet_for.is_some_and(|d| d > Duration::from_millis(500) && d <= Duration::from_secs(1)));
+        // A place already shown is kept up to date at once.
+        waiting[1].shown = Some(2);
+        let again = admission.decide(waiting[1].clone(), false).await;
+        assert!(matches!(
+            again,
+            Decision::Wait {
+                position: 1,
+                quiet_for: None
+            }
+        ));
     }
 }

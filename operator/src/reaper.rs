@@ -19,7 +19,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::cleanup::{delete_objects, task_keys};
 use crate::error::Error;
 use crate::finish::finished_at;
-use crate::housekeeping::{delete_jobs, task_jobs};
+use crate::housekeeping::delete_jobs;
 use crate::job::{LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY, is_batch, members};
 use crate::jobstate::{JobState, job_state};
 use crate::reconcile::Context;
@@ -148,16 +148,16 @@ async fn reap(ctx: &Arc<Context>, task: &GoneTask) {
 
 async fn reap_once(ctx: &Context, task: &GoneTask) {
     let id = &task.identity;
-    let jobs = jobs_api(ctx);
-    let deleted = async {
-        let names: Vec<String> = task_jobs(&jobs, &id.uid)
-            .await?
-            .into_iter()
-            .filter_map(|j| j.metadata.name)
-            .collect();
-        delete_jobs(&jobs, &names).await.map(|()| !names.is_empty())
-    };
-    let freed = match deleted.await {
+    // Its own Jobs, from the Job index; a batch runs on for its other tasks (the sweep
+    // deletes it when they are all gone).
+    let names: Vec<String> = ctx
+        .job_index
+        .jobs_of(&id.uid)
+        .iter()
+        .filter(|job| !is_batch(job))
+        .filter_map(|job| job.metadata.name.clone())
+        .collect();
+    let freed = match delete_jobs(&jobs_api(ctx), &names).await.map(|()| !names.is_empty()) {
         Ok(freed) => freed,
         Err(e) => {
             tracing::warn!(namespace = %id.namespace, name = %id.name, "cannot delete the runner Jobs of a deleted task (the sweep retries): {e}");
@@ -200,11 +200,11 @@ async fn sweep_orphans(ctx: &Context) -> Result<(), Error> {
         delete_jobs(&jobs, &expired).await?;
     }
     // A batch's done reports go with it (and with an orphan).
-    for name in orphaned
-        .iter()
-        .chain(&expired)
-        .filter(|n| n.starts_with("taskyard-batch-"))
-    {
+    let batches = listed.iter().filter(|job| is_batch(job)).filter_map(|job| {
+        let name = job.metadata.name.as_ref()?;
+        (orphaned.contains(name) || expired.contains(name)).then_some(name)
+    });
+    for name in batches {
         let keys: Vec<String> = ctx
             .store
             .list(&batch_done_prefix(name))

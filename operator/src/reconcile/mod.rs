@@ -51,7 +51,6 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
         (true, _) => ctx.metrics.task_gone(&uid),
         (false, phase) => ctx.metrics.task_phase(&uid, &kind, phase.unwrap_or_default().as_str()),
     }
-    ctx.metrics.set_queue_length(ctx.admission.caches.queued());
     outcome
 }
 

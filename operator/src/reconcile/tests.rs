@@ -119,6 +119,7 @@ fn fixture(max_running: &str) -> Fixture {
             [(TaskKind::HashTask, wake)].into(),
             settings.max_running_jobs as usize,
             settings.max_tasks_per_job as usize,
+            crate::pacing::Pacing::immediate(),
         ),
         job_index,
         recorder: Recorder::new(client.clone(), reporter),

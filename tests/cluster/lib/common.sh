@@ -30,12 +30,19 @@ K8S_BIN="$TASKYARD_CACHE/kubernetes-1.20.2/bin"
 S3S_BIN="$TASKYARD_CACHE/s3s-fs-0.14.1/bin/s3s-fs"
 
 # Starts a process in the background, recording its PID (and executable, so a recycled PID
-# is never mistaken for it) for down.sh.
+# is never mistaken for it) for down.sh. It inherits no descriptor beyond the standard three:
+# a daemon holding a caller's lock file (a build lock, say) would hold that lock for ever.
 start_bg() {
   local name=$1; shift
   mkdir -p "$STATE/pids" "$STATE/logs"
   readlink -f "$(command -v "$1")" >"$STATE/pids/$name.exe"
-  nohup "$@" >"$STATE/logs/$name.log" 2>&1 &
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done 2>/dev/null
+    exec nohup "$@" >"$STATE/logs/$name.log" 2>&1
+  ) &
   echo $! >"$STATE/pids/$name.pid"
 }
 
