@@ -1,6 +1,7 @@
 //! The page at `/` used as a person would, in a real headless Chromium against the real
-//! `taskyard-gateway --local`: a file's MD5 (checked against coreutils' md5sum), a resized
-//! image that loads, and the image grid of a page served on loopback. A screenshot of the
+//! `taskyard-gateway --local`: a file's MD5 and SHA-256 (checked against coreutils), a
+//! resized image and a thumbnail that load at their sizes, an uploaded document's text under
+//! its title, and the image grid of a page served on loopback. A screenshot of the
 //! page is left in the test's temporary directory (its path is printed; set
 //! TASKYARD_SCREENSHOT_DIR to keep it).
 
@@ -24,52 +25,113 @@ const TASK_TIME: Duration = Duration::from_secs(60);
 /// What the newest task card says, for failure messages.
 const NEWEST_CARD: &str = "const c = document.querySelector('#tasks .card'); return c ? c.innerText : 'no task card';";
 
-/// Submits the upload form with `file` and the action `action`.
-async fn upload(browser: &Browser, file: &std::path::Path, action: &str) {
+/// Submits the upload form with `file` and the action `action`, after `setup` (a script
+/// that sets the action's options).
+async fn upload(browser: &Browser, file: &std::path::Path, action: &str, setup: &str) {
     browser
         .type_into("#upload input[type=file]", file.to_str().unwrap())
         .await;
     browser
         .click(&format!("#upload input[name=action][value={action}]"))
         .await;
-    browser.click("#upload button[type=submit]").await;
+    browser.run(setup, json!([])).await;
+    submit(browser, "#upload").await;
+}
+
+/// Submits `form`, after marking the task cards already shown so that the new task's card
+/// is known.
+async fn submit(browser: &Browser, form: &str) {
+    browser
+        .run(
+            "document.querySelectorAll('#tasks .card').forEach(c => c.dataset.before = '1');",
+            json!([]),
+        )
+        .await;
+    browser.click(&format!("{form} button[type=submit]")).await;
+}
+
+/// Waits until the newest task card (the one the last submit made) has ended well and `script` (given that card as `c`)
+/// returns a value.
+async fn newest_done(browser: &Browser, what: &str, script: &str) -> serde_json::Value {
+    let wait = format!(
+        "const c = document.querySelector('#tasks .card');
+         if (!c || c.dataset.before || !c.classList.contains('done')) return null;
+         {script}"
+    );
+    browser.wait_for(what, TASK_TIME, &wait, NEWEST_CARD).await
 }
 
 #[tokio::test]
-async fn a_person_hashes_resizes_and_collects_images_on_the_page() {
+async fn a_person_hashes_resizes_extracts_and_collects_on_the_page() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start();
     let browser = Browser::start().await;
     browser.goto(&gw.url("/")).await;
 
-    // MD5 of a small file: the digest on the page is md5sum's.
+    // Digests of a small file: the page shows md5sum's and sha256sum's.
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "Taskyard in a browser\n".repeat(100)).unwrap();
-    upload(&browser, &text, "md5").await;
-    let shown = browser
-        .wait_for(
-            "the MD5 result",
-            TASK_TIME,
-            "const d = document.querySelector('#tasks .card.done code.digest'); return d && d.textContent;",
-            NEWEST_CARD,
-        )
-        .await;
-    assert_eq!(shown, json!(coreutils_digest("md5", &text)));
+    upload(
+        &browser,
+        &text,
+        "hash",
+        "document.querySelector('#upload input[name=alg][value=sha256]').checked = true;",
+    )
+    .await;
+    let shown = newest_done(
+        &browser,
+        "the digests",
+        "const d = a => { const e = c.querySelector(`code.digest[data-alg=${a}]`); return e && e.textContent; };
+         return d('md5') && d('sha256') && [d('md5'), d('sha256')];",
+    )
+    .await;
+    assert_eq!(
+        shown,
+        json!([coreutils_digest("md5", &text), coreutils_digest("sha256", &text)])
+    );
 
-    // A PNG resized to the 100x100 thumbnail: the image the page shows loads.
+    // A PNG resized to 64x48, cropped to fill the box, as WebP: the image shown loads at
+    // that size.
     let png = dir.path().join("gradient.png");
     std::fs::write(&png, encoded(&gradient(320, 200), ImageFormat::Png)).unwrap();
-    upload(&browser, &png, "thumb").await;
-    let size = browser
-        .wait_for(
-            "the thumbnail loading",
-            TASK_TIME,
-            "const i = document.querySelector('#tasks .card.done img.thumb');
-             return i && i.complete && i.naturalWidth > 0 && [i.naturalWidth, i.naturalHeight];",
-            NEWEST_CARD,
-        )
-        .await;
+    upload(
+        &browser,
+        &png,
+        "resize",
+        "const f = document.getElementById('upload').elements;
+         f.width.value = '64'; f.height.value = '48'; f.fit.value = 'cover'; f.format.value = 'webp';",
+    )
+    .await;
+    let loaded = "const i = c.querySelector('img.thumb');
+                  return i && i.complete && i.naturalWidth > 0 && [i.naturalWidth, i.naturalHeight];";
+    let size = newest_done(&browser, "the resized image loading", loaded).await;
+    assert_eq!(size, json!([64, 48]));
+
+    // The same PNG as img-rest's 100x100 thumbnail.
+    upload(&browser, &png, "thumb", "").await;
+    let size = newest_done(&browser, "the thumbnail loading", loaded).await;
     assert_eq!(size, json!([100, 100]), "img-rest makes 100x100 thumbnails");
+
+    // The text of an uploaded HTML document, under its title.
+    let report = dir.path().join("report.html");
+    std::fs::write(
+        &report,
+        "<html><head><title>Quarterly report</title></head><body><p>Sales rose in the north.</p></body></html>",
+    )
+    .unwrap();
+    upload(&browser, &report, "text", "").await;
+    let shown = newest_done(
+        &browser,
+        "the extracted text",
+        "const t = c.querySelector('h3.title'), p = c.querySelector('pre.text');
+         return t && p && [t.textContent, p.textContent];",
+    )
+    .await;
+    assert_eq!(shown[0], "Quarterly report");
+    assert!(
+        shown[1].as_str().unwrap().contains("Sales rose in the north."),
+        "{shown}"
+    );
 
     // The images of a page served on loopback, shown as a grid of loaded images.
     let site = tempfile::tempdir().unwrap();
@@ -91,17 +153,15 @@ async fn a_person_hashes_resizes_and_collects_images_on_the_page() {
     let page = server.url("/files/gallery.html?type=text/html");
     browser.type_into("#page input[name=url]", &page).await;
     browser.click("#page input[name=what][value=images]").await;
-    browser.click("#page button[type=submit]").await;
-    let sizes = browser
-        .wait_for(
-            "the image grid loading",
-            TASK_TIME,
-            "const imgs = [...document.querySelectorAll('#tasks .card.done .grid img')];
-             const loaded = imgs.filter(i => i.complete && i.naturalWidth > 0);
-             return imgs.length === 3 && loaded.length === 3 && loaded.map(i => [i.naturalWidth, i.naturalHeight]);",
-            NEWEST_CARD,
-        )
-        .await;
+    submit(&browser, "#page").await;
+    let sizes = newest_done(
+        &browser,
+        "the image grid loading",
+        "const imgs = [...c.querySelectorAll('.grid img')];
+         const loaded = imgs.filter(i => i.complete && i.naturalWidth > 0);
+         return imgs.length === 3 && loaded.length === 3 && loaded.map(i => [i.naturalWidth, i.naturalHeight]);",
+    )
+    .await;
     let mut sizes: Vec<(u64, u64)> = sizes
         .as_array()
         .unwrap()

@@ -70,7 +70,7 @@ impl Browser {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--window-size=1200,1400",
+            "--window-size=1200,2300",
             format!("--user-data-dir={}", browser._profile.path().display()),
         ]);
         let caps = json!({"capabilities": {"alwaysMatch": {
