@@ -26,6 +26,8 @@ log "starting the local cluster"
 tests/cluster/up.sh
 
 log "running the tests"
+# The browser test of the gateway's page leaves its screenshot here, kept after the run.
+export TASKYARD_SCREENSHOT_DIR=${TASKYARD_SCREENSHOT_DIR:-$STATE/screenshots}
 set +e
 cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee "$STATE/test-output.log"
 status=${PIPESTATUS[0]}

@@ -18,6 +18,7 @@ pub struct AppState {
 
 pub fn router(backend: Arc<dyn Backend>, limits: Limits) -> Router {
     crate::legacy::routes()
+        .merge(crate::tasks_api::routes())
         .merge(crate::web::routes())
         .fallback(|| async {
             crate::reply::json(

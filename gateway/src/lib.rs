@@ -1,5 +1,5 @@
 //! The Taskyard gateway: the REST APIs of the five services Taskyard replaces, served on one
-//! listener on top of tasks. Every request becomes a task or reads one, through a `Backend`:
+//! listener on top of tasks, with its own API and a page for people. Every request becomes a task or reads one, through a `Backend`:
 //! the cluster (task resources, later) or local mode (tasks run in-process with the runner's
 //! code against a directory store).
 
@@ -8,5 +8,6 @@ pub mod backend;
 pub mod legacy;
 pub mod reply;
 pub mod settings;
+pub mod tasks_api;
 pub mod upload;
 pub mod web;

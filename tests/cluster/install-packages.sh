@@ -8,6 +8,8 @@ packages=(
   dpkg-dev conntrack procps psmisc curl ca-certificates
   # The runner's vendored libjpeg-turbo is built with CMake, its SIMD code with NASM.
   cmake nasm
+  # The gateway's web page is tested in headless Chromium, driven through ChromeDriver.
+  chromium chromium-driver
 )
 
 missing=()
