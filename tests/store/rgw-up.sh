@@ -20,6 +20,11 @@ fi
 "$here/rgw-down.sh" >/dev/null 2>&1 || true
 rm -rf "$STATE"
 mkdir -p "$STATE"/{logs,run,mon,osd,rgw}
+for port in "$RGW_PORT" "$RGW_MON_PORT"; do
+  if ss -Hltn "sport = :$port" | grep -q .; then
+    die "127.0.0.1:$port is taken by another process; stop it, or set TASKYARD_RGW_PORT for the gateway's port"
+  fi
+done
 
 fsid=$(cat /proc/sys/kernel/random/uuid)
 cat >"$CEPH_CONF_FILE" <<CONF
@@ -40,6 +45,9 @@ osd_pool_default_size = 1
 osd_pool_default_min_size = 1
 mon_allow_pool_size_one = true
 mon_warn_on_pool_no_redundancy = false
+mon_warn_on_insecure_global_id_reclaim_allowed = false
+# A test store: warn only when the disk is nearly full (the monitor stops at 5% free).
+mon_data_avail_warn = 10
 osd_pool_default_pg_num = 8
 osd_pool_default_pgp_num = 8
 osd_pool_default_pg_autoscale_mode = off
@@ -80,7 +88,7 @@ CONF
 monmaptool --create --clobber --fsid "$fsid" --addv a "[v1:127.0.0.1:$RGW_MON_PORT]" "$STATE/monmap" >/dev/null
 ceph-mon -c "$CEPH_CONF_FILE" --mkfs -i a --monmap "$STATE/monmap" >/dev/null
 start_bg ceph-mon ceph-mon -c "$CEPH_CONF_FILE" -f -i a
-wait_for "the Ceph monitor" 30 ceph_cli mon stat
+wait_for "the Ceph monitor (log: $STATE/logs/mon.a.log)" 30 ceph_cli mon stat
 
 # --- one OSD -----------------------------------------------------------------------------------
 osd_uuid=$(cat /proc/sys/kernel/random/uuid)
@@ -90,12 +98,13 @@ ceph-osd -c "$CEPH_CONF_FILE" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >"$STAT
   die "ceph-osd --mkfs failed; see $STATE/logs/osd-mkfs.log and $STATE/logs/osd.$osd_id.log"
 ceph_cli osd crush add "osd.$osd_id" 1.0 root=default host=taskyard >/dev/null 2>&1
 start_bg ceph-osd ceph-osd -c "$CEPH_CONF_FILE" -f -i "$osd_id"
-wait_for "the OSD to be up" 60 sh -c "ceph -c '$CEPH_CONF_FILE' --connect-timeout 5 osd dump | grep -q '^osd.$osd_id up'"
+wait_for "the OSD to be up (log: $STATE/logs/osd.$osd_id.log)" 60 sh -c "ceph -c '$CEPH_CONF_FILE' --connect-timeout 5 osd dump | grep -q '^osd.$osd_id up'"
 
 # --- the gateway -------------------------------------------------------------------------------
 # It creates its pools (size 1 by default above) at its first start.
 start_bg radosgw radosgw -c "$CEPH_CONF_FILE" -f -n client.rgw.taskyard
-wait_for "the RADOS Gateway on 127.0.0.1:$RGW_PORT" 120 curl -sf "http://127.0.0.1:$RGW_PORT/"
+wait_for "the RADOS Gateway on 127.0.0.1:$RGW_PORT (log: $STATE/logs/client.rgw.taskyard.log)" 120 \
+  curl -sf "http://127.0.0.1:$RGW_PORT/"
 
 radosgw-admin -c "$CEPH_CONF_FILE" user create --uid taskyard --display-name "Taskyard tests" \
   --access-key "$RGW_ACCESS_KEY" --secret "$RGW_SECRET_KEY" >/dev/null
