@@ -18,6 +18,10 @@ if running ceph-mon && running ceph-osd && running radosgw && [ -f "$STATE/env" 
 fi
 # Anything left of an earlier, stopped or half-started store goes: each start is a new one.
 "$here/rgw-down.sh" >/dev/null 2>&1 || true
+case "$STATE" in
+  /var/lib/* | /tmp/?*) ;;
+  *) die "TASKYARD_RGW_STATE=$STATE: use a directory under /var/lib or /tmp; rgw-up.sh empties it" ;;
+esac
 rm -rf "$STATE"
 mkdir -p "$STATE"/{logs,run,mon,osd,rgw}
 for port in "$RGW_PORT" "$RGW_MON_PORT"; do
@@ -110,7 +114,8 @@ radosgw-admin -c "$CEPH_CONF_FILE" user create --uid taskyard --display-name "Ta
   --access-key "$RGW_ACCESS_KEY" --secret "$RGW_SECRET_KEY" >/dev/null
 # The bucket, through the S3 API itself. curl signs the request; RGW wants the payload's
 # hash (here the empty body's) among the signed headers, which curl 7.88 does not add.
-curl -sf -X PUT -H "x-amz-content-sha256: $(sha256sum </dev/null | cut -d' ' -f1)" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$RGW_ACCESS_KEY:$RGW_SECRET_KEY" \
+curl -sf -X PUT -H "x-amz-content-sha256: $(sha256sum </dev/null | cut -d' ' -f1)" \
+  --aws-sigv4 "aws:amz:us-east-1:s3" --user "$RGW_ACCESS_KEY:$RGW_SECRET_KEY" \
   "http://127.0.0.1:$RGW_PORT/$RGW_BUCKET" >/dev/null || die "could not create bucket $RGW_BUCKET"
 
 cat >"$STATE/env" <<ENV
