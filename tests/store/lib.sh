@@ -5,6 +5,10 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib" && pwd)/common.sh"
 
 # common.sh's start_bg, live_pid and running keep PIDs under $STATE: ours, not the cluster's.
 STATE=${TASKYARD_RGW_STATE:-/var/lib/taskyard-rgw}
+case "$STATE" in
+  /var/lib/?* | /tmp/?*) ;;
+  *) die "TASKYARD_RGW_STATE=$STATE: use a directory under /var/lib or /tmp; rgw-up.sh empties it" ;;
+esac
 CEPH_CONF_FILE="$STATE/ceph.conf"
 RGW_PORT=${TASKYARD_RGW_PORT:-17480}
 RGW_MON_PORT=16789

@@ -18,10 +18,6 @@ if running ceph-mon && running ceph-osd && running radosgw && [ -f "$STATE/env" 
 fi
 # Anything left of an earlier, stopped or half-started store goes: each start is a new one.
 "$here/rgw-down.sh" >/dev/null 2>&1 || true
-case "$STATE" in
-  /var/lib/* | /tmp/?*) ;;
-  *) die "TASKYARD_RGW_STATE=$STATE: use a directory under /var/lib or /tmp; rgw-up.sh empties it" ;;
-esac
 rm -rf "$STATE"
 mkdir -p "$STATE"/{logs,run,mon,osd,rgw}
 for port in "$RGW_PORT" "$RGW_MON_PORT"; do
