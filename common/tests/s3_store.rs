@@ -438,7 +438,7 @@ async fn multipart_uploads() {
     // An aborted upload leaves no object, cannot be completed, and RGW no longer lists it
     // (s3s-fs does not implement ListMultipartUploads: 501).
     let aborted = format!("{prefix}aborted");
-    let (id, parts) = upload_parts(&client, &bucket, &aborted, &[first.clone()]).await;
+    let (id, parts) = upload_parts(&client, &bucket, &aborted, std::slice::from_ref(&first)).await;
     client
         .abort_multipart_upload()
         .bucket(&bucket)
