@@ -27,7 +27,7 @@ async fn result(env: &ClusterEnv, name: &str, uid: &str) -> TaskResult {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_task_of_a_batch_ends_on_its_own_with_its_own_retries() {
-    let env = ClusterEnv::load();
+    let env = ClusterEnv::load_store();
     let store = env.store().await;
     let run = std::process::id();
     let server = Server::start(HashMap::from([

@@ -73,7 +73,7 @@ async fn delete_all(store: &Store, prefix: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn thirty_tasks_finishing_together_leave_thirty_intact_lines_and_no_duplicates() {
-    let env = ClusterEnv::load();
+    let env = ClusterEnv::load_store();
     let store = env.store().await;
     // A day of its own, so other tests do not share this log.
     let run = format!("run{}", std::process::id());
@@ -118,7 +118,7 @@ async fn thirty_tasks_finishing_together_leave_thirty_intact_lines_and_no_duplic
 
 #[tokio::test(flavor = "multi_thread")]
 async fn listing_pages_through_more_than_one_page_in_key_order() {
-    let env = ClusterEnv::load();
+    let env = ClusterEnv::load_store();
     let store = env.store().await;
     // ListObjectsV2 answers at most 1000 keys a page.
     const KEYS: usize = 1005;

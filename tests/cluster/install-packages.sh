@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and the local cluster need. Safe to run again.
+# Installs the Debian packages the build and the local cluster need, and Ceph's for the RGW
+# store (tests/store/rgw-up.sh). Safe to run again.
+#   install-packages.sh         everything
+#   install-packages.sh --rgw   only the RGW store's (what rgw-up.sh needs on its own)
 set -euo pipefail
 
+# A single-node Ceph: monitor, OSD, the RADOS Gateway and the admin tools; no manager.
+rgw_packages=(ceph-mon ceph-osd radosgw ceph-common curl)
 packages=(
   etcd-server containerd runc containernetworking-plugins umoci
   golang-go rsync jq openssl iptables iproute2 busybox-static
@@ -10,7 +15,11 @@ packages=(
   cmake nasm
   # The gateway's web page is tested in headless Chromium, driven through ChromeDriver.
   chromium chromium-driver
+  "${rgw_packages[@]}"
 )
+if [ "${1:-}" = --rgw ]; then
+  packages=("${rgw_packages[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,7 +32,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Packages install services we start ourselves, on our own addresses.
-for svc in etcd containerd; do
+for svc in etcd containerd ceph.target ceph-mon.target ceph-osd.target ceph-radosgw.target; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

@@ -1,9 +1,23 @@
-//! The environment `tests/cluster/up.sh` writes to `tests/cluster/.state/env`.
+//! The environment `tests/cluster/up.sh` writes to `tests/cluster/.state/env`, and the
+//! store-only one `tests/store/rgw-up.sh` writes (RGW), which the store-facing tests use
+//! instead when `TASKYARD_STORE_ENV` names it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use taskyard_common::store::{S3Settings, S3Store, Store};
+
+/// Names the env file of a store other than the local cluster's (see `load_store`).
+pub const STORE_ENV: &str = "TASKYARD_STORE_ENV";
+
+/// The S3 server behind the store-facing tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// s3s-fs, the file-backed test server the local cluster runs.
+    S3sFs,
+    /// Ceph's RADOS Gateway (16.2), started by tests/store/rgw-up.sh.
+    Rgw,
+}
 
 /// The running local cluster and object store.
 #[derive(Clone, Debug)]
@@ -29,6 +43,27 @@ impl ClusterEnv {
                 path.display()
             )
         });
+        Self::parse(&text)
+    }
+
+    /// The environment of the store-facing tests: the env file `TASKYARD_STORE_ENV` names
+    /// (a store started without the cluster, e.g. by tests/store/rgw-up.sh), else the local
+    /// cluster's, whose S3 server is s3s-fs. The same test binaries run against either.
+    pub fn load_store() -> Self {
+        let Some(path) = std::env::var_os(STORE_ENV) else {
+            return Self::load();
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{STORE_ENV} names {} but it cannot be read ({e}); start that store (tests/store/rgw-up.sh for RGW) \
+                 or unset {STORE_ENV} to use the local cluster's S3 server",
+                std::path::Path::new(&path).display()
+            )
+        });
+        Self::parse(&text)
+    }
+
+    fn parse(text: &str) -> Self {
         let vars = text
             .lines()
             .filter_map(|l| l.strip_prefix("export "))
@@ -38,11 +73,28 @@ impl ClusterEnv {
         Self { vars }
     }
 
+    /// Which S3 server the store is: `s3s-fs` (the local cluster's) or `rgw`. Tests assert
+    /// the stronger guarantees where the server gives them (see the README's RGW section).
+    pub fn store_kind(&self) -> StoreKind {
+        match self.vars.get("TASKYARD_STORE_KIND").map(String::as_str) {
+            None | Some("s3s-fs") => StoreKind::S3sFs,
+            Some("rgw") => StoreKind::Rgw,
+            Some(other) => panic!("TASKYARD_STORE_KIND={other} is not a known store; expected s3s-fs or rgw"),
+        }
+    }
+
+    /// The directory the S3 server keeps the bucket's objects in as files, when it does
+    /// (s3s-fs); `None` for a server whose objects are not files (RGW).
+    pub fn s3_root(&self) -> Option<&str> {
+        self.vars.get("TASKYARD_S3_ROOT").map(String::as_str)
+    }
+
     pub fn get(&self, key: &str) -> &str {
-        self.vars
-            .get(key)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("{key} is missing from tests/cluster/.state/env"))
+        self.vars.get(key).map(String::as_str).unwrap_or_else(|| {
+            panic!(
+                "{key} is missing from the test environment (tests/cluster/.state/env, or the file {STORE_ENV} names)"
+            )
+        })
     }
 
     pub fn vars(&self) -> &BTreeMap<String, String> {
