@@ -83,7 +83,9 @@ async fn local(settings: &Settings) -> Result<(Arc<dyn Backend>, String), String
 /// the operator's bucket.
 async fn cluster(settings: &Settings) -> Result<(Arc<dyn Backend>, String), String> {
     let client = kube::Client::try_default().await.map_err(|e| {
-        format!("cannot reach the Kubernetes API ({e}); run in a Pod with a ServiceAccount, set KUBECONFIG, or use --local")
+        format!(
+            "cannot reach the Kubernetes API ({e}); run in a Pod with a ServiceAccount, set KUBECONFIG, or use --local"
+        )
     })?;
     let store = Store::S3(
         S3Store::connect(&S3Settings {

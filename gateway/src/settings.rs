@@ -129,7 +129,14 @@ mod tests {
 
     #[test]
     fn an_empty_chart_value_means_the_default() {
-        let s = parse(&["--store-bucket", "b", "--store-region", "", "--store-force-path-style", ""]);
+        let s = parse(&[
+            "--store-bucket",
+            "b",
+            "--store-region",
+            "",
+            "--store-force-path-style",
+            "",
+        ]);
         assert_eq!(s.store_region, "us-east-1");
         assert!(!s.store_force_path_style);
     }

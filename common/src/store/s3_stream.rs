@@ -185,7 +185,9 @@ impl Multipart {
     }
 
     async fn complete(self) -> Result<(), StoreError> {
-        let done = CompletedMultipartUpload::builder().set_parts(Some(self.done.clone())).build();
+        let done = CompletedMultipartUpload::builder()
+            .set_parts(Some(self.done.clone()))
+            .build();
         let completed = self
             .client
             .complete_multipart_upload()

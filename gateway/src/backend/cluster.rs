@@ -194,7 +194,9 @@ mod tests {
         let v = view(TaskKind::HashTask, &object).unwrap();
         assert_eq!((v.name.as_str(), v.uid.as_str()), ("md5-7", "u-1"));
         assert_eq!(v.phase(), taskyard_api::Phase::Succeeded);
-        let Status::Hash(s) = &v.status else { panic!("{:?}", v.status) };
+        let Status::Hash(s) = &v.status else {
+            panic!("{:?}", v.status)
+        };
         assert_eq!(s.digests["md5"], "abc");
         assert_eq!(v.created.to_string(), "2026-01-02T03:04:05Z");
     }
