@@ -20,7 +20,7 @@ async fn md5_of(store: &Store, key: &str) -> String {
     let mut body = store.open(key).await.unwrap();
     let mut hasher = md5::Md5::new();
     while let Some(chunk) = body.next().await {
-        hasher.update(&chunk.unwrap());
+        hasher.update(chunk.unwrap());
     }
     hex::encode(hasher.finalize())
 }
