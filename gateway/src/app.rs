@@ -20,6 +20,9 @@ pub fn router(backend: Arc<dyn Backend>, limits: Limits) -> Router {
     crate::legacy::routes()
         .merge(crate::tasks_api::routes())
         .merge(crate::web::routes())
+        // For the kubelet's probes: the process answers HTTP. Readiness asks no more, since
+        // each request reports its own Kubernetes or store failure clearly.
+        .route("/healthz", axum::routing::get(|| async { crate::reply::json(StatusCode::OK, json!({"status": "ok"})) }))
         .fallback(|| async {
             crate::reply::json(
                 StatusCode::NOT_FOUND,

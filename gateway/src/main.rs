@@ -4,6 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use taskyard_common::store::{S3Settings, S3Store, Store};
+use taskyard_gateway::backend::Backend;
+use taskyard_gateway::backend::cluster::ClusterBackend;
 use taskyard_gateway::backend::local::LocalBackend;
 use taskyard_gateway::settings::Settings;
 
@@ -15,27 +18,22 @@ async fn main() -> ExitCode {
         .init();
     taskyard_runner::install_crypto_provider();
     let settings = Settings::parse();
-    if !settings.local {
-        eprintln!(
-            "error: cluster mode is not available yet; run `taskyard-gateway --local [--store DIR]` to serve the APIs with tasks run on this machine"
-        );
+    if let Err(e) = settings.validate() {
+        eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    let backend = match LocalBackend::start(&settings) {
-        Ok(backend) => Arc::new(backend),
+    let started = if settings.local {
+        local(&settings).await
+    } else {
+        cluster(&settings).await
+    };
+    let (backend, mode) = match started {
+        Ok(started) => started,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    match backend.restore().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!("took back {n} tasks recorded in {}", settings.store.display()),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    }
     let listener = match tokio::net::TcpListener::bind(settings.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -48,10 +46,7 @@ async fn main() -> ExitCode {
     };
     let addr = listener.local_addr().expect("a bound listener has an address");
     // Tests and scripts read this line to learn the port (with --listen 127.0.0.1:0).
-    println!(
-        "taskyard-gateway listening on http://{addr} (local mode, store {})",
-        settings.store.display()
-    );
+    println!("taskyard-gateway listening on http://{addr} ({mode})");
     let app = taskyard_gateway::app::router(backend, settings.limits());
     // Ctrl-C, or SIGTERM as a container runtime sends it.
     let shutdown = async {
@@ -69,4 +64,46 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Local mode: tasks run in this process against a directory store.
+async fn local(settings: &Settings) -> Result<(Arc<dyn Backend>, String), String> {
+    let backend = LocalBackend::start(settings)?;
+    match backend.restore().await? {
+        0 => {}
+        n => tracing::info!("took back {n} tasks recorded in {}", settings.store.display()),
+    }
+    Ok((
+        Arc::new(backend),
+        format!("local mode, store {}", settings.store.display()),
+    ))
+}
+
+/// Cluster mode: tasks are resources in `--namespace`, run by the operator; uploads go to
+/// the operator's bucket.
+async fn cluster(settings: &Settings) -> Result<(Arc<dyn Backend>, String), String> {
+    let client = kube::Client::try_default().await.map_err(|e| {
+        format!(
+            "cannot reach the Kubernetes API ({e}); run in a Pod with a ServiceAccount, set KUBECONFIG, or use --local"
+        )
+    })?;
+    let store = Store::S3(
+        S3Store::connect(&S3Settings {
+            endpoint: (!settings.store_endpoint.is_empty()).then(|| settings.store_endpoint.clone()),
+            region: settings.store_region.clone(),
+            bucket: settings.store_bucket.clone(),
+            force_path_style: settings.store_force_path_style,
+            credentials: None,
+        })
+        .await,
+    );
+    let mode = format!(
+        "cluster mode, namespace {}, store {}",
+        settings.namespace,
+        store.describe()
+    );
+    Ok((
+        Arc::new(ClusterBackend::new(client, store, settings.namespace.clone())),
+        mode,
+    ))
 }

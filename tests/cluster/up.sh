@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts Taskyard's local test cluster on this machine: etcd, kube-apiserver (RBAC on),
 # controller-manager, scheduler, containerd, kubelet and kube-proxy (Kubernetes 1.20.2 built
-# from Debian's source package), an S3 server with a bucket, the operator and runner images
+# from Debian's source package), an S3 server with a bucket, the operator, runner and gateway images
 # built from this checkout, and namespace taskyard-system with the store credentials Secret.
 # Writes tests/cluster/.state/env. Running it again is harmless; down.sh stops everything.
 set -euo pipefail
@@ -182,9 +182,10 @@ fi
 
 # --- Taskyard images, from this checkout -----------------------------------------------------
 log "building taskyard binaries"
-(cd "$repo" && cargo build -q -p taskyard-operator -p job-runner --bins)
+(cd "$repo" && cargo build -q -p taskyard-operator -p job-runner -p taskyard-gateway --bins)
 operator_image=$("$here/images/build-image.sh" --target operator "$CARGO_TARGET_DIR/debug")
 runner_image=$("$here/images/build-image.sh" --target runner "$CARGO_TARGET_DIR/debug")
+gateway_image=$("$here/images/build-image.sh" --target gateway "$CARGO_TARGET_DIR/debug")
 
 # --- the operator's namespace and store credentials ------------------------------------------
 kubectl_admin create namespace taskyard-system --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
@@ -207,6 +208,7 @@ export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_REGION=us-east-1
 export TASKYARD_OPERATOR_IMAGE=$operator_image
 export TASKYARD_RUNNER_IMAGE=$runner_image
+export TASKYARD_GATEWAY_IMAGE=$gateway_image
 export TASKYARD_CONTAINERD_SOCK=$CONTAINERD_SOCK
 ENV
 log "cluster ready; source $STATE/env"

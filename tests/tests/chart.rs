@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use taskyard_tests::cluster::{ClusterEnv, repo_root};
 use taskyard_tests::e2e::{helm_apply, helm_values};
 use taskyard_tests::helm::{chart, helm, of_kind as kind, render};
@@ -96,6 +96,77 @@ fn bad_values_are_rejected_with_messages_that_name_the_value() {
         (json!({"store": {"bucket": "b"}, "surprise": 1}), "surprise"),
         (json!({"store": {"endpoint": ""}}), "/store/bucket"),
     ] {
+        let (ok, report, stderr) = helm(&["lint", &chart()], &values);
+        assert!(!ok, "{values} was accepted");
+        assert!(
+            report.contains(needle) || stderr.contains(needle),
+            "{values}: {report} {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_gateway_renders_only_when_enabled_locked_down_on_port_9000() {
+    let off = render(&json!({"store": {"bucket": "b"}}));
+    assert!(
+        off.iter().all(|o| o["metadata"]["name"] != "taskyard-gateway"),
+        "gateway.enabled defaults to false"
+    );
+    let values = json!({"store": {"bucket": "b", "credentialsSecret": "s3-creds"},
+        "gateway": {"enabled": true, "namespace": "legacy", "maxUploadBytes": 1048576,
+                    "ingress": {"enabled": true, "host": "gw.example", "tlsSecret": "gw-tls"}}});
+    let (ok, report, stderr) = helm(&["lint", &chart()], &values);
+    assert!(ok, "lint failed: {report} {stderr}");
+    let objects = render(&values);
+    let named = |k: &str| {
+        kind(&objects, k)
+            .into_iter()
+            .find(|o| o["metadata"]["name"] == "taskyard-gateway")
+            .unwrap_or_else(|| panic!("no gateway {k}"))
+    };
+    let pod = &named("Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "taskyard-gateway");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let container = &pod["containers"][0];
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(container["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/healthz");
+    assert!(container["resources"]["limits"]["memory"].is_string());
+    let env: std::collections::BTreeMap<&str, &Value> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e))
+        .collect();
+    assert_eq!(env["TASKYARD_GATEWAY_NAMESPACE"]["value"], "legacy");
+    assert_eq!(env["TASKYARD_GATEWAY_MAX_UPLOAD_BYTES"]["value"], "1048576");
+    assert_eq!(env["TASKYARD_STORE_BUCKET"]["value"], "b");
+    assert_eq!(
+        env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"],
+        "s3-creds"
+    );
+    assert_eq!(named("Service")["spec"]["ports"][0]["port"], 9000);
+    assert_eq!(named("Ingress")["spec"]["tls"][0]["secretName"], "gw-tls");
+    // Its only rights: tasks in its one namespace.
+    let role = named("Role");
+    assert_eq!(role["metadata"]["namespace"], "legacy");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["taskyard.dev"], "resources": ["hashtasks", "imagetasks", "texttasks"],
+                "verbs": ["create", "get", "list", "watch"]}])
+    );
+    assert!(
+        kind(&objects, "ClusterRoleBinding")
+            .iter()
+            .all(|b| !b["subjects"].to_string().contains("taskyard-gateway")),
+        "no cluster-wide rights"
+    );
+    for (bad, needle) in [
+        (json!({"namespace": "Legacy_NS"}), "/gateway/namespace"),
+        (json!({"service": {"port": 0}}), "/gateway/service/port"),
+        (json!({"surprise": true}), "surprise"),
+    ] {
+        let values = json!({"store": {"bucket": "b"}, "gateway": bad});
         let (ok, report, stderr) = helm(&["lint", &chart()], &values);
         assert!(!ok, "{values} was accepted");
         assert!(

@@ -3,6 +3,7 @@
 
 mod dir;
 mod s3;
+mod s3_stream;
 
 use std::pin::Pin;
 
@@ -150,12 +151,7 @@ impl Store {
         E: std::fmt::Display,
     {
         match self {
-            // Cluster mode of the gateway will need a multipart upload here.
-            Store::S3(_) => Err(StoreError::Backend {
-                op: "streamed put",
-                key: key.into(),
-                message: "streamed writes to an S3 bucket are not implemented yet; use a directory store".into(),
-            }),
+            Store::S3(s) => s.put_stream(key, chunks, limit).await,
             Store::Dir(d) => d.put_stream(key, chunks, limit).await,
         }
     }

@@ -28,7 +28,7 @@ pub struct S3Store {
     bucket: String,
 }
 
-fn backend<E, R>(op: &'static str, key: &str, e: SdkError<E, R>) -> StoreError
+pub(super) fn backend<E, R>(op: &'static str, key: &str, e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -135,6 +135,15 @@ impl S3Store {
             .await
             .map(|_| ())
             .map_err(|e| backend("put", key, e))
+    }
+
+    /// Writes a stream of chunks as one object (see `s3_stream`).
+    pub async fn put_stream<S, E>(&self, key: &str, chunks: S, limit: u64) -> Result<u64, StoreError>
+    where
+        S: futures::Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        super::s3_stream::put_stream(&self.client, &self.bucket, key, chunks, limit).await
     }
 
     pub async fn put_if_absent(&self, key: &str, body: Bytes, content_type: &str) -> Result<PutOutcome, StoreError> {

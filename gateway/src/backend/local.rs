@@ -35,18 +35,7 @@ struct Inner {
 
 impl LocalBackend {
     pub fn start(settings: &Settings) -> Result<Self, String> {
-        let ns = &settings.namespace;
-        let label = ns.len() <= 63
-            && ns
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !ns.starts_with('-')
-            && !ns.ends_with('-');
-        if ns.is_empty() || !label {
-            return Err(format!(
-                "--namespace {ns:?} is not a Kubernetes namespace name: use lower-case letters, digits and '-', at most 63"
-            ));
-        }
+        settings.validate()?;
         std::fs::create_dir_all(&settings.store).map_err(|e| {
             format!(
                 "cannot create the store directory {}: {e}; choose another with --store",

@@ -1,6 +1,7 @@
 //! Where tasks live. The HTTP layer only creates tasks and reads them through `Backend`; the
 //! cluster backend keeps them as task resources, the local one in this process.
 
+pub mod cluster;
 pub mod local;
 mod persist;
 
