@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use taskyard_common::setting::{NetworkList, number_in, one_of, or_default, quantity};
+use taskyard_common::store::S3Settings;
 
 /// `maxTasksPerJob` when not set (see the README for the measurements behind it).
 pub const DEFAULT_MAX_TASKS_PER_JOB: u32 = 20;
@@ -109,9 +110,28 @@ pub struct Settings {
     #[arg(long)]
     #[serde(skip)]
     pub check_settings: bool,
+    /// Connect to the object store as the operator would, list the bucket once, and exit (0
+    /// when the store answered, 1 when not): checks the endpoint, bucket and credentials
+    /// without a Kubernetes cluster.
+    #[arg(long)]
+    #[serde(skip)]
+    pub check_store: bool,
 }
 
 impl Settings {
+    /// How the operator reaches the bucket. No keys of its own: with a credentials Secret the
+    /// chart puts its keys in the environment, and otherwise AWS's default chain finds them
+    /// (a web-identity token file, an instance role).
+    pub fn s3_settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint: (!self.store_endpoint.is_empty()).then(|| self.store_endpoint.clone()),
+            region: self.store_region.clone(),
+            bucket: self.store_bucket.clone(),
+            force_path_style: self.store_force_path_style,
+            credentials: None,
+        }
+    }
+
     /// Checks what clap cannot, with messages that say how to fix it.
     pub fn validate(&self) -> Result<(), String> {
         if self.store_bucket.trim().is_empty() {
