@@ -14,6 +14,36 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The claims of a JWT (a projected ServiceAccount token), unverified: enough for a test to
+/// see whose token it is and for which audience. `None` when `token` is not a JWT.
+pub fn jwt_claims(token: &str) -> Option<serde_json::Value> {
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&base64url_decode(payload)?).ok()
+}
+
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut bits, mut count) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// Leaves a child process only the credential sources a test then gives it: no AWS variable
 /// of the test's own environment, no profile files (under `home`), no instance metadata.
 pub fn clear_aws_environment(command: &mut tokio::process::Command, home: &Path) {
@@ -253,5 +283,15 @@ mod tests {
         assert_eq!(form["RoleArn"], "arn:aws:iam::1:role/r");
         assert_eq!(form["WebIdentityToken"], "a.b-c_d+=");
         assert_eq!(form["X"], "%ZZ");
+    }
+
+    #[test]
+    fn reads_the_claims_of_a_jwt() {
+        // {"aud":["sts.amazonaws.com"],"sub":"system:serviceaccount:ns:sa"}, unpadded.
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOlsic3RzLmFtYXpvbmF3cy5jb20iXSwic3ViIjoic3lzdGVtOnNlcnZpY2VhY2NvdW50Om5zOnNhIn0.c2ln";
+        let claims = jwt_claims(token).unwrap();
+        assert_eq!(claims["aud"][0], "sts.amazonaws.com");
+        assert_eq!(claims["sub"], "system:serviceaccount:ns:sa");
+        assert_eq!(jwt_claims("not a token"), None);
     }
 }
