@@ -45,7 +45,8 @@ fn base64url_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Leaves a child process only the credential sources a test then gives it: no AWS variable
-/// of the test's own environment, no profile files (under `home`), no instance metadata.
+/// of the test's own environment (not even a region: a Pod has none), no profile files (under
+/// `home`), no instance metadata.
 pub fn clear_aws_environment(command: &mut tokio::process::Command, home: &Path) {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("AWS_") {
@@ -56,8 +57,7 @@ pub fn clear_aws_environment(command: &mut tokio::process::Command, home: &Path)
         .env("HOME", home)
         .env("AWS_CONFIG_FILE", home.join("no-config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_REGION", "us-east-1");
+        .env("AWS_EC2_METADATA_DISABLED", "true");
 }
 
 /// Where the default chain is to find the keys, as a test sets it for a child process.

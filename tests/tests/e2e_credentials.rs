@@ -13,6 +13,16 @@ use taskyard_tests::sts::{IssuedKeys, StsServer, jwt_claims};
 
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/taskyard-e2e";
 
+/// Puts the release back as the other e2e tests install it (with the credentials Secret),
+/// passed or failed: the STS stand-in ends with this test.
+struct RestoreRelease<'a>(&'a ClusterEnv);
+
+impl Drop for RestoreRelease<'_> {
+    fn drop(&mut self) {
+        taskyard_tests::e2e::helm_apply(self.0);
+    }
+}
+
 #[test]
 fn a_hash_task_succeeds_with_keys_from_sts_for_service_account_tokens() {
     let env = ClusterEnv::load();
@@ -34,6 +44,7 @@ fn a_hash_task_succeeds_with_keys_from_sts_for_service_account_tokens() {
     let mut store = helm_values(&env)["store"].clone();
     store["credentialsSecret"] = json!("");
     store["webIdentity"] = json!({"roleArn": ROLE_ARN, "stsEndpoint": sts.url()});
+    let _restore = RestoreRelease(&env);
     let s = setup_with(json!({"store": store}));
 
     let ns = &namespace(s, "credentials");
