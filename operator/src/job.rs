@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
-    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, PodTemplateSpec, ProjectedVolumeSource,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, ServiceAccountTokenProjection, Volume,
+    VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -86,6 +87,32 @@ fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.into(),
         value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+/// Where a runner finds its web-identity token (the SDK reads `AWS_WEB_IDENTITY_TOKEN_FILE`).
+pub const WEB_IDENTITY_DIR: &str = "/var/run/secrets/taskyard/web-identity";
+const WEB_IDENTITY_VOLUME: &str = "web-identity-token";
+/// The kubelet renews a projected token at 80 % of its life; an hour is what STS accepts
+/// at least and what EKS uses too.
+const WEB_IDENTITY_TOKEN_SECONDS: i64 = 3600;
+
+/// The Pod's ServiceAccount token for `audience` only: STS accepts it, the API server does not.
+fn web_identity_volume(audience: &str) -> Volume {
+    Volume {
+        name: WEB_IDENTITY_VOLUME.into(),
+        projected: Some(ProjectedVolumeSource {
+            sources: Some(vec![VolumeProjection {
+                service_account_token: Some(ServiceAccountTokenProjection {
+                    audience: Some(audience.into()),
+                    expiration_seconds: Some(WEB_IDENTITY_TOKEN_SECONDS),
+                    path: "token".into(),
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -285,11 +312,41 @@ fn runner_job(
         ),
         env("TASKYARD_IMAGE_SHARING", settings.image_sharing.clone()),
     ];
-    // Empty: the default credential chain (IRSA, instance roles).
+    // Empty: the default credential chain (a web-identity token below, instance roles).
     let secret = &settings.store_credentials_secret;
     if !secret.is_empty() {
         env.push(secret_env("AWS_ACCESS_KEY_ID", secret));
         env.push(secret_env("AWS_SECRET_ACCESS_KEY", secret));
+    }
+    let web_identity = secret.is_empty() && !settings.store_web_identity_role_arn.is_empty();
+    if web_identity {
+        env.push(self::env("AWS_ROLE_ARN", settings.store_web_identity_role_arn.clone()));
+        env.push(self::env(
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            format!("{WEB_IDENTITY_DIR}/token"),
+        ));
+        if !settings.store_sts_endpoint.is_empty() {
+            env.push(self::env("AWS_ENDPOINT_URL_STS", settings.store_sts_endpoint.clone()));
+        }
+    }
+    let mut mounts = vec![VolumeMount {
+        name: "tmp".into(),
+        mount_path: "/tmp".into(),
+        ..Default::default()
+    }];
+    let mut volumes = vec![Volume {
+        name: "tmp".into(),
+        empty_dir: Some(Default::default()),
+        ..Default::default()
+    }];
+    if web_identity {
+        mounts.push(VolumeMount {
+            name: WEB_IDENTITY_VOLUME.into(),
+            mount_path: WEB_IDENTITY_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(web_identity_volume(&settings.store_web_identity_audience));
     }
     let quantity = |s: &str| Quantity(s.to_string());
     let container = Container {
@@ -320,11 +377,7 @@ fn runner_job(
             ..Default::default()
         }),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(mounts),
         ..Default::default()
     };
     Job {
@@ -342,7 +395,11 @@ fn runner_job(
                     // The runner is PID 1, which ignores SIGTERM, and has nothing to save: a
                     // deleted task's Pod goes in seconds, not the default 30.
                     termination_grace_period_seconds: Some(RUNNER_GRACE_SECONDS),
+                    // The runner never talks to the API server: no API token is mounted,
+                    // and its ServiceAccount (the chart's) has no RBAC permission.
                     automount_service_account_token: Some(false),
+                    service_account_name: (!settings.runner_service_account.is_empty())
+                        .then(|| settings.runner_service_account.clone()),
                     enable_service_links: Some(false),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
@@ -355,11 +412,7 @@ fn runner_job(
                         ..Default::default()
                     }),
                     containers: vec![container],
-                    volumes: Some(vec![Volume {
-                        name: "tmp".into(),
-                        empty_dir: Some(Default::default()),
-                        ..Default::default()
-                    }]),
+                    volumes: Some(volumes),
                     ..Default::default()
                 }),
             },
@@ -514,6 +567,100 @@ mod tests {
         let job = build_job(TaskKind::HashTask, &task("r", "x"), 0, 1, &chain);
         let c = &job.spec.unwrap().template.spec.unwrap().containers[0];
         assert!(!c.env.as_ref().unwrap().iter().any(|e| e.name.starts_with("AWS_")));
+    }
+
+    #[test]
+    fn with_a_web_identity_role_the_runner_gets_a_token_for_sts_only() {
+        let mut s = settings(&[
+            "--store-web-identity-role-arn",
+            "arn:aws:iam::1:role/runner",
+            "--store-sts-endpoint",
+            "http://10.0.0.1:8000",
+            "--runner-service-account",
+            "taskyard-runner",
+        ]);
+        s.store_credentials_secret.clear();
+        let job = build_job(TaskKind::HashTask, &task("r", "x"), 0, 1, &s);
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.service_account_name.as_deref(), Some("taskyard-runner"));
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        let c = &pod.containers[0];
+        let env: BTreeMap<_, _> = c
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| (e.name.as_str(), e.value.as_deref()))
+            .collect();
+        assert_eq!(env["AWS_ROLE_ARN"], Some("arn:aws:iam::1:role/runner"));
+        assert_eq!(
+            env["AWS_WEB_IDENTITY_TOKEN_FILE"],
+            Some("/var/run/secrets/taskyard/web-identity/token")
+        );
+        assert_eq!(env["AWS_ENDPOINT_URL_STS"], Some("http://10.0.0.1:8000"));
+        assert!(!env.contains_key("AWS_ACCESS_KEY_ID"));
+        let mount = c
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.name == "web-identity-token")
+            .expect("the token is mounted");
+        assert_eq!(
+            (mount.mount_path.as_str(), mount.read_only),
+            ("/var/run/secrets/taskyard/web-identity", Some(true))
+        );
+        let volume = pod
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "web-identity-token")
+            .unwrap();
+        let sources = volume.projected.as_ref().unwrap().sources.as_ref().unwrap();
+        assert_eq!(sources.len(), 1, "only the token, no API CA or namespace");
+        let token = sources[0].service_account_token.as_ref().unwrap();
+        assert_eq!(
+            (token.audience.as_deref(), token.path.as_str(), token.expiration_seconds),
+            (Some("sts.amazonaws.com"), "token", Some(3600))
+        );
+    }
+
+    #[test]
+    fn the_audience_is_the_configured_one() {
+        let mut s = settings(&[
+            "--store-web-identity-role-arn",
+            "arn:aws:iam::1:role/runner",
+            "--store-web-identity-audience",
+            "sts.example",
+        ]);
+        s.store_credentials_secret.clear();
+        let job = build_job(TaskKind::HashTask, &task("r", "x"), 0, 1, &s);
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let volume = &pod.volumes.as_ref().unwrap()[1];
+        let token = volume.projected.as_ref().unwrap().sources.as_ref().unwrap()[0]
+            .service_account_token
+            .as_ref()
+            .unwrap();
+        assert_eq!(token.audience.as_deref(), Some("sts.example"));
+        let env = pod.containers[0].env.as_ref().unwrap();
+        assert!(
+            !env.iter().any(|e| e.name == "AWS_ENDPOINT_URL_STS"),
+            "no STS endpoint set"
+        );
+    }
+
+    #[test]
+    fn without_a_web_identity_role_there_is_no_token_and_the_default_service_account() {
+        let job = build_job(TaskKind::HashTask, &task("r", "x"), 0, 1, &settings(&[]));
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.service_account_name, None);
+        assert_eq!(pod.volumes.as_ref().unwrap().len(), 1, "only /tmp");
+        let env = pod.containers[0].env.as_ref().unwrap();
+        assert!(
+            !env.iter()
+                .any(|e| e.name == "AWS_ROLE_ARN" || e.name == "AWS_WEB_IDENTITY_TOKEN_FILE")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use taskyard_api::{HashTask, ImageTask, TaskKind, TextTask};
 use taskyard_common::netpolicy::NetworkPolicy;
-use taskyard_common::store::{S3Settings, S3Store, Store};
+use taskyard_common::store::{S3Store, Store};
 use taskyard_operator::cache::{TaskCache, watch_tasks};
 use taskyard_operator::health::{self, Readiness};
 use taskyard_operator::jobindex::{self, JobIndex};
@@ -40,10 +40,37 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if settings.check_store {
+        return check_store(&settings).await;
+    }
     match run(settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("operator stopped: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--check-store`: one listing of the bucket, with the store connection the operator runs
+/// with, so its credentials are checked before a Pod depends on them.
+async fn check_store(settings: &Settings) -> std::process::ExitCode {
+    let store = Store::S3(S3Store::connect(&settings.s3_settings()).await);
+    match store.first_with_prefix("").await {
+        Ok(_) => {
+            println!(
+                "the object store answered: bucket {} is reachable",
+                settings.store_bucket
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "error: the object store refused or did not answer: {e}\n\
+                 check store.endpoint and store.bucket, and the credentials: store.credentialsSecret, \
+                 or for the default chain AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_ROLE_ARN \
+                 and AWS_WEB_IDENTITY_TOKEN_FILE (Helm: store.webIdentity)"
+            );
             std::process::ExitCode::FAILURE
         }
     }
@@ -61,16 +88,7 @@ fn init_logging(json: bool) {
 
 async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let client = kube::Client::try_default().await?;
-    let store = Store::S3(
-        S3Store::connect(&S3Settings {
-            endpoint: (!settings.store_endpoint.is_empty()).then(|| settings.store_endpoint.clone()),
-            region: settings.store_region.clone(),
-            bucket: settings.store_bucket.clone(),
-            force_path_style: settings.store_force_path_style,
-            credentials: None,
-        })
-        .await,
-    );
+    let store = Store::S3(S3Store::connect(&settings.s3_settings()).await);
     let reporter = Reporter {
         controller: "taskyard-operator".into(),
         instance: std::env::var("POD_NAME").ok(),

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use taskyard_common::setting::{NetworkList, number_in, one_of, or_default, quantity};
+use taskyard_common::store::S3Settings;
 
 /// `maxTasksPerJob` when not set (see the README for the measurements behind it).
 pub const DEFAULT_MAX_TASKS_PER_JOB: u32 = 20;
@@ -36,6 +37,24 @@ pub struct Settings {
     /// empty means the default credential chain (Helm: store.credentialsSecret).
     #[arg(long, env = "TASKYARD_STORE_CREDENTIALS_SECRET", default_value = "")]
     pub store_credentials_secret: String,
+    /// IAM role the operator and runners assume with a projected ServiceAccount token (web
+    /// identity, as EKS's IRSA); empty means none. Only without a credentials Secret
+    /// (Helm: store.webIdentity.roleArn).
+    #[arg(long, env = "TASKYARD_STORE_WEB_IDENTITY_ROLE_ARN", default_value = "")]
+    pub store_web_identity_role_arn: String,
+    /// Audience of that token: whom STS expects it for, never the API server's
+    /// (Helm: store.webIdentity.audience).
+    #[arg(long, env = "TASKYARD_STORE_WEB_IDENTITY_AUDIENCE", default_value = "sts.amazonaws.com",
+          value_parser = or_default::<String>("sts.amazonaws.com"))]
+    pub store_web_identity_audience: String,
+    /// STS endpoint URL the token is exchanged at; empty means the SDK's default
+    /// (Helm: store.webIdentity.stsEndpoint).
+    #[arg(long, env = "TASKYARD_STORE_STS_ENDPOINT", default_value = "")]
+    pub store_sts_endpoint: String,
+    /// ServiceAccount of runner Pods; empty means the namespace's default. The chart creates
+    /// one with no RBAC permission (Helm: runner.serviceAccount).
+    #[arg(long, env = "TASKYARD_RUNNER_SERVICE_ACCOUNT", default_value = "")]
+    pub runner_service_account: String,
     /// The namespace the operator runs in (set from the Pod by the chart).
     #[arg(long, env = "TASKYARD_NAMESPACE", default_value = "taskyard-system",
           value_parser = or_default::<String>("taskyard-system"))]
@@ -109,9 +128,28 @@ pub struct Settings {
     #[arg(long)]
     #[serde(skip)]
     pub check_settings: bool,
+    /// Connect to the object store as the operator would, list the bucket once, and exit (0
+    /// when the store answered, 1 when not): checks the endpoint, bucket and credentials
+    /// without a Kubernetes cluster.
+    #[arg(long)]
+    #[serde(skip)]
+    pub check_store: bool,
 }
 
 impl Settings {
+    /// How the operator reaches the bucket. No keys of its own: with a credentials Secret the
+    /// chart puts its keys in the environment, and otherwise AWS's default chain finds them
+    /// (a web-identity token file, an instance role).
+    pub fn s3_settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint: (!self.store_endpoint.is_empty()).then(|| self.store_endpoint.clone()),
+            region: self.store_region.clone(),
+            bucket: self.store_bucket.clone(),
+            force_path_style: self.store_force_path_style,
+            credentials: None,
+        }
+    }
+
     /// Checks what clap cannot, with messages that say how to fix it.
     pub fn validate(&self) -> Result<(), String> {
         if self.store_bucket.trim().is_empty() {
@@ -128,6 +166,27 @@ impl Settings {
             return Err(format!(
                 "store endpoint {:?} is not a URL: use e.g. http://minio.storage:9000 (Helm: store.endpoint)",
                 self.store_endpoint
+            ));
+        }
+        if !self.store_web_identity_role_arn.is_empty() && !self.store_credentials_secret.is_empty() {
+            return Err(format!(
+                "both a credentials Secret ({:?}) and a web-identity role ({:?}) are set: keep one \
+                 (Helm: store.credentialsSecret or store.webIdentity.roleArn)",
+                self.store_credentials_secret, self.store_web_identity_role_arn
+            ));
+        }
+        if !self.store_web_identity_role_arn.is_empty() && !self.store_web_identity_role_arn.starts_with("arn:") {
+            return Err(format!(
+                "web-identity role {:?} is not an ARN: use e.g. arn:aws:iam::123456789012:role/taskyard \
+                 (Helm: store.webIdentity.roleArn)",
+                self.store_web_identity_role_arn
+            ));
+        }
+        if !self.store_sts_endpoint.is_empty() && url::Url::parse(&self.store_sts_endpoint).is_err() {
+            return Err(format!(
+                "STS endpoint {:?} is not a URL: use e.g. https://sts.eu-west-1.amazonaws.com \
+                 (Helm: store.webIdentity.stsEndpoint)",
+                self.store_sts_endpoint
             ));
         }
         Ok(())
@@ -204,5 +263,28 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    #[test]
+    fn web_identity_settings_that_cannot_work_are_refused_with_the_fix() {
+        let role = ["--store-web-identity-role-arn", "arn:aws:iam::1:role/r"];
+        let both = parse(&[&role[..], &["--store-credentials-secret", "creds"]].concat());
+        assert!(
+            both.validate().unwrap_err().contains("keep one"),
+            "{:?}",
+            both.validate()
+        );
+        let not_arn = parse(&["--store-web-identity-role-arn", "taskyard-role"]);
+        assert!(not_arn.validate().unwrap_err().contains("not an ARN"));
+        let bad_sts = parse(&[&role[..], &["--store-sts-endpoint", "sts.local"]].concat());
+        assert!(
+            bad_sts
+                .validate()
+                .unwrap_err()
+                .contains("store.webIdentity.stsEndpoint")
+        );
+        let good = parse(&role);
+        assert_eq!(good.validate(), Ok(()));
+        assert_eq!(good.store_web_identity_audience, "sts.amazonaws.com");
     }
 }

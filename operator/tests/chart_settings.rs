@@ -91,3 +91,62 @@ fn an_environment_the_operator_cannot_use_is_refused_with_the_fix() {
     let error = check_settings(&env).unwrap_err();
     assert!(error.contains("CIDR"), "{error}");
 }
+
+#[test]
+fn a_web_identity_role_reaches_the_operator_and_mounts_a_token_for_sts() {
+    let values = json!({"store": {"bucket": "b", "webIdentity": {"roleArn": "arn:aws:iam::1:role/t", "stsEndpoint": "http://10.0.0.1:9000"}}});
+    let settings = settings_for(&values);
+    assert_eq!(settings["storeWebIdentityRoleArn"], "arn:aws:iam::1:role/t");
+    assert_eq!(settings["storeWebIdentityAudience"], "sts.amazonaws.com");
+    assert_eq!(settings["storeStsEndpoint"], "http://10.0.0.1:9000");
+    assert_eq!(settings["runnerServiceAccount"], "taskyard-runner");
+    let objects = render(&values);
+    let env: std::collections::BTreeMap<_, _> = operator_env(&objects).into_iter().collect();
+    assert_eq!(env["AWS_ROLE_ARN"], "arn:aws:iam::1:role/t");
+    assert_eq!(
+        env["AWS_WEB_IDENTITY_TOKEN_FILE"],
+        "/var/run/secrets/taskyard/web-identity/token"
+    );
+    assert_eq!(env["AWS_ENDPOINT_URL_STS"], "http://10.0.0.1:9000");
+    let pod = &taskyard_tests::helm::of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"];
+    let token = &pod["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"];
+    assert_eq!(token["audience"], "sts.amazonaws.com");
+    assert_eq!(token["path"], "token");
+    // The runners' ServiceAccount: its API token never mounted, and bound to no Role.
+    let accounts = taskyard_tests::helm::of_kind(&objects, "ServiceAccount");
+    let runner = accounts
+        .iter()
+        .find(|a| a["metadata"]["name"] == "taskyard-runner")
+        .expect("the chart creates the runners' ServiceAccount");
+    assert_eq!(runner["automountServiceAccountToken"], false);
+    for kind in ["RoleBinding", "ClusterRoleBinding"] {
+        for binding in taskyard_tests::helm::of_kind(&objects, kind) {
+            let subjects = binding["subjects"].as_array().unwrap();
+            assert!(subjects.iter().all(|s| s["name"] != "taskyard-runner"), "{binding}");
+        }
+    }
+}
+
+#[test]
+fn without_a_web_identity_role_no_token_is_mounted() {
+    let objects = render(&json!({"store": {"bucket": "b"}}));
+    let env = operator_env(&objects);
+    assert!(!env.iter().any(|(k, _)| k.starts_with("AWS_")), "{env:?}");
+    let pod = &taskyard_tests::helm::of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"];
+    assert!(pod["volumes"].is_null(), "{pod}");
+}
+
+#[test]
+fn a_credentials_secret_and_a_web_identity_role_together_are_refused() {
+    let values = json!({"store": {"bucket": "b", "credentialsSecret": "c", "webIdentity": {"roleArn": "arn:aws:iam::1:role/t"}}});
+    let (ok, _, stderr) = taskyard_tests::helm::helm(
+        &[
+            "render",
+            &taskyard_tests::helm::chart(),
+            "--namespace",
+            "taskyard-system",
+        ],
+        &values,
+    );
+    assert!(!ok && stderr.contains("keep one"), "{stderr}");
+}

@@ -10,3 +10,4 @@ pub mod http;
 pub mod images;
 pub mod kubectl;
 pub mod local_run;
+pub mod sts;

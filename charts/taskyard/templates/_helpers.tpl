@@ -42,3 +42,16 @@ app.kubernetes.io/component: gateway
 {{- define "taskyard.gatewayNamespace" -}}
 {{- .Values.gateway.namespace | default .Release.Namespace -}}
 {{- end -}}
+
+{{- /* "true" when the store's keys come from a web-identity token (no credentials Secret). */ -}}
+{{- define "taskyard.webIdentity" -}}
+{{- $role := (.Values.store.webIdentity | default dict).roleArn | default "" -}}
+{{- if and $role .Values.store.credentialsSecret -}}
+{{- fail "store.credentialsSecret and store.webIdentity.roleArn are both set: keep one (the Secret's keys, or the role assumed with a ServiceAccount token)" -}}
+{{- end -}}
+{{- if $role }}true{{ end -}}
+{{- end -}}
+
+{{- define "taskyard.runnerServiceAccount" -}}
+{{- printf "%s-runner" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
