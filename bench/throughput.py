@@ -186,20 +186,25 @@ def create_by_apply(docs, per_file=250):
         kubectl("apply", "-f", "-", stdin=json.dumps(batch))
 
 
-def create_by_clients(docs, clients, kubeconfig):
-    """`clients` concurrent API clients, each creating its share of the tasks one by one."""
+def api_connection(kubeconfig, timeout=30):
+    """A function that opens an HTTPS connection to the API server as the kubeconfig's user."""
+    import http.client
+    import urllib.parse
     cfg = json.loads(kubectl("--kubeconfig", kubeconfig, "config", "view", "--raw", "-o", "json"))
     cluster = cfg["clusters"][0]["cluster"]
     user = cfg["users"][0]["user"]
-    server = cluster["server"]
     ctx = ssl.create_default_context(cafile=cluster["certificate-authority"])
     ctx.load_cert_chain(user["client-certificate"], user["client-key"])
-    import http.client
-    import urllib.parse
-    host = urllib.parse.urlparse(server)
+    host = urllib.parse.urlparse(cluster["server"])
+    return lambda: http.client.HTTPSConnection(host.hostname, host.port, context=ctx, timeout=timeout)
+
+
+def create_by_clients(docs, clients, kubeconfig):
+    """`clients` concurrent API clients, each creating its share of the tasks one by one."""
+    connect = api_connection(kubeconfig)
 
     def run(share):
-        conn = http.client.HTTPSConnection(host.hostname, host.port, context=ctx, timeout=30)
+        conn = connect()
         for doc in share:
             path = f"/apis/taskyard.dev/v1alpha1/namespaces/{doc['metadata']['namespace']}/{doc['kind'].lower()}s"
             conn.request("POST", path, body=json.dumps(doc), headers={"Content-Type": "application/json"})
@@ -219,16 +224,89 @@ def ts(value):
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def wait_all(kind, ns, n, timeout):
+def wait_all(kind, ns, n, timeout, kubeconfig):
+    """Watches the tasks until all n have ended (a watch, not a poll: listing 1,000 tasks
+    every second would take a good part of a core from what is measured)."""
     deadline = time.time() + timeout
-    while True:
-        items = json.loads(kubectl("get", kind.lower() + "s", "-n", ns, "-o", "json"))["items"]
-        done = [t for t in items if t.get("status", {}).get("phase") in ("Succeeded", "Failed")]
-        if len(done) >= n:
-            return items
-        if time.time() > deadline:
-            raise RuntimeError(f"only {len(done)} of {n} {kind}s finished within {timeout} s")
-        time.sleep(1)
+    connect = api_connection(kubeconfig, timeout=10)
+    latest = {}
+    version = ""
+    while time.time() < deadline:
+        conn = connect()
+        path = f"/apis/taskyard.dev/v1alpha1/namespaces/{ns}/{kind.lower()}s?watch=1&allowWatchBookmarks=true"
+        if version:
+            path += f"&resourceVersion={version}"
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        try:
+            while time.time() < deadline:
+                line = resp.readline()
+                if not line:
+                    break
+                event = json.loads(line)
+                obj = event["object"]
+                if event["type"] == "ERROR":
+                    version = ""
+                    break
+                version = obj["metadata"].get("resourceVersion", version)
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    latest[obj["metadata"]["name"]] = obj
+                done = sum(t.get("status", {}).get("phase") in ("Succeeded", "Failed") for t in latest.values())
+                if done >= n:
+                    return list(latest.values())
+        except TimeoutError:
+            pass
+        finally:
+            conn.close()
+    done = sum(t.get("status", {}).get("phase") in ("Succeeded", "Failed") for t in latest.values())
+    raise RuntimeError(f"only {done} of {n} {kind}s finished within {timeout} s")
+
+
+def api_requests():
+    """The API server's request counts by verb and resource."""
+    counts = {}
+    for line in kubectl("get", "--raw", "/metrics").splitlines():
+        if line.startswith("apiserver_request_total{"):
+            labels = dict(part.split("=", 1) for part in line[line.index("{") + 1:line.index("}")].split(","))
+            key = (labels["verb"].strip('"'), labels["resource"].strip('"'), labels.get("subresource", '""').strip('"'),
+                   labels["code"].strip('"'))
+            counts[key] = counts.get(key, 0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def print_requests(before, after):
+    diff = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) >= 20}
+    top = sorted(diff.items(), key=lambda kv: -kv[1])[:12]
+    print("    API requests: " + ", ".join(f"{verb} {res}{'/' + sub if sub else ''} {code}: {n:.0f}"
+                                         for (verb, res, sub, code), n in top), file=sys.stderr, flush=True)
+
+
+def print_breakdown(items):
+    """Where a task's time went (medians and p95s, s): waiting for its Job, its Job's Pod
+    starting, and the runner's work plus the operator noticing and recording it."""
+    jobs = json.loads(kubectl("-n", OPERATOR_NS, "get", "jobs", "-o", "json"))["items"]
+    pods = json.loads(kubectl("-n", OPERATOR_NS, "get", "pods", "-l", "job-name", "-o", "json"))["items"]
+    job_created = {j["metadata"]["name"]: ts(j["metadata"]["creationTimestamp"]) for j in jobs}
+    pod_started = {}
+    for pod in pods:
+        for c in pod.get("status", {}).get("containerStatuses", []):
+            state = c.get("state", {})
+            started = (state.get("running") or state.get("terminated") or {}).get("startedAt")
+            if started:
+                job = pod["metadata"]["labels"]["job-name"]
+                pod_started[job] = min(pod_started.get(job, float("inf")), ts(started))
+    parts = {"to Job": [], "Pod start": [], "run+record": []}
+    for t in items:
+        job = t["status"].get("jobName")
+        if job not in job_created or job not in pod_started:
+            continue
+        created = ts(t["metadata"]["creationTimestamp"])
+        parts["to Job"].append(job_created[job] - created)
+        parts["Pod start"].append(pod_started[job] - job_created[job])
+        parts["run+record"].append(ts(t["status"]["completionTime"]) - pod_started[job])
+    print("    breakdown (p50/p95 s): " + ", ".join(
+        f"{k} {percentile(v, 0.5):.1f}/{percentile(v, 0.95):.1f}" for k, v in parts.items() if v)
+        + f" ({len(parts['to Job'])} tasks)", file=sys.stderr, flush=True)
 
 
 def percentile(values, q):
@@ -246,13 +324,14 @@ def run_once(env, kind, n, size, mode, per_job, site, run_id):
             area, digests = write_objects(env, ns, n, size)
         docs = manifests(kind, ns, n, size, site)
         before = reconcile_buckets()
+        requests_before = api_requests()
         started = time.time()
         if mode == "apply":
             create_by_apply(docs)
         else:
             create_by_clients(docs, int(mode), env["KUBECONFIG"])
         created = time.time() - started
-        items = wait_all(kind, ns, n, timeout=max(600, n * 2))
+        items = wait_all(kind, ns, n, timeout=max(600, n * 2), kubeconfig=env["KUBECONFIG"])
         rss = operator_rss_mib(env)
         p99 = p99_from(before, reconcile_buckets())
         failed = [t["metadata"]["name"] for t in items if t["status"]["phase"] != "Succeeded"]
@@ -267,12 +346,16 @@ def run_once(env, kind, n, size, mode, per_job, site, run_id):
         ends = [ts(t["status"]["completionTime"]) for t in items]
         latencies = [ts(t["status"]["completionTime"]) - ts(t["metadata"]["creationTimestamp"]) for t in items]
         jobs = len({t["status"].get("jobName") for t in items})
+        print(f"    created in {created:.1f} s", file=sys.stderr, flush=True)
+        print_breakdown(items)
+        print_requests(requests_before, api_requests())
         elapsed = max(ends) - started
         return {"tasks/s": n / max(elapsed, 1e-9), "p50": percentile(latencies, 0.5),
                 "p95": percentile(latencies, 0.95), "max": max(latencies), "jobs": jobs,
                 "rss": rss, "p99ms": p99, "create_s": created}
     finally:
-        subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], capture_output=True)
+        # Waited for: deleting 1,000 tasks would otherwise load the next run.
+        subprocess.run(["kubectl", "delete", "namespace", ns, "--timeout=300s"], capture_output=True)
         if area:
             shutil.rmtree(area, ignore_errors=True)
 

@@ -59,23 +59,34 @@ pub struct RunnerInput {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Batch {
-    /// Where the runner reports each finished task, right after its `result.json`: an empty
-    /// object `<donePrefix><uid>-<generation>`. The operator lists this one prefix while the
-    /// Job runs, and writes each task's status as soon as its result is there.
-    pub done_prefix: String,
+    /// Where the runner reports which tasks are done: one object, a `DoneReport`, rewritten
+    /// right after each task's `result.json`. The operator reads this one object while the
+    /// Job runs (a GET: a LIST of a prefix walked the whole bucket on file-backed servers),
+    /// and writes each task's status as soon as its result is there.
+    pub report_key: String,
 }
 
-impl Batch {
-    /// The report that this task's result is written.
-    pub fn done_key(&self, identity: &TaskIdentity) -> String {
-        format!("{}{}-{}", self.done_prefix, identity.uid, identity.generation)
+/// The tasks of a batch whose result is written, as `<uid>-<generation>`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DoneReport {
+    pub done: Vec<String>,
+}
+
+impl DoneReport {
+    /// Adds a task whose result is written.
+    pub fn add(&mut self, identity: &TaskIdentity) {
+        self.done.push(format!("{}-{}", identity.uid, identity.generation));
     }
 
-    /// The task a report names, as uid and generation.
-    pub fn parse_done_key(&self, key: &str) -> Option<(String, i64)> {
-        let rest = key.strip_prefix(&self.done_prefix)?;
-        let (uid, generation) = rest.rsplit_once('-')?;
-        Some((uid.to_string(), generation.parse().ok()?))
+    /// The reported tasks, as uid and generation.
+    pub fn generations(&self) -> Vec<(String, i64)> {
+        self.done
+            .iter()
+            .filter_map(|entry| {
+                let (uid, generation) = entry.rsplit_once('-')?;
+                Some((uid.to_string(), generation.parse().ok()?))
+            })
+            .collect()
     }
 }
 
@@ -142,4 +153,29 @@ pub struct TextOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     pub preview: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_done_report_names_task_generations_and_skips_what_is_not_one() {
+        let mut report = DoneReport::default();
+        let id = |uid: &str, generation| TaskIdentity {
+            namespace: "ns".into(),
+            name: "t".into(),
+            uid: uid.into(),
+            generation,
+        };
+        report.add(&id("0b7e-4c1a", 1));
+        report.add(&id("ffff", 12));
+        report.done.push("no-generation-x".into());
+        let json = serde_json::to_string(&report).unwrap();
+        let read: DoneReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            read.generations(),
+            vec![("0b7e-4c1a".to_string(), 1), ("ffff".to_string(), 12)]
+        );
+    }
 }

@@ -25,9 +25,9 @@ pub fn manifest_key(kind: TaskKind, id: &TaskIdentity) -> String {
     format!("{}/manifest.json", task_prefix(kind, id))
 }
 
-/// Where the runner of a batch Job reports each finished task (see `taskyard_api::Batch`).
-pub fn batch_done_prefix(job_name: &str) -> String {
-    format!("batches/{job_name}/")
+/// Where the runner of a batch Job reports its finished tasks (see `taskyard_api::Batch`).
+pub fn batch_report_key(job_name: &str) -> String {
+    format!("batches/{job_name}/done.json")
 }
 
 /// Where a TextTask's extracted text goes.

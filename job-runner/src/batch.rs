@@ -3,12 +3,16 @@
 //! since a Pod retry would rerun every task), and its result in the store as soon as it is
 //! done, followed by a "done" report the operator watches for. A task whose result cannot be
 //! written has no report; the Job then fails and the operator runs that task again alone.
+//!
+//! The report is one object listing every task done so far, rewritten after each: one writer
+//! at a time, so the last write lists them all.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use taskyard_api::{Batch, Outcome, RunnerTask, TaskResult, TaskSpec, TaskSpecCommon};
+use taskyard_api::{Batch, DoneReport, Outcome, RunnerTask, TaskResult, TaskSpec, TaskSpecCommon};
 use taskyard_common::store::Store;
+use tokio::sync::Mutex;
 
 use crate::tasks::{Context, run_task, write_result};
 
@@ -29,14 +33,15 @@ pub struct Ended {
 /// Runs every task of the batch, `ctx.args.batch_concurrency` at a time.
 pub async fn run_batch(ctx: &Context, tasks: &[RunnerTask], batch: &Batch) -> Vec<Ended> {
     let concurrency = ctx.args.batch_concurrency.max(1) as usize;
+    let report = Mutex::new(DoneReport::default());
     futures::stream::iter(tasks)
-        .map(|task| run_one(ctx, task, batch))
+        .map(|task| run_one(ctx, task, batch, &report))
         .buffer_unordered(concurrency)
         .collect()
         .await
 }
 
-async fn run_one(ctx: &Context, task: &RunnerTask, batch: &Batch) -> Ended {
+async fn run_one(ctx: &Context, task: &RunnerTask, batch: &Batch, report: &Mutex<DoneReport>) -> Ended {
     let retries = retries_of(&task.spec).max(0) as u32;
     let mut runs = 1;
     let mut result = loop {
@@ -54,7 +59,7 @@ async fn run_one(ctx: &Context, task: &RunnerTask, batch: &Batch) -> Ended {
     tracing::info!(task = %name, outcome = ?result.outcome, reason = %result.reason, runs, "{}", result.message);
     let written = write_with_retries(&ctx.store, &result).await;
     if written {
-        report_done(&ctx.store, batch, task).await;
+        report_done(&ctx.store, batch, report, task).await;
     }
     Ended {
         task: name,
@@ -92,9 +97,16 @@ async fn write_with_retries(store: &Store, result: &TaskResult) -> bool {
 }
 
 /// Best effort: without the report the operator still reads the result when the Job ends.
-async fn report_done(store: &Store, batch: &Batch, task: &RunnerTask) {
-    let key = batch.done_key(&task.identity);
-    if let Err(e) = store.put(&key, bytes::Bytes::new(), "application/octet-stream").await {
+/// The lock is held across the write, so reports land in the order they grow.
+async fn report_done(store: &Store, batch: &Batch, report: &Mutex<DoneReport>, task: &RunnerTask) {
+    let mut report = report.lock().await;
+    report.add(&task.identity);
+    let body = match serde_json::to_vec(&*report) {
+        Ok(body) => bytes::Bytes::from(body),
+        Err(e) => return tracing::warn!("cannot encode the done report: {e}"),
+    };
+    let key = &batch.report_key;
+    if let Err(e) = store.put(key, body, "application/json").await {
         tracing::warn!("cannot report {key}: {e}; the operator reads the result when the Job ends");
     }
 }

@@ -9,20 +9,18 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use support::{Reply, Server};
-use taskyard_api::{Outcome, RunnerInput, TaskResult};
+use taskyard_api::{DoneReport, Outcome, RunnerInput, TaskIdentity, TaskKind, TaskResult};
 use taskyard_tests::cluster::ClusterEnv;
 use taskyard_tests::files::coreutils_digest;
 
 async fn result(env: &ClusterEnv, name: &str, uid: &str) -> TaskResult {
-    let key = format!("tasks/it/hashtask/{name}/{uid}/1/result.json");
-    let body = env
-        .store()
-        .await
-        .get(&key, 1 << 20)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("{key} was not written"));
-    serde_json::from_slice(&body).unwrap()
+    let id = TaskIdentity {
+        namespace: "it".into(),
+        name: name.into(),
+        uid: uid.into(),
+        generation: 1,
+    };
+    env.runner_result(TaskKind::HashTask, &id).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,14 +53,14 @@ async fn every_task_of_a_batch_ends_on_its_own_with_its_own_retries() {
         ("busy", serde_json::json!({"url": server.url("/busy")}), 1),
     ];
     let uid = |name: &str| format!("batch-{name}-{run}");
-    let done_prefix = format!("batches/test-{run}/");
+    let report_key = format!("batches/test-{run}/done.json");
     let input: RunnerInput = serde_json::from_value(serde_json::json!({
         "tasks": tasks.iter().map(|(name, source, retries)| serde_json::json!({
             "identity": {"namespace": "it", "name": name, "uid": uid(name), "generation": 1},
             "kind": "HashTask",
             "spec": {"source": source, "algorithms": ["md5"], "retries": retries, "timeoutSeconds": 60}
         })).collect::<Vec<_>>(),
-        "batch": {"donePrefix": done_prefix},
+        "batch": {"reportKey": report_key},
     }))
     .unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -117,14 +115,14 @@ async fn every_task_of_a_batch_ends_on_its_own_with_its_own_retries() {
         "{termination}"
     );
 
-    let mut reported: Vec<String> = futures::TryStreamExt::try_collect(store.list(&done_prefix))
+    let report = store
+        .get(&report_key, 1 << 20)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the done report is written");
+    let mut reported = serde_json::from_slice::<DoneReport>(&report).unwrap().generations();
     reported.sort();
-    let mut expected: Vec<String> = tasks
-        .iter()
-        .map(|(n, _, _)| format!("{done_prefix}{}-1", uid(n)))
-        .collect();
+    let mut expected: Vec<(String, i64)> = tasks.iter().map(|(n, _, _)| (uid(n), 1)).collect();
     expected.sort();
     assert_eq!(
         reported, expected,

@@ -2,7 +2,7 @@
 //! bucket, result.json written back, failures in the termination message.
 
 use bytes::Bytes;
-use taskyard_api::{Outcome, RunnerInput, TaskResult};
+use taskyard_api::{Outcome, RunnerInput, TaskIdentity, TaskKind, TaskResult};
 use taskyard_tests::cluster::{ClusterEnv, StoreKind};
 use taskyard_tests::files::{coreutils_digest, write_pattern};
 
@@ -32,16 +32,17 @@ fn input(uid: &str, object: &str) -> String {
     serde_json::to_string(&input).unwrap()
 }
 
+fn identity(name: &str, uid: &str) -> TaskIdentity {
+    TaskIdentity {
+        namespace: "it".into(),
+        name: name.into(),
+        uid: uid.into(),
+        generation: 1,
+    }
+}
+
 async fn result(env: &ClusterEnv, uid: &str) -> TaskResult {
-    let key = format!("tasks/it/hashtask/s3/{uid}/1/result.json");
-    let body = env
-        .store()
-        .await
-        .get(&key, 1 << 20)
-        .await
-        .unwrap()
-        .expect("result.json was written");
-    serde_json::from_slice(&body).unwrap()
+    env.runner_result(TaskKind::HashTask, &identity("s3", uid)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -147,12 +148,7 @@ async fn two_runners_storing_the_same_images_at_once_leave_one_object_each() {
     let store = env.store().await;
     let mut stored = 0;
     for uid in [a.1, b.1] {
-        let body = store
-            .get(&format!("tasks/it/imagetask/img/{uid}/1/result.json"), 1 << 20)
-            .await
-            .unwrap()
-            .unwrap();
-        let r: TaskResult = serde_json::from_slice(&body).unwrap();
+        let r = env.runner_result(TaskKind::ImageTask, &identity("img", &uid)).await;
         let Some(taskyard_api::TaskOutput::Image(out)) = r.output else {
             panic!("no image output: {r:?}")
         };

@@ -243,7 +243,7 @@ pub fn build_batch_job(kind: TaskKind, tasks: &[Carried], settings: &Settings) -
     let input = RunnerInput {
         tasks: tasks.iter().map(|c| c.task.clone()).collect(),
         batch: Some(taskyard_api::Batch {
-            done_prefix: taskyard_common::keys::batch_done_prefix(&name),
+            report_key: taskyard_common::keys::batch_report_key(&name),
         }),
     };
     let labels = BTreeMap::from([
@@ -691,7 +691,7 @@ mod tests {
         let tasks = env.iter().find(|e| e.name == "TASKYARD_TASKS").unwrap();
         let input: RunnerInput = serde_json::from_str(tasks.value.as_deref().unwrap()).unwrap();
         assert_eq!(input.tasks.len(), 3);
-        assert_eq!(input.batch.unwrap().done_prefix, format!("batches/{name}/"));
+        assert_eq!(input.batch.unwrap().report_key, format!("batches/{name}/done.json"));
     }
 
     #[test]

@@ -318,6 +318,9 @@ pub enum Decision {
         position: usize,
         quiet_for: Option<Duration>,
     },
+    /// Wait; the place shown was written moments ago and stays as it is for now (the
+    /// refresher brings it up to date later).
+    Hold,
     /// It could start now, but tasks of its kind are arriving right behind it: look again
     /// after this long, and take them along.
     Linger(Duration),
@@ -403,6 +406,14 @@ impl Admission {
                 })
             }
             Admit::Wait { position } => {
+                let moved = me.shown.is_some_and(|shown| shown as usize != position);
+                if moved
+                    && arrivals
+                        .looks
+                        .shown_lately(&me.uid, me.generation, self.pacing.position_hold, now)
+                {
+                    return Decision::Hold;
+                }
                 let waited = arrivals.looks.since_first(&me.uid, me.generation, now);
                 let quiet_for = self
                     .pacing
@@ -445,6 +456,12 @@ impl Admission {
         if let Some(tx) = self.wake.get(&kind) {
             let _ = tx.send((namespace.to_string(), name.to_string()));
         }
+    }
+
+    /// Records that the task generation's place was just written into its status.
+    pub fn position_shown(&self, uid: &str, generation: i64) {
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        arrivals.looks.shown(uid, generation, Instant::now());
     }
 
     /// How long `uid` still backs off after a failed Job creation.
@@ -854,6 +871,7 @@ mod tests {
             linger: Duration::from_millis(300),
             burst_window: Duration::from_secs(10),
             burst_arrivals: 2,
+            position_hold: Duration::from_secs(4),
         };
         Admission::new(caches, Default::default(), BTreeMap::new(), max_running, 10, pacing)
     }
@@ -905,7 +923,7 @@ mod tests {
         };
         assert_eq!(position, 1);
         assert!(quiet_for.is_some_and(|d| d > Duration::from_millis(500) && d <= Duration::from_secs(1)));
-        // A place already shown is kept up to date at once.
+        // A place already shown (by an earlier leader) is brought up to date at once...
         waiting[1].shown = Some(2);
         let again = admission.decide(waiting[1].clone(), false).await;
         assert!(matches!(
@@ -915,5 +933,10 @@ mod tests {
                 quiet_for: None
             }
         ));
+        // ...but one this operator has just written stays a while, though it moved.
+        admission.position_shown(&waiting[1].uid, 1);
+        waiting[1].shown = Some(3);
+        let held = admission.decide(waiting[1].clone(), false).await;
+        assert!(matches!(held, Decision::Hold));
     }
 }

@@ -24,7 +24,7 @@ use crate::job::{LABEL_MANAGED_BY, LABEL_UID, MANAGED_BY, is_batch, members};
 use crate::jobstate::{JobState, job_state};
 use crate::reconcile::Context;
 use futures::TryStreamExt;
-use taskyard_common::keys::batch_done_prefix;
+use taskyard_common::keys::batch_report_key;
 
 /// When the reaper looks at a deleted task's Jobs and objects a second time.
 const REAP_AGAIN_AFTER: Duration = Duration::from_secs(5);
@@ -200,18 +200,13 @@ async fn sweep_orphans(ctx: &Context) -> Result<(), Error> {
         delete_jobs(&jobs, &expired).await?;
     }
     // A batch's done reports go with it (and with an orphan).
-    let batches = listed.iter().filter(|job| is_batch(job)).filter_map(|job| {
-        let name = job.metadata.name.as_ref()?;
-        (orphaned.contains(name) || expired.contains(name)).then_some(name)
-    });
+    let deleted: HashSet<&String> = orphaned.iter().chain(&expired).collect();
+    let batches = listed
+        .iter()
+        .filter(|job| is_batch(job))
+        .filter_map(|job| job.metadata.name.as_ref().filter(|name| deleted.contains(name)));
     for name in batches {
-        let keys: Vec<String> = ctx
-            .store
-            .list(&batch_done_prefix(name))
-            .try_collect()
-            .await
-            .unwrap_or_default();
-        if let Err(e) = delete_objects(&ctx.store, &keys).await {
+        if let Err(e) = delete_objects(&ctx.store, &[batch_report_key(name)]).await {
             tracing::warn!(job = %name, "cannot delete a batch's done reports: {e}");
         }
     }

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use taskyard_api::{TaskIdentity, TaskKind, TaskResult};
+use taskyard_common::keys::result_key;
 use taskyard_common::store::{S3Settings, S3Store, Store};
 
 /// Names the env file of a store other than the local cluster's (see `load_store`).
@@ -123,5 +125,18 @@ impl ClusterEnv {
 
     pub async fn store(&self) -> Store {
         Store::S3(S3Store::connect(&self.s3_settings()).await)
+    }
+
+    /// The `result.json` a runner wrote for a task generation; fails the test if there is none.
+    pub async fn runner_result(&self, kind: TaskKind, id: &TaskIdentity) -> TaskResult {
+        let key = result_key(kind, id);
+        let body = self
+            .store()
+            .await
+            .get(&key, 1 << 20)
+            .await
+            .unwrap_or_else(|e| panic!("cannot read {key}: {e}"))
+            .unwrap_or_else(|| panic!("{key} was not written"));
+        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{key} is not a runner result: {e}"))
     }
 }

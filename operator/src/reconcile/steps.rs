@@ -197,6 +197,8 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             Decision::Wait {
                 quiet_for: Some(wait), ..
             } => return Ok(ControlFlow::Break(Action::requeue(wait))),
+            // Its place was written moments ago: woken when it is a head, or by the refresher.
+            Decision::Hold => return Ok(ControlFlow::Break(Action::await_change())),
             Decision::Wait { position, .. } => position,
         };
         let mut status = fresh_status(&self.old, self.identity.generation);
@@ -217,6 +219,8 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             now(),
         );
         write_status(&self.tasks, self.task, &self.old, &status).await?;
+        ctx.admission
+            .position_shown(&self.identity.uid, self.identity.generation);
         // Woken when it reaches the head of the line (and by the queue's refresher).
         Ok(ControlFlow::Break(Action::await_change()))
     }
