@@ -10,4 +10,5 @@ pub mod http;
 pub mod images;
 pub mod kubectl;
 pub mod local_run;
+pub mod plugin;
 pub mod sts;
