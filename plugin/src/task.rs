@@ -79,25 +79,32 @@ pub async fn find(client: &kube::Client, namespace: &str, arg: &str) -> Result<(
     let (kind, name) = parse_ref(arg)?;
     let kinds: Vec<&'static str> = kind.map(|k| vec![k]).unwrap_or_else(|| KINDS.to_vec());
     let mut found = Vec::new();
+    // A user may read some kinds only: a bare name is looked up in those, and a refusal
+    // counts only when no kind could be read.
+    let (mut refused, mut readable) = (None, 0);
     for kind in kinds {
         let what = format!("get {} in namespace {namespace}", resource(kind));
-        if let Some(object) = api(client, namespace, kind)
-            .get_opt(&name)
-            .await
-            .map_err(|e| kube_error(&what, e))?
-        {
-            found.push((
+        let got = api(client, namespace, kind).get_opt(&name).await;
+        readable += usize::from(got.is_ok());
+        match got {
+            Ok(Some(object)) => found.push((
                 TaskRef {
                     kind,
                     name: name.clone(),
                 },
                 object,
-            ));
+            )),
+            Ok(None) => {}
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                refused.get_or_insert(kube_error(&what, kube::Error::Api(s)));
+            }
+            Err(e) => return Err(kube_error(&what, e)),
         }
     }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err(PluginError::Kube(format!(
+    match (found.len(), refused) {
+        (1, _) => Ok(found.remove(0)),
+        (0, Some(refused)) if readable == 0 => Err(refused),
+        (0, _) => Err(PluginError::Kube(format!(
             "no task named {name:?} in namespace {namespace} (`kubectl get taskyard -n {namespace}` lists them)"
         ))),
         _ => Err(PluginError::Usage(format!(
