@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::backend::Backend;
+use crate::plugin_api::authorizer::Authorizer;
 use crate::settings::Limits;
 
 /// What every handler gets.
@@ -14,11 +15,14 @@ use crate::settings::Limits;
 pub struct AppState {
     pub backend: Arc<dyn Backend>,
     pub limits: Limits,
+    /// Checks `kubectl taskyard`'s users (cluster mode only).
+    pub authorizer: Option<Arc<dyn Authorizer>>,
 }
 
-pub fn router(backend: Arc<dyn Backend>, limits: Limits) -> Router {
+pub fn router(backend: Arc<dyn Backend>, limits: Limits, authorizer: Option<Arc<dyn Authorizer>>) -> Router {
     crate::legacy::routes()
         .merge(crate::tasks_api::routes())
+        .merge(crate::plugin_api::routes())
         .merge(crate::web::routes())
         // For the kubelet's probes: the process answers HTTP. Readiness asks no more, since
         // each request reports its own Kubernetes or store failure clearly.
@@ -37,5 +41,9 @@ pub fn router(backend: Arc<dyn Backend>, limits: Limits) -> Router {
                 json!({"message": "The method is not allowed for the requested URL."}),
             )
         })
-        .with_state(AppState { backend, limits })
+        .with_state(AppState {
+            backend,
+            limits,
+            authorizer,
+        })
 }

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod backend;
 pub mod legacy;
+pub mod plugin_api;
 pub mod reply;
 pub mod settings;
 pub mod tasks_api;

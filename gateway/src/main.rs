@@ -8,6 +8,7 @@ use taskyard_common::store::{S3Settings, S3Store, Store};
 use taskyard_gateway::backend::Backend;
 use taskyard_gateway::backend::cluster::ClusterBackend;
 use taskyard_gateway::backend::local::LocalBackend;
+use taskyard_gateway::plugin_api::authorizer::{Authorizer, KubeAuthorizer};
 use taskyard_gateway::settings::Settings;
 
 #[tokio::main]
@@ -27,7 +28,7 @@ async fn main() -> ExitCode {
     } else {
         cluster(&settings).await
     };
-    let (backend, mode) = match started {
+    let (backend, authorizer, mode) = match started {
         Ok(started) => started,
         Err(e) => {
             eprintln!("error: {e}");
@@ -47,7 +48,7 @@ async fn main() -> ExitCode {
     let addr = listener.local_addr().expect("a bound listener has an address");
     // Tests and scripts read this line to learn the port (with --listen 127.0.0.1:0).
     println!("taskyard-gateway listening on http://{addr} ({mode})");
-    let app = taskyard_gateway::app::router(backend, settings.limits());
+    let app = taskyard_gateway::app::router(backend, settings.limits(), authorizer);
     // Ctrl-C, or SIGTERM as a container runtime sends it.
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -66,8 +67,11 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A started backend, the checker of plugin users (cluster mode), and a line saying which.
+type Started = (Arc<dyn Backend>, Option<Arc<dyn Authorizer>>, String);
+
 /// Local mode: tasks run in this process against a directory store.
-async fn local(settings: &Settings) -> Result<(Arc<dyn Backend>, String), String> {
+async fn local(settings: &Settings) -> Result<Started, String> {
     let backend = LocalBackend::start(settings)?;
     match backend.restore().await? {
         0 => {}
@@ -75,13 +79,14 @@ async fn local(settings: &Settings) -> Result<(Arc<dyn Backend>, String), String
     }
     Ok((
         Arc::new(backend),
+        None,
         format!("local mode, store {}", settings.store.display()),
     ))
 }
 
 /// Cluster mode: tasks are resources in `--namespace`, run by the operator; uploads go to
 /// the operator's bucket.
-async fn cluster(settings: &Settings) -> Result<(Arc<dyn Backend>, String), String> {
+async fn cluster(settings: &Settings) -> Result<Started, String> {
     let client = kube::Client::try_default().await.map_err(|e| {
         format!(
             "cannot reach the Kubernetes API ({e}); run in a Pod with a ServiceAccount, set KUBECONFIG, or use --local"
@@ -103,7 +108,8 @@ async fn cluster(settings: &Settings) -> Result<(Arc<dyn Backend>, String), Stri
         store.describe()
     );
     Ok((
-        Arc::new(ClusterBackend::new(client, store, settings.namespace.clone())),
+        Arc::new(ClusterBackend::new(client.clone(), store, settings.namespace.clone())),
+        Some(Arc::new(KubeAuthorizer::new(client))),
         mode,
     ))
 }

@@ -6,9 +6,21 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use taskyard_common::store::Store;
 
+use crate::upload::UploadError;
+
 /// `body` as JSON with `status`.
 pub fn json(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
+}
+
+/// `{"message"}` with `status`: the error shape of most of the gateway's APIs.
+pub fn message(status: StatusCode, message: impl Into<String>) -> Response {
+    json(status, serde_json::json!({ "message": message.into() }))
+}
+
+/// An upload that was not stored, as a `{"message"}` with the status its cause calls for.
+pub fn upload_failed(e: UploadError) -> Response {
+    message(e.status(), e.to_string())
 }
 
 /// A redirect that keeps the method and body (307 or 308), as Starlette and Werkzeug send

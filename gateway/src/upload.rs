@@ -1,6 +1,8 @@
 //! Uploads stream from the request into the namespace's upload area of the store, a chunk at
 //! a time: a 1 GiB upload never sits in the gateway's memory.
 
+use std::collections::BTreeMap;
+
 use axum::extract::multipart::{Field, Multipart, MultipartError};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -72,17 +74,6 @@ where
     }
 }
 
-/// Streams one multipart field to `object` in `namespace`'s upload area.
-pub async fn store_field(
-    store: &Store,
-    namespace: &str,
-    object: &str,
-    field: Field<'_>,
-    limit: u64,
-) -> Result<Stored, UploadError> {
-    store_stream(store, namespace, object, field, limit).await
-}
-
 /// A field whose first bytes were read, so that its type is known before choosing where
 /// it goes.
 pub struct Peeked<'a> {
@@ -142,4 +133,141 @@ pub async fn drain(field: Field<'_>) -> Result<(), UploadError> {
 /// The next field of a multipart body, mapping errors.
 pub async fn next_field(multipart: &mut Multipart) -> Result<Option<Field<'_>>, UploadError> {
     Ok(multipart.next_field().await?)
+}
+
+/// Which parts of a multipart form a handler wants.
+pub struct Parts {
+    /// Whether a part is the file; the first such part is handed over, later ones drained.
+    pub is_file: fn(&Field<'_>) -> bool,
+    /// Whether a part is a small text field to keep by name (the first of a name counts).
+    pub is_text: fn(&Field<'_>) -> bool,
+    /// The longest text field accepted, in bytes.
+    pub text_max: usize,
+}
+
+impl Parts {
+    /// Only the part named `file`; every other part is drained.
+    pub const FILE_ONLY: Parts = Parts {
+        is_file: is_named_file,
+        is_text: |_| false,
+        text_max: 0,
+    };
+}
+
+/// A part named `file`.
+pub fn is_named_file(field: &Field<'_>) -> bool {
+    field.name() == Some("file")
+}
+
+/// The file part as `first_file` shows it to the handler before storing it.
+pub struct FilePart<'a> {
+    /// The part's file name, if it has one.
+    pub file_name: Option<&'a str>,
+    /// The first bytes (up to `SNIFF_BYTES`; fewer only if the file is shorter).
+    pub head: &'a [u8],
+    /// The text fields read before the file part.
+    pub texts: &'a BTreeMap<String, String>,
+}
+
+/// How many bytes of the file a handler sees before choosing where it goes (enough to tell
+/// an image's format).
+pub const SNIFF_BYTES: usize = 64;
+
+/// Where to store the file: an object in the namespace's upload area, and the size limit.
+pub struct Destination {
+    pub object: String,
+    pub limit: u64,
+}
+
+/// A multipart form read to its end.
+pub struct Form {
+    /// The file part's file name, when the form had a file part.
+    pub file: Option<Option<String>>,
+    /// Where the file went, when the handler chose to store it.
+    pub stored: Option<Stored>,
+    pub texts: BTreeMap<String, String>,
+}
+
+/// A form that could not be read; `stored` is the upload already made, for the caller to
+/// delete when nothing will read it.
+pub struct Failed<E> {
+    pub error: E,
+    pub stored: Option<Stored>,
+}
+
+/// Reads a multipart body to its end: the first file part is shown to `choose` (its name, its
+/// first bytes and the text fields before it), then streamed to the destination it names in
+/// `namespace`'s upload area, or drained when it names none (or refused with its error); the
+/// wanted text fields are kept and every other part is drained unread. A sync `choose` keeps
+/// the handlers' futures `Send` and the borrow of the body simple.
+pub async fn first_file<E>(
+    multipart: &mut Multipart,
+    parts: &Parts,
+    store: &Store,
+    namespace: &str,
+    choose: impl FnOnce(&FilePart<'_>) -> Result<Option<Destination>, E>,
+) -> Result<Form, Failed<E>>
+where
+    E: From<UploadError>,
+{
+    let mut form = Form {
+        file: None,
+        stored: None,
+        texts: BTreeMap::new(),
+    };
+    let mut choose = Some(choose);
+    loop {
+        let field = match next_field(multipart).await {
+            Ok(Some(field)) => field,
+            Ok(None) => return Ok(form),
+            Err(e) => return Err(form.failed(e.into())),
+        };
+        let is_file = (parts.is_file)(&field);
+        let outcome = match choose.take_if(|_| is_file) {
+            Some(choose) => take_file(&mut form, field, store, namespace, choose).await,
+            None if (parts.is_text)(&field) && !is_file => {
+                let name = field.name().unwrap_or_default().to_string();
+                small_text(field, parts.text_max).await.map_err(E::from).map(|text| {
+                    form.texts.entry(name).or_insert(text);
+                })
+            }
+            None => drain(field).await.map_err(E::from),
+        };
+        if let Err(e) = outcome {
+            return Err(form.failed(e));
+        }
+    }
+}
+
+/// Peeks at the file part, lets `choose` decide, and stores or drains it.
+async fn take_file<E: From<UploadError>>(
+    form: &mut Form,
+    field: Field<'_>,
+    store: &Store,
+    namespace: &str,
+    choose: impl FnOnce(&FilePart<'_>) -> Result<Option<Destination>, E>,
+) -> Result<(), E> {
+    let file_name = field.file_name().map(str::to_string);
+    let peeked = peek(field, SNIFF_BYTES).await?;
+    let part = FilePart {
+        file_name: file_name.as_deref(),
+        head: &peeked.head,
+        texts: &form.texts,
+    };
+    let destination = choose(&part)?;
+    form.file = Some(file_name);
+    match destination {
+        Some(to) => form.stored = Some(peeked.store(store, namespace, &to.object, to.limit).await?),
+        None => peeked.drain().await?,
+    }
+    Ok(())
+}
+
+impl Form {
+    fn failed<E>(self, error: E) -> Failed<E> {
+        Failed {
+            error,
+            stored: self.stored,
+        }
+    }
 }

@@ -25,7 +25,19 @@ async fn the_page_and_docs_are_self_contained() {
             assert!(!html.contains(external), "{path} loads an external asset ({external})");
         }
     }
+    // Both pages share one stylesheet, served by the gateway itself.
+    let css = client().get(gw.url("/taskyard.css")).send().await.unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    let css = css.text().await.unwrap();
+    assert!(
+        css.contains(".page") && css.contains(".docs") && !css.contains("url("),
+        "{css}"
+    );
     let page = client().get(gw.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("href=\"/taskyard.css\""),
+        "the page uses the shared stylesheet"
+    );
     assert!(page.contains("href=\"/docs\""), "the page leads to the API docs");
     // The originals' docs paths lead to the same docs.
     for path in ["/api/", "/redoc"] {

@@ -182,7 +182,8 @@ fi
 
 # --- Taskyard images, from this checkout -----------------------------------------------------
 log "building taskyard binaries"
-(cd "$repo" && cargo build -q -p taskyard-operator -p job-runner -p taskyard-gateway --bins)
+# kubectl-taskyard is not in an image: the plugin e2e tests run it on the host, as a user would.
+(cd "$repo" && cargo build -q -p taskyard-operator -p job-runner -p taskyard-gateway -p kubectl-taskyard --bins)
 operator_image=$("$here/images/build-image.sh" --target operator "$CARGO_TARGET_DIR/debug")
 runner_image=$("$here/images/build-image.sh" --target runner "$CARGO_TARGET_DIR/debug")
 gateway_image=$("$here/images/build-image.sh" --target gateway "$CARGO_TARGET_DIR/debug")

@@ -14,4 +14,5 @@ pub mod images;
 pub mod kubectl;
 pub mod local_run;
 pub mod partition;
+pub mod plugin;
 pub mod sts;

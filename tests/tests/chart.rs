@@ -155,11 +155,27 @@ fn the_gateway_renders_only_when_enabled_locked_down_on_port_9000() {
         json!([{"apiGroups": ["taskyard.dev"], "resources": ["hashtasks", "imagetasks", "texttasks"],
                 "verbs": ["create", "get", "list", "watch"]}])
     );
+    // Cluster-wide, only the two reviews that check kubectl taskyard's users.
+    let reviews = kind(&objects, "ClusterRole")
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == "taskyard-gateway-reviews")
+        .expect("the gateway's review ClusterRole");
+    assert_eq!(
+        reviews["rules"],
+        json!([{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+               {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}])
+    );
+    let cluster_bindings: Vec<_> = kind(&objects, "ClusterRoleBinding")
+        .into_iter()
+        .filter(|b| b["subjects"].to_string().contains("taskyard-gateway"))
+        .collect();
+    assert_eq!(cluster_bindings.len(), 1, "{cluster_bindings:?}");
+    assert_eq!(cluster_bindings[0]["roleRef"]["name"], "taskyard-gateway-reviews");
     assert!(
-        kind(&objects, "ClusterRoleBinding")
+        !kind(&render(&json!({"store": {"bucket": "b"}})), "ClusterRole")
             .iter()
-            .all(|b| !b["subjects"].to_string().contains("taskyard-gateway")),
-        "no cluster-wide rights"
+            .any(|r| r["metadata"]["name"] == "taskyard-gateway-reviews"),
+        "no review rights without the gateway"
     );
     for (bad, needle) in [
         (json!({"namespace": "Legacy_NS"}), "/gateway/namespace"),

@@ -220,4 +220,8 @@ fn the_gateway_may_create_and_read_tasks_in_its_namespace_and_nothing_more() {
     ] {
         assert!(!can(&args), "the gateway may {args:?}");
     }
+    // The two reviews behind kubectl taskyard, and nothing else cluster-wide.
+    assert!(can(&["create", "tokenreviews.authentication.k8s.io"]));
+    assert!(can(&["create", "subjectaccessreviews.authorization.k8s.io"]));
+    assert!(!can(&["create", "hashtasks.taskyard.dev", "--all-namespaces"]));
 }

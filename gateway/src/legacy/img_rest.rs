@@ -19,8 +19,8 @@ use taskyard_api::{Phase, TaskKind};
 
 use crate::app::AppState;
 use crate::backend::{NewTask, TaskView};
-use crate::reply::{json, redirect, with_query};
-use crate::upload::{self, UploadError};
+use crate::reply::{json, message, redirect, upload_failed, with_query};
+use crate::upload::{self, Destination, Failed, Parts, UploadError};
 
 const API: &str = "img-rest";
 
@@ -38,12 +38,16 @@ pub fn routes() -> Router<AppState> {
         .route("/resize/{guid}", get(image))
 }
 
-fn message(status: StatusCode, message: impl Into<String>) -> Response {
-    json(status, json!({ "message": message.into() }))
+/// Why an upload is refused: its body, or a file that is not an image.
+enum Refused {
+    Upload(UploadError),
+    NotAnImage(&'static str),
 }
 
-fn upload_failed(e: UploadError) -> Response {
-    message(e.status(), e.to_string())
+impl From<UploadError> for Refused {
+    fn from(e: UploadError) -> Self {
+        Refused::Upload(e)
+    }
 }
 
 async fn create(State(state): State<AppState>, multipart: Result<Multipart, MultipartRejection>) -> Response {
@@ -51,46 +55,39 @@ async fn create(State(state): State<AppState>, multipart: Result<Multipart, Mult
         return message(StatusCode::BAD_REQUEST, BAD_REQUEST);
     };
     let guid = uuid::Uuid::new_v4().to_string();
-    let store = state.backend.store();
-    let mut stored = None;
-    loop {
-        let field = match upload::next_field(&mut multipart).await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => return upload_failed(e),
-        };
-        if field.name() != Some("file") || stored.is_some() {
-            if let Err(e) = upload::drain(field).await {
-                return upload_failed(e);
-            }
-            continue;
-        }
-        // The type is judged from the first bytes, before anything is stored.
-        let peeked = match upload::peek(field, 64).await {
-            Ok(peeked) => peeked,
-            Err(e) => return upload_failed(e),
-        };
-        let Some(format) = taskyard_runner::images::format::sniff(&peeked.head) else {
-            let what = if peeked.head.is_empty() {
+    let (store, namespace) = (state.backend.store(), state.backend.namespace());
+    // The type is judged from the first bytes, before anything is stored.
+    let form = upload::first_file(&mut multipart, &Parts::FILE_ONLY, store, namespace, |file| {
+        let Some(format) = taskyard_runner::images::format::sniff(file.head) else {
+            return Err(Refused::NotAnImage(if file.head.is_empty() {
                 "is empty"
             } else {
                 "is not a JPEG, PNG, GIF or WebP image"
-            };
+            }));
+        };
+        let ext = taskyard_runner::images::format::extension(format);
+        Ok(Some(Destination {
+            object: format!("img-rest/{guid}.{ext}"),
+            limit: state.limits.max_image_bytes,
+        }))
+    })
+    .await;
+    let stored = match form.map(|form| form.stored) {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return message(StatusCode::BAD_REQUEST, BAD_REQUEST),
+        Err(Failed {
+            error: Refused::Upload(e),
+            ..
+        }) => return upload_failed(e),
+        Err(Failed {
+            error: Refused::NotAnImage(what),
+            ..
+        }) => {
             return message(
                 StatusCode::BAD_REQUEST,
                 format!("the uploaded file {what}; send an image in the multipart part \"file\""),
             );
-        };
-        let ext = taskyard_runner::images::format::extension(format);
-        let object = format!("img-rest/{guid}.{ext}");
-        let limit = state.limits.max_image_bytes;
-        match peeked.store(store, state.backend.namespace(), &object, limit).await {
-            Ok(s) => stored = Some(s),
-            Err(e) => return upload_failed(e),
         }
-    }
-    let Some(stored) = stored else {
-        return message(StatusCode::BAD_REQUEST, BAD_REQUEST);
     };
     let spec = super::exact_resize(&stored.object, 100, 100, "jpeg", 75);
     match state.backend.create(NewTask::for_api(API, name_of(&guid), spec)).await {

@@ -14,7 +14,7 @@ use taskyard_api::{Phase, TaskKind};
 use crate::app::AppState;
 use crate::backend::{BackendError, NewTask, Status, TaskView};
 use crate::reply::{json, redirect, with_query};
-use crate::upload::{self, UploadError};
+use crate::upload::{self, Destination, Parts, UploadError};
 
 const API: &str = "md5";
 
@@ -70,29 +70,20 @@ async fn create(State(state): State<AppState>, multipart: Result<Multipart, Mult
     let Ok(mut multipart) = multipart else {
         return field_required();
     };
-    let store = state.backend.store();
-    let namespace = state.backend.namespace();
-    let mut stored = None;
-    loop {
-        let field = match upload::next_field(&mut multipart).await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => return upload_failed(e),
-        };
-        if field.name() != Some("file") || stored.is_some() {
-            if let Err(e) = upload::drain(field).await {
-                return upload_failed(e);
-            }
-            continue;
-        }
-        let object = format!("hashes/{}", uuid::Uuid::new_v4());
-        match upload::store_field(store, namespace, &object, field, state.limits.max_upload_bytes).await {
-            Ok(s) => stored = Some(s),
-            Err(e) => return upload_failed(e),
-        }
-    }
-    let Some(stored) = stored else {
-        return field_required();
+    let (store, namespace) = (state.backend.store(), state.backend.namespace());
+    let form = upload::first_file(&mut multipart, &Parts::FILE_ONLY, store, namespace, |_| {
+        Ok::<_, UploadError>(Some(Destination {
+            object: format!("hashes/{}", uuid::Uuid::new_v4()),
+            limit: state.limits.max_upload_bytes,
+        }))
+    })
+    .await;
+    let stored = match form {
+        Ok(form) => match form.stored {
+            Some(stored) => stored,
+            None => return field_required(),
+        },
+        Err(failed) => return upload_failed(failed.error),
     };
     let spec = super::spec(
         "HashTask",

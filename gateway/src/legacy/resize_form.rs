@@ -5,7 +5,7 @@
 //! ImageTask `resize-<uuid>`: exactly width x height, aspect ignored, in the format the
 //! file's extension names (.jpg: JPEG quality 75, .png: PNG). CORS is open, as it was.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Router;
 use axum::extract::multipart::MultipartRejection;
@@ -20,7 +20,7 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::app::AppState;
 use crate::backend::NewTask;
 use crate::reply::json;
-use crate::upload::{self, Stored, UploadError};
+use crate::upload::{self, Destination, Parts, Stored, UploadError};
 
 const API: &str = "resize-form";
 
@@ -55,6 +55,13 @@ fn upload_failed(e: UploadError) -> Response {
     refuse(e.status(), message, e.to_string())
 }
 
+/// The image in a part `file` that has a file name; `width` and `height` as plain fields.
+const PARTS: Parts = Parts {
+    is_file: |field| upload::is_named_file(field) && field.file_name().is_some_and(|f| !f.is_empty()),
+    is_text: |field| matches!(field.name(), Some("width" | "height")) && field.file_name().is_none(),
+    text_max: 64,
+};
+
 /// The extension after the last dot, if it is one the service resizes.
 fn allowed_extension(filename: &str) -> Option<&'static str> {
     let (_, ext) = filename.rsplit_once('.')?;
@@ -78,39 +85,25 @@ async fn create(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
     let task_id = uuid::Uuid::new_v4().to_string();
-    let mut form: HashMap<String, String> = HashMap::new();
+    let mut form = BTreeMap::new();
     // The file part's name, and the upload when its extension was one we resize.
     let mut file: Option<(String, Option<Stored>)> = None;
     if let Ok(mut multipart) = multipart {
-        loop {
-            let field = match upload::next_field(&mut multipart).await {
-                Ok(Some(field)) => field,
-                Ok(None) => break,
-                Err(e) => return upload_failed(e),
-            };
-            let name = field.name().unwrap_or_default().to_string();
-            let filename = field.file_name().map(str::to_string);
-            let outcome = match (name.as_str(), filename) {
-                ("file", Some(filename)) if file.is_none() && !filename.is_empty() => {
-                    match allowed_extension(&filename) {
-                        Some(ext) => {
-                            let object = format!("resize-form/{task_id}.{ext}");
-                            let limit = state.limits.max_image_bytes;
-                            upload::store_field(state.backend.store(), state.backend.namespace(), &object, field, limit)
-                                .await
-                                .map(|stored| file = Some((filename, Some(stored))))
-                        }
-                        None => upload::drain(field).await.map(|()| file = Some((filename, None))),
-                    }
-                }
-                ("width" | "height", None) => upload::small_text(field, 64).await.map(|text| {
-                    form.entry(name).or_insert(text);
-                }),
-                _ => upload::drain(field).await,
-            };
-            if let Err(e) = outcome {
-                return upload_failed(e);
+        let (store, namespace) = (state.backend.store(), state.backend.namespace());
+        let read = upload::first_file(&mut multipart, &PARTS, store, namespace, |file| {
+            let ext = allowed_extension(file.file_name.unwrap_or_default());
+            Ok::<_, UploadError>(ext.map(|ext| Destination {
+                object: format!("resize-form/{task_id}.{ext}"),
+                limit: state.limits.max_image_bytes,
+            }))
+        })
+        .await;
+        match read {
+            Ok(read) => {
+                file = read.file.map(|name| (name.unwrap_or_default(), read.stored));
+                form = read.texts;
             }
+            Err(failed) => return upload_failed(failed.error),
         }
     }
     // Checked in the original's order: file, size, extension. Flask's request.values reads

@@ -10,8 +10,6 @@
 mod options;
 mod view;
 
-use std::collections::BTreeMap;
-
 use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
@@ -23,8 +21,8 @@ use taskyard_api::TaskKind;
 
 use crate::app::AppState;
 use crate::backend::{NewTask, TaskView};
-use crate::reply::json;
-use crate::upload::{self, UploadError};
+use crate::reply::{json, message, upload_failed};
+use crate::upload::{self, Destination, Parts, UploadError};
 
 /// The `gateway-api` label of the tasks this API creates.
 const API: &str = "web";
@@ -36,13 +34,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/tasks/{kind}/{name}/outputs/{n}", get(output))
 }
 
-fn message(status: StatusCode, message: impl Into<String>) -> Response {
-    json(status, json!({ "message": message.into() }))
-}
-
-fn upload_failed(e: UploadError) -> Response {
-    message(e.status(), e.to_string())
-}
+/// The file in a part named `file`, and the task's options as text fields.
+const PARTS: Parts = Parts {
+    is_file: upload::is_named_file,
+    is_text: |field| options::FIELDS.contains(&field.name().unwrap_or_default()),
+    text_max: options::FIELD_MAX_BYTES,
+};
 
 async fn create(State(state): State<AppState>, multipart: Result<Multipart, MultipartRejection>) -> Response {
     let Ok(mut multipart) = multipart else {
@@ -54,39 +51,25 @@ async fn create(State(state): State<AppState>, multipart: Result<Multipart, Mult
     let id = uuid::Uuid::new_v4();
     let store = state.backend.store();
     let namespace = state.backend.namespace();
-    let mut fields = BTreeMap::new();
-    let mut stored = None;
-    loop {
-        let field = match upload::next_field(&mut multipart).await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => return upload_failed(e),
+    let form = upload::first_file(&mut multipart, &PARTS, store, namespace, |file| {
+        // Images are bounded tighter, when the form said first that this is a resize.
+        let limit = match file.texts.get("action").map(String::as_str) {
+            Some("resize") => state.limits.max_image_bytes,
+            _ => state.limits.max_upload_bytes,
         };
-        let name = field.name().unwrap_or_default().to_string();
-        let result = if name == "file" && stored.is_none() {
-            // Images are bounded tighter, when the form said first that this is a resize.
-            let limit = match fields.get("action").map(String::as_str) {
-                Some("resize") => state.limits.max_image_bytes,
-                _ => state.limits.max_upload_bytes,
-            };
-            let object = format!("web/{id}{}", extension(field.file_name()));
-            upload::store_field(store, namespace, &object, field, limit)
-                .await
-                .map(|s| stored = Some(s))
-        } else if options::FIELDS.contains(&name.as_str()) {
-            upload::small_text(field, options::FIELD_MAX_BYTES).await.map(|v| {
-                fields.insert(name, v);
-            })
-        } else {
-            upload::drain(field).await
-        };
-        if let Err(e) = result {
-            if let Some(s) = &stored {
+        let object = format!("web/{id}{}", extension(file.file_name));
+        Ok::<_, UploadError>(Some(Destination { object, limit }))
+    })
+    .await;
+    let (stored, fields) = match form {
+        Ok(form) => (form.stored, form.texts),
+        Err(failed) => {
+            if let Some(s) = &failed.stored {
                 let _ = store.delete(&s.key).await;
             }
-            return upload_failed(e);
+            return upload_failed(failed.error);
         }
-    }
+    };
     let Some(stored) = stored else {
         return message(
             StatusCode::BAD_REQUEST,

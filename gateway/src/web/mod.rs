@@ -11,6 +11,8 @@ use crate::app::AppState;
 const INDEX: &str = include_str!("index.html");
 const DOCS: &str = include_str!("docs.html");
 const OPENAPI: &str = include_str!("openapi.json");
+/// One stylesheet for both pages.
+const CSS: &str = include_str!("taskyard.css");
 
 pub fn routes() -> Router<AppState> {
     let html = |body: &'static str| {
@@ -20,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(html(INDEX)))
         .route("/docs", get(html(DOCS)))
         .route("/openapi.json", get(openapi))
+        .route("/taskyard.css", get(css))
         // Where the originals had their docs: 000's Swagger UI and document under /api/, 003's
         // /swagger.json, 004's ReDoc. One OpenAPI 3 document describes all five APIs here.
         .route("/api/swagger.json", get(openapi))
@@ -30,4 +33,8 @@ pub fn routes() -> Router<AppState> {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
 }

@@ -61,9 +61,7 @@ pub async fn method_not_allowed() -> Response {
     )
 }
 
-pub fn message(status: StatusCode, message: impl Into<String>) -> Response {
-    json(status, json!({ "message": message.into() }))
-}
+pub use crate::reply::message;
 
 pub fn not_found() -> Response {
     message(StatusCode::NOT_FOUND, NOT_FOUND)

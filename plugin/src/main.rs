@@ -1,0 +1,101 @@
+//! `kubectl taskyard`: run Taskyard tasks on local files and web pages as yourself. A local
+//! file goes to the gateway with your token (it checks that you may create the task kind in
+//! the namespace and stores the file in that namespace's upload area); the task is then
+//! created with your own kubeconfig credentials.
+
+mod cli;
+mod error;
+mod gateway;
+mod spec;
+mod task;
+mod user;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, Run};
+use error::PluginError;
+use spec::NewTask;
+use user::User;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), PluginError> {
+    let usage = PluginError::Usage;
+    let user = user::load(&cli.global).await?;
+    match cli.command {
+        Command::Hash { file, algorithms, run } => {
+            // Checked before the upload, so a typo costs nothing.
+            spec::hash("x", &algorithms).map_err(usage)?;
+            let object = upload(&user, &cli.global, &file, "HashTask").await?;
+            start(&user, spec::hash(&object, &algorithms).map_err(usage)?, &run).await
+        }
+        Command::Resize { file, resize, run } => {
+            spec::resize_object("x", &resize).map_err(usage)?;
+            let object = upload(&user, &cli.global, &file, "ImageTask").await?;
+            start(&user, spec::resize_object(&object, &resize).map_err(usage)?, &run).await
+        }
+        Command::Text { source, run } => {
+            let task = if spec::is_web_url(&source) {
+                spec::text(("page", &source))
+            } else {
+                let object = upload(&user, &cli.global, Path::new(&source), "TextTask").await?;
+                spec::text(("object", &object))
+            };
+            start(&user, task, &run).await
+        }
+        Command::Images {
+            page,
+            resize,
+            max_images,
+            run,
+        } => start(&user, spec::images(&page, &resize, max_images).map_err(usage)?, &run).await,
+        Command::Get { task } => {
+            let (task, object) = task::find(&user.client, &user.namespace, &task).await?;
+            print!("{}", task::report(&task, &object)?);
+            Ok(())
+        }
+        Command::Wait { task, timeout } => {
+            let (task, _) = task::find(&user.client, &user.namespace, &task).await?;
+            let object = task::wait(&user.client, &user.namespace, &task, timeout).await?;
+            print!("{}", task::report(&task, &object)?);
+            Ok(())
+        }
+    }
+}
+
+/// Streams the file through the gateway; returns the task's `source.object`.
+async fn upload(user: &User, global: &cli::Global, file: &Path, kind: &str) -> Result<String, PluginError> {
+    let uploaded = gateway::upload(user, global, file, &spec::resource(kind)).await?;
+    eprintln!(
+        "uploaded {} ({} bytes) to {}",
+        file.display(),
+        uploaded.size,
+        uploaded.key
+    );
+    Ok(uploaded.object)
+}
+
+/// Creates the task as the user; with --wait, waits and prints its results.
+async fn start(user: &User, task: NewTask, run: &Run) -> Result<(), PluginError> {
+    let created = task::create(&user.client, &user.namespace, &task, run.name.as_deref()).await?;
+    println!("{created} created in namespace {}", user.namespace);
+    if run.wait {
+        let object = task::wait(&user.client, &user.namespace, &created, run.timeout).await?;
+        print!("{}", task::report(&created, &object)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! End to end on the local cluster: `kubectl taskyard` run on the host by a user whose only
+//! rights are a Role allowing HashTasks in namespace A (a ServiceAccount token in a
+//! kubeconfig of its own). The chart-installed gateway checks the token (TokenReview) and the
+//! right to create the task kind in the target namespace (SubjectAccessReview) before it
+//! stores a byte; the plugin then creates the task with the user's own credentials.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde_json::json;
+use taskyard_tests::cluster::ClusterEnv;
+use taskyard_tests::e2e::{OPERATOR_NAMESPACE, Setup, file, setup_with};
+use taskyard_tests::files::coreutils_digest;
+use taskyard_tests::kubectl::Kubectl;
+use taskyard_tests::plugin::{self, Outcome};
+
+const GATEWAY: &str = "taskyard-gateway";
+
+fn gw() -> &'static Setup {
+    let env = ClusterEnv::load();
+    setup_with(json!({"gateway": {
+        "enabled": true,
+        "image": env.get("TASKYARD_GATEWAY_IMAGE"),
+        "replicas": 1,
+    }}))
+}
+
+/// The user: namespaces A (allowed) and B (not), and a kubeconfig whose context is A.
+struct Tenant {
+    a: String,
+    b: String,
+    kubeconfig: PathBuf,
+    /// The same cluster with a token the cluster never issued.
+    bad_kubeconfig: PathBuf,
+}
+
+fn tenant() -> &'static Tenant {
+    static TENANT: OnceLock<Tenant> = OnceLock::new();
+    TENANT.get_or_init(|| {
+        let s = gw();
+        let pid = std::process::id();
+        let (a, b) = (format!("e2e-plugin-a-{pid}"), format!("e2e-plugin-b-{pid}"));
+        s.kubectl.namespace(&a);
+        s.kubectl.namespace(&b);
+        s.kubectl.apply(&rbac(&a));
+        let token = token(&s.kubectl, &a);
+        let (server, ca) = cluster_of(&s.env);
+        let kubeconfig = s.files.join("user.kubeconfig");
+        plugin::token_kubeconfig(&kubeconfig, &server, &ca, &token, &a);
+        let bad_kubeconfig = s.files.join("bad.kubeconfig");
+        plugin::token_kubeconfig(&bad_kubeconfig, &server, &ca, "not-a-token-of-this-cluster", &a);
+        Tenant {
+            a,
+            b,
+            kubeconfig,
+            bad_kubeconfig,
+        }
+    })
+}
+
+/// The ServiceAccount `uploader` in `ns`: HashTasks there, and the gateway Service through
+/// the API server's proxy (what the plugin uses when no --gateway is given).
+fn rbac(ns: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: uploader, namespace: {ns}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: hashtask-user, namespace: {ns}}}
+rules:
+- apiGroups: [taskyard.dev]
+  resources: [hashtasks]
+  verbs: [create, get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: uploader, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: hashtask-user}}
+subjects: [{{kind: ServiceAccount, name: uploader, namespace: {ns}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: gateway-proxy-{ns}, namespace: {OPERATOR_NAMESPACE}}}
+rules:
+- apiGroups: [""]
+  resources: [services/proxy]
+  resourceNames: [{GATEWAY}, "{GATEWAY}:http"]
+  verbs: [create, get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: gateway-proxy-{ns}, namespace: {OPERATOR_NAMESPACE}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: gateway-proxy-{ns}}}
+subjects: [{{kind: ServiceAccount, name: uploader, namespace: {ns}}}]
+"#
+    )
+}
+
+/// A token of `uploader`: a TokenRequest, else (older kubectl) its token Secret.
+fn token(kubectl: &Kubectl, ns: &str) -> String {
+    let (ok, out, _) = kubectl.try_run(&["create", "token", "uploader", "-n", ns, "--duration=3600s"]);
+    if ok && !out.trim().is_empty() {
+        return out.trim().to_string();
+    }
+    kubectl.eventually("uploader's token Secret", std::time::Duration::from_secs(30), || {
+        let sa = kubectl.get_json(&["serviceaccount", "uploader", "-n", ns]);
+        let secret = sa["secrets"][0]["name"].as_str()?.to_string();
+        let s = kubectl.get_json(&["secret", &secret, "-n", ns]);
+        let encoded = s["data"]["token"].as_str()?;
+        let out = std::process::Command::new("base64").arg("-d").stdin_bytes(encoded);
+        Some(out)
+    })
+}
+
+/// `Command` with bytes on stdin, returning stdout.
+trait StdinBytes {
+    fn stdin_bytes(&mut self, input: &str) -> String;
+}
+
+impl StdinBytes for std::process::Command {
+    fn stdin_bytes(&mut self, input: &str) -> String {
+        use std::io::Write;
+        let mut child = self
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    }
+}
+
+/// The API server's URL and CA file, from the admin kubeconfig.
+fn cluster_of(env: &ClusterEnv) -> (String, String) {
+    let config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(env.get("KUBECONFIG")).unwrap()).unwrap();
+    let cluster = &config["clusters"][0]["cluster"];
+    (
+        cluster["server"].as_str().unwrap().to_string(),
+        cluster["certificate-authority"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The gateway's Service, reached directly (the host routes to ClusterIPs).
+fn direct(s: &Setup) -> String {
+    let svc = s.kubectl.get_json(&["service", GATEWAY, "-n", OPERATOR_NAMESPACE]);
+    format!("http://{}:9000", svc["spec"]["clusterIP"].as_str().unwrap())
+}
+
+fn run(kubeconfig: &std::path::Path, args: &[&str]) -> Outcome {
+    let out = plugin::run(kubeconfig, args);
+    eprintln!("kubectl taskyard {}\n{}{}", args.join(" "), out.stdout, out.stderr);
+    out
+}
+
+/// The name of the task the plugin created, from its `hashtask/<name> created` line.
+fn created(out: &Outcome) -> String {
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(" created in namespace "))
+        .unwrap_or_else(|| panic!("no created line in {out:?}"));
+    line.split_whitespace()
+        .next()
+        .unwrap()
+        .split('/')
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_user_md5s_a_local_file_in_their_namespace_through_the_api_server() {
+    let (s, t) = (gw(), tenant());
+    let path = file("plugin-report.bin", 300_000, 41);
+    let md5 = coreutils_digest("md5", &path);
+    // No --gateway, no -n: the gateway Service through the API server, the context's namespace.
+    let out = run(
+        &t.kubeconfig,
+        &["md5", path.to_str().unwrap(), "--wait", "--timeout", "3m"],
+    );
+    assert!(out.success, "{out:?}");
+    assert!(out.stdout.contains(&format!("md5: {md5}")), "{out:?}");
+    let name = created(&out);
+    let task = s.kubectl.get_json(&["hashtask", &name, "-n", &t.a]);
+    assert_eq!(task["status"]["phase"], "Succeeded");
+    assert_eq!(task["status"]["digests"]["md5"], md5.as_str());
+    // The upload is in A's upload area, under the name the task reads.
+    let object = task["spec"]["source"]["object"].as_str().unwrap();
+    assert!(
+        object.starts_with("plugin/") && object.ends_with("/plugin-report.bin"),
+        "{object}"
+    );
+    let store = s.runtime.block_on(s.env.store());
+    let size = s
+        .runtime
+        .block_on(store.size(&format!("uploads/{}/{object}", t.a)))
+        .unwrap();
+    assert_eq!(size, Some(300_000));
+
+    // `get` prints it again, found by its bare name.
+    let out = run(&t.kubeconfig, &["get", &name]);
+    assert!(out.success && out.stdout.contains(&md5), "{out:?}");
+}
+
+#[test]
+fn a_user_hashes_with_several_algorithms_through_the_gateway_url() {
+    let (s, t) = (gw(), tenant());
+    let path = file("plugin-direct.bin", 70_000, 42);
+    let gateway = direct(s);
+    let out = run(
+        &t.kubeconfig,
+        &[
+            "hash",
+            path.to_str().unwrap(),
+            "-n",
+            &t.a,
+            "--gateway",
+            &gateway,
+            "--algorithms",
+            "md5,sha256",
+            "--name",
+            "direct",
+            "--wait",
+        ],
+    );
+    assert!(out.success, "{out:?}");
+    assert!(out.stdout.contains(&coreutils_digest("sha256", &path)), "{out:?}");
+    assert_eq!(created(&out), "direct");
+}
+
+#[test]
+fn another_namespace_is_refused_with_the_missing_permission_and_nothing_is_stored() {
+    let (s, t) = (gw(), tenant());
+    let path = file("plugin-denied.bin", 10_000, 43);
+    let gateway = direct(s);
+    for via in [vec!["--gateway", gateway.as_str()], vec![]] {
+        let mut args = vec!["md5", path.to_str().unwrap(), "-n", &t.b];
+        args.extend(via);
+        let out = run(&t.kubeconfig, &args);
+        assert!(!out.success, "{out:?}");
+        assert!(out.stderr.contains("403"), "{out:?}");
+        assert!(
+            out.stderr
+                .contains(&format!("may not create hashtasks.taskyard.dev in namespace {}", t.b)),
+            "{out:?}"
+        );
+    }
+    let store = s.runtime.block_on(s.env.store());
+    let stored = s
+        .runtime
+        .block_on(store.first_with_prefix(&format!("uploads/{}/", t.b)))
+        .unwrap();
+    assert_eq!(stored, None, "something was stored in {}'s upload area", t.b);
+    let tasks = s.kubectl.get_json(&["hashtasks", "-n", &t.b]);
+    assert_eq!(tasks["items"], json!([]));
+}
+
+#[test]
+fn a_bad_token_is_a_401_and_a_certificate_user_is_told_to_use_a_token() {
+    let (s, t) = (gw(), tenant());
+    let path = file("plugin-unauthorised.bin", 1_000, 44);
+    let gateway = direct(s);
+    for via in [vec!["--gateway", gateway.as_str()], vec![]] {
+        let mut args = vec!["md5", path.to_str().unwrap()];
+        args.extend(via);
+        let out = run(&t.bad_kubeconfig, &args);
+        assert!(!out.success, "{out:?}");
+        assert!(out.stderr.contains("401"), "{out:?}");
+    }
+    // The admin kubeconfig authenticates with a client certificate.
+    let admin = PathBuf::from(s.env.get("KUBECONFIG"));
+    let out = run(&admin, &["md5", path.to_str().unwrap(), "--gateway", &gateway]);
+    assert!(!out.success && out.stderr.contains("no bearer token"), "{out:?}");
+}
+
+#[test]
+fn no_gateway_at_the_address_is_a_clear_error() {
+    let t = tenant();
+    let path = file("plugin-nogateway.bin", 1_000, 45);
+    let out = run(
+        &t.kubeconfig,
+        &["md5", path.to_str().unwrap(), "--gateway", "http://127.0.0.1:9"],
+    );
+    assert!(!out.success, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("cannot reach the Taskyard gateway at http://127.0.0.1:9"),
+        "{out:?}"
+    );
+}
