@@ -224,11 +224,10 @@ def ts(value):
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def wait_all(kind, ns, n, timeout, kubeconfig):
+def wait_all(kind, ns, n, timeout):
     """Lists the tasks every 3 s until all n have ended (a list of 1,000 tasks costs the API
     server and kubectl a good part of a core, so not more often; completion times come from
     the tasks' status, not from when this sees them)."""
-    del kubeconfig
     deadline = time.time() + timeout
     while True:
         items = json.loads(kubectl("get", kind.lower() + "s", "-n", ns, "-o", "json"))["items"]
@@ -309,7 +308,7 @@ def run_once(env, kind, n, size, mode, per_job, site, run_id):
         else:
             create_by_clients(docs, int(mode), env["KUBECONFIG"])
         created = time.time() - started
-        items = wait_all(kind, ns, n, timeout=max(600, n * 2), kubeconfig=env["KUBECONFIG"])
+        items = wait_all(kind, ns, n, timeout=max(600, n * 2))
         rss = operator_rss_mib(env)
         p99 = p99_from(before, reconcile_buckets())
         failed = [t["metadata"]["name"] for t in items if t["status"]["phase"] != "Succeeded"]
