@@ -99,18 +99,19 @@ impl LocalBackend {
         }
     }
 
-    /// Changes a task's status, and records it.
+    /// Records a change of a task's status, then shows it: a status a client has seen is
+    /// never lost by a restart (one task's updates come from its one `run`, in turn).
     async fn update(&self, kind: TaskKind, name: &str, f: impl FnOnce(&mut TaskView)) {
-        let changed = {
-            let mut tasks = self.0.tasks.lock().unwrap();
-            let Some(view) = tasks.get_mut(&(kind, name.to_string())) else {
-                return;
-            };
-            f(view);
-            view.clone()
+        let key = (kind, name.to_string());
+        let Some(mut changed) = self.0.tasks.lock().unwrap().get(&key).cloned() else {
+            return;
         };
+        f(&mut changed);
         if let Err(e) = super::persist::save(&self.0.store, &self.0.namespace, &changed).await {
             tracing::warn!(task = %name, "cannot record the task's status: {e}");
+        }
+        if let Some(view) = self.0.tasks.lock().unwrap().get_mut(&key) {
+            *view = changed;
         }
     }
 
