@@ -74,10 +74,28 @@ pub fn final_result(f: Finished<'_>) -> Option<TaskResult> {
         }
         JobState::Failed { reason, message } => Some(match (result, f.termination_message) {
             (Some(r), _) if r.outcome == Outcome::Failed => r,
-            (_, Some(m)) if !m.trim().is_empty() => failed(Reason::Failed, m.trim().to_string()),
+            (_, Some(m)) if !m.trim().is_empty() => {
+                let (reason, message) = runner_failure(&m, f.identity);
+                failed(reason, message)
+            }
             _ => failed(Reason::Failed, format!("the runner Job failed: {reason}: {message}")),
         }),
     }
+}
+
+/// The runner's own reason and words for this task in a termination message, whose lines are
+/// `<namespace>/<name>: <Reason>: <message>`: a runner that could not write its result (the
+/// store was down) says `StoreError` there, which is the task's reason. A message in another
+/// form (the kernel's OOM kill, a log tail) is kept whole, with reason `Failed`.
+fn runner_failure(termination_message: &str, identity: &TaskIdentity) -> (Reason, String) {
+    let prefix = format!("{}/{}: ", identity.namespace, identity.name);
+    let said = termination_message.lines().find_map(|line| {
+        let (reason, message) = line.strip_prefix(&prefix)?.split_once(": ")?;
+        let reason: Reason = reason.parse().ok()?;
+        let failure = !matches!(reason, Reason::Queued | Reason::Running | Reason::Completed);
+        failure.then(|| (reason, message.to_string()))
+    });
+    said.unwrap_or_else(|| (Reason::Failed, termination_message.trim().to_string()))
 }
 
 #[cfg(test)]
@@ -170,12 +188,47 @@ mod tests {
         };
         let r = finished(&backoff, Some(result(2, Outcome::Failed)), Some("ignored")).unwrap();
         assert_eq!((r.reason.as_str(), r.message.as_str()), ("FetchFailed", "runner says"));
-        let r = finished(&backoff, None, Some("n/t: StoreError: cannot write result.json\n")).unwrap();
+        let r = finished(
+            &backoff,
+            None,
+            Some("n/t: StoreError: cannot write result.json: refused\n"),
+        )
+        .unwrap();
         assert_eq!(
             (r.reason.as_str(), r.message.as_str()),
-            ("Failed", "n/t: StoreError: cannot write result.json")
+            ("StoreError", "cannot write result.json: refused")
+        );
+        let r = finished(&backoff, None, Some("the runner ran out of memory (OOMKilled)")).unwrap();
+        assert_eq!(
+            (r.reason.as_str(), r.message.as_str()),
+            ("Failed", "the runner ran out of memory (OOMKilled)")
         );
         let r = finished(&backoff, None, None).unwrap();
         assert!(r.message.contains("BackoffLimitExceeded"), "{}", r.message);
+    }
+
+    #[test]
+    fn a_runner_that_could_not_write_its_result_fails_the_task_with_store_error() {
+        let backoff = JobState::Failed {
+            reason: "BackoffLimitExceeded".into(),
+            message: "Job has reached the specified backoff limit".into(),
+        };
+        // A batch's message names every task; this task's line is the one that counts.
+        let message = "n/other: FetchFailed: GET u answered HTTP 404\nn/t: StoreError: cannot write result.json: \
+                       object store put failed: Connection refused";
+        let r = finished(&backoff, None, Some(message)).unwrap();
+        assert_eq!(r.reason, Reason::StoreError);
+        assert_eq!(
+            r.message,
+            "cannot write result.json: object store put failed: Connection refused"
+        );
+        // A line that only looks like one keeps the whole message.
+        let r = finished(&backoff, None, Some("n/t: Completed: all good?")).unwrap();
+        assert_eq!(
+            (r.reason, r.message.as_str()),
+            (Reason::Failed, "n/t: Completed: all good?")
+        );
+        let r = finished(&backoff, None, Some("n/t: NoSuchReason: x")).unwrap();
+        assert_eq!(r.reason, Reason::Failed);
     }
 }

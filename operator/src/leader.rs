@@ -71,6 +71,16 @@ impl Fence {
             .unwrap()
             .is_some_and(|at| still_leading(now.saturating_duration_since(at)))
     }
+
+    /// How much longer it holds without another renewal (zero once it does not; the most a
+    /// `Duration` holds when there is no election).
+    fn left_at(&self, now: Instant) -> Duration {
+        let Some(renewed) = &self.0 else { return Duration::MAX };
+        let Some(at) = *renewed.lock().unwrap() else {
+            return Duration::ZERO;
+        };
+        (LEASE_DURATION - RENEW_EVERY).saturating_sub(now.saturating_duration_since(at))
+    }
 }
 
 /// A leader stops acting once its last renewal is this old: a renewal is due every
@@ -174,21 +184,29 @@ impl LeaderElection {
         }
     }
 
-    /// Renews the lease until it is lost; returns then.
+    /// Renews the lease until it is lost; returns then, at the latest when the fence lapses,
+    /// before another replica may take the lease. A renewal is given only the time the fence
+    /// has left: cut off from the API server (a partition drops packets, so no error comes
+    /// back and the client has no read timeout), a request would hang, and the replica would
+    /// go on reconciling from stale caches, its writes queued to land when the network heals,
+    /// next to the new leader's.
     pub async fn hold(&self) {
         loop {
-            tokio::time::sleep(RENEW_EVERY).await;
+            tokio::time::sleep(RENEW_EVERY.min(self.fence.left_at(Instant::now()))).await;
+            if !self.fence.holds() {
+                return;
+            }
             let attempt = Instant::now();
-            match self.try_acquire().await {
-                Ok(true) => self.fence.renewed(attempt),
-                Ok(false) => return,
-                Err(e) => {
-                    tracing::warn!("cannot renew lease {}: {e}", self.name);
-                    // Stop leading before another replica may take over.
-                    if !self.fence.holds() {
-                        return;
-                    }
-                }
+            let left = self.fence.left_at(attempt);
+            match tokio::time::timeout(RENEW_EVERY.min(left), self.try_acquire()).await {
+                Ok(Ok(true)) => self.fence.renewed(attempt),
+                Ok(Ok(false)) => return,
+                Ok(Err(e)) => tracing::warn!("cannot renew lease {}: {e}", self.name),
+                Err(_) => tracing::warn!(
+                    "cannot renew lease {}: no answer from the API server within {:?}",
+                    self.name,
+                    RENEW_EVERY.min(left)
+                ),
             }
         }
     }
@@ -241,6 +259,43 @@ mod tests {
         // Around the boundary: renewed 14.8 s ago is held, 15.1 s ago is expired.
         assert!(!can_take(Some(&held("b", "2026-01-01T00:00:05.2Z")), "a", now));
         assert!(can_take(Some(&held("b", "2026-01-01T00:00:04.9Z")), "a", now));
+    }
+
+    #[test]
+    fn the_fence_says_how_long_it_holds() {
+        let fence = Fence::elected();
+        let start = Instant::now();
+        assert_eq!(fence.left_at(start), Duration::ZERO, "never renewed");
+        fence.renewed(start);
+        assert_eq!(fence.left_at(start), LEASE_DURATION - RENEW_EVERY);
+        assert_eq!(fence.left_at(start + Duration::from_secs(10)), Duration::from_secs(1));
+        assert_eq!(fence.left_at(start + Duration::from_secs(60)), Duration::ZERO);
+        assert_eq!(Fence::unfenced().left_at(start), Duration::MAX);
+    }
+
+    /// An API server that takes every request and never answers, as one behind a network
+    /// partition that drops packets.
+    fn unanswering_client() -> kube::Client {
+        let service = tower::service_fn(|_request: http::Request<kube::client::Body>| async {
+            std::future::pending::<Result<http::Response<kube::client::Body>, std::convert::Infallible>>().await
+        });
+        kube::Client::new(service, "taskyard-system")
+    }
+
+    #[tokio::test]
+    async fn a_leader_cut_off_from_the_api_server_stops_before_its_lease_may_be_taken() {
+        let election = LeaderElection::new(unanswering_client(), "taskyard-system", "taskyard-operator", "a");
+        // Renewed 9 s ago: 2 s left before another replica may soon take the lease.
+        election.fence.renewed(Instant::now() - Duration::from_secs(9));
+        let started = Instant::now();
+        let held = tokio::time::timeout(Duration::from_secs(10), election.hold()).await;
+        assert!(held.is_ok(), "still holding while every renewal hangs");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(1) && took < Duration::from_secs(4),
+            "stopped after {took:?}, not when the fence lapsed"
+        );
+        assert!(!election.fence().holds());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The processes behind the local cluster's containers, for tests that freeze one.
+//! The processes behind the local cluster's containers, for tests that freeze or kill one.
 
 use std::process::Command;
 
@@ -41,6 +41,11 @@ impl Drop for Frozen {
     fn drop(&mut self) {
         signal(self.0, "CONT");
     }
+}
+
+/// Kills a container's process at once (SIGKILL): no shutdown code runs.
+pub fn kill(pid: u32) {
+    signal(pid, "KILL");
 }
 
 fn signal(pid: u32, name: &str) {

@@ -3,6 +3,9 @@
 
 pub mod cluster;
 pub mod containers;
+pub mod daemons;
+pub mod drill;
+pub mod drill_load;
 pub mod e2e;
 pub mod files;
 pub mod helm;
@@ -10,5 +13,6 @@ pub mod http;
 pub mod images;
 pub mod kubectl;
 pub mod local_run;
+pub mod partition;
 pub mod plugin;
 pub mod sts;
