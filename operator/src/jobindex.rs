@@ -53,10 +53,9 @@ impl Entry {
         self.running && !(self.batch && self.all_done())
     }
 
+    /// `done` holds members only (see `mark_done`), so counting is enough.
     fn all_done(&self) -> bool {
-        self.members
-            .iter()
-            .all(|(_, id)| self.done.contains(&(id.uid.clone(), id.generation)))
+        self.done.len() == self.members.len()
     }
 }
 
@@ -341,11 +340,13 @@ impl JobIndex {
         let held = entry.holds_slot();
         let mut newly = Vec::new();
         for generation in reported {
-            if entry.done.insert(generation.clone())
-                && let Some(member) = entry
-                    .members
-                    .iter()
-                    .find(|(_, id)| id.uid == generation.0 && id.generation == generation.1)
+            let member = entry
+                .members
+                .iter()
+                .find(|(_, id)| id.uid == generation.0 && id.generation == generation.1);
+            // A generation the batch does not carry is ignored: it would make `all_done` lie.
+            if let Some(member) = member
+                && entry.done.insert(generation.clone())
             {
                 newly.push(member.clone());
             }
@@ -549,8 +550,8 @@ mod tests {
         let index = JobIndex::default();
         index.apply(batch_job("b1", &[("a", 1), ("b", 1)], RUNNING));
         index.apply(own_job("c", RUNNING));
-        index.mark_done("b1", &[("a".into(), 1)]);
-        assert_eq!(index.running(), 2, "one task still runs");
+        index.mark_done("b1", &[("a".into(), 1), ("a".into(), 2), ("x".into(), 1)]);
+        assert_eq!(index.running(), 2, "one task still runs, whatever else is reported");
         index.mark_done("b1", &[("b".into(), 1)]);
         assert_eq!(index.running(), 1, "every task reported: the slot is free");
         tokio::time::timeout(Duration::from_secs(1), index.freed.notified())

@@ -64,6 +64,23 @@ pub fn slow_tasks(s: &Setup, ns: &str, names: &[&str], ms: u64, md5: &mut BTreeM
     }
 }
 
+/// `n` HashTasks `<prefix>-<i>` of files the fixture server serves slowly, applied at once:
+/// task `i` takes 3 to 5 s to download. With the drills' 2 runner Jobs of 20 tasks, 4 at a
+/// time, 200 of them take about 110 s, finishing one after another all along: a burst that
+/// outlasts the operator's outages.
+pub fn slow_burst(s: &Setup, ns: &str, prefix: &str, n: usize, md5: &mut BTreeMap<String, String>) {
+    let mut yaml = String::new();
+    for i in 0..n {
+        let name = format!("{prefix}-{i:03}");
+        let file = format!("{ns}-{name}.bin");
+        md5.insert(name.clone(), served_file(s, &file, 8192 + i as u64, 100 + i as u64));
+        let ms = 3_000 + (i as u64 % 5) * 500;
+        yaml.push_str(&hash_task(ns, &name, &s.server.url(&format!("/slow/{file}?ms={ms}"))));
+        yaml.push_str("---\n");
+    }
+    s.kubectl.apply(&yaml);
+}
+
 /// How many tasks of `ns` have succeeded.
 pub fn succeeded(s: &Setup, ns: &str) -> usize {
     hash_tasks(s, ns)
