@@ -4,8 +4,9 @@
 #
 #   tests/run-all.sh            everything
 #   KEEP_CLUSTER=1 tests/run-all.sh   leave the cluster running afterwards (dev loop)
-#   TASKYARD_RGW=0 tests/run-all.sh   skip the second store pass: the store-facing tests
-#                                     against Ceph's RADOS Gateway (tests/store/rgw-up.sh)
+#   TASKYARD_RGW=0 tests/run-all.sh   skip the second store pass: the store-facing tests and
+#                                     some e2e tests against Ceph's RADOS Gateway
+#                                     (tests/store/rgw-up.sh)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -38,26 +39,27 @@ status=${PIPESTATUS[0]}
 set -e
 log "tests finished in $((SECONDS - started))s"
 
-if [ "${KEEP_CLUSTER:-0}" != 1 ]; then
-  tests/cluster/down.sh
-fi
-
-# The same store-facing test binaries again, against RGW instead of s3s-fs. They need no
-# cluster, so this runs after it is stopped, with the two cores to itself.
+# The second store pass: the store-facing test binaries again, and e2e tests of the
+# chart's main task kinds with RGW as the cluster's store, against Ceph's RADOS Gateway
+# instead of s3s-fs. The binaries are the ones built above (tests/run-tests-again.sh).
 if [ "${TASKYARD_RGW:-1}" != 0 ]; then
   rgw_started=$SECONDS
-  log "second store pass: the store-facing tests against Ceph's RADOS Gateway"
-  tests/store/rgw-up.sh
+  log "second store pass: store-facing and e2e tests against Ceph's RADOS Gateway"
+  tests/store/rgw-up.sh --for-cluster
   set +e
-  # --workspace, as the main pass: the same features, so the binaries it built are reused.
-  TASKYARD_STORE_ENV=/var/lib/taskyard-rgw/env cargo test --workspace --no-fail-fast \
-    --test s3_store --test runner_s3 --test runner_batch --test results_log_s3 2>&1 |
+  TASKYARD_STORE_ENV=/var/lib/taskyard-rgw/env tests/run-tests-again.sh \
+    s3_store runner_s3 runner_batch results_log_s3 \
+    e2e_hashtask e2e_imagetask e2e_texttask e2e_batch 2>&1 |
     tee -a "$STATE/test-output.log"
   rgw_status=${PIPESTATUS[0]}
   set -e
   tests/store/rgw-down.sh
   [ "$status" != 0 ] || status=$rgw_status
   log "RGW pass finished in $((SECONDS - rgw_started))s"
+fi
+
+if [ "${KEEP_CLUSTER:-0}" != 1 ]; then
+  tests/cluster/down.sh
 fi
 trap - EXIT
 # One closing line for the whole suite, summed over every test binary.

@@ -36,7 +36,9 @@ pub fn repo_root() -> PathBuf {
 
 impl ClusterEnv {
     /// Loads the environment, or fails the test saying how to start the cluster: a test
-    /// that needs the cluster never skips itself.
+    /// that needs the cluster never skips itself. When `TASKYARD_STORE_ENV` names a store
+    /// started for the cluster (`rgw-up.sh --for-cluster`), that store replaces s3s-fs: the
+    /// chart's values, and the tests' own store client, name it.
     pub fn load() -> Self {
         let path = repo_root().join("tests/cluster/.state/env");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -45,7 +47,27 @@ impl ClusterEnv {
                 path.display()
             )
         });
-        Self::parse(&text)
+        let mut env = Self::parse(&text);
+        if std::env::var_os(STORE_ENV).is_some() {
+            let store = Self::load_store();
+            if let Some(endpoint) = store.vars.get("TASKYARD_CLUSTER_S3_ENDPOINT") {
+                env.use_store(&store, endpoint.clone());
+            }
+        }
+        env
+    }
+
+    /// Points this cluster environment at `store`, which Pods reach at `endpoint`.
+    fn use_store(&mut self, store: &ClusterEnv, endpoint: String) {
+        self.vars.remove("TASKYARD_S3_ROOT");
+        for key in ["TASKYARD_STORE_KIND", "TASKYARD_S3_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+            self.vars.insert(key.into(), store.get(key).into());
+        }
+        self.vars.insert("TASKYARD_S3_ENDPOINT".into(), endpoint);
+        self.vars.insert(
+            "TASKYARD_S3_SECRET".into(),
+            store.get("TASKYARD_CLUSTER_S3_SECRET").into(),
+        );
     }
 
     /// The environment of the store-facing tests: the env file `TASKYARD_STORE_ENV` names

@@ -3,6 +3,8 @@
 # state in /var/lib/taskyard-rgw, apart from the local cluster's.
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib" && pwd)/common.sh"
 
+# The local cluster's state (its env file and kubeconfig), for rgw-up.sh --for-cluster.
+CLUSTER_STATE=$STATE
 # common.sh's start_bg, live_pid and running keep PIDs under $STATE: ours, not the cluster's.
 STATE=${TASKYARD_RGW_STATE:-/var/lib/taskyard-rgw}
 case "$STATE" in

@@ -5,14 +5,34 @@
 # gateway does not need one), an S3 user and the bucket. Writes $STATE/env in the format of
 # the cluster's env file; tests read it when TASKYARD_STORE_ENV names it. Running it again
 # while it runs is harmless; rgw-down.sh stops everything by PID.
+#
+# --for-cluster: the local cluster (tests/cluster/up.sh) is up and will use this store too.
+# The gateway then also listens on the cluster's bridge address, which Pods reach, a Secret
+# taskyard-rgw in taskyard-system holds its keys, and the env file says both
+# (TASKYARD_CLUSTER_S3_ENDPOINT, TASKYARD_CLUSTER_S3_SECRET): the e2e tests' chart values then
+# name RGW as the store (tests/src/cluster.rs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 started=$SECONDS
 
+for_cluster=0
+case "${1:-}" in
+  --for-cluster) for_cluster=1 ;;
+  "") ;;
+  *) die "usage: rgw-up.sh [--for-cluster]" ;;
+esac
+endpoints="endpoint=127.0.0.1:$RGW_PORT"
+if [ "$for_cluster" = 1 ]; then
+  [ -f "$CLUSTER_STATE/env" ] || die "--for-cluster: the local cluster is not up; start it with tests/cluster/up.sh"
+  grep -q " $HOST_IP/" <<<"$(ip -o addr show)" || die "--for-cluster: no interface has the cluster's address $HOST_IP"
+  endpoints="$endpoints endpoint=$HOST_IP:$RGW_PORT"
+fi
+
 "$here/../cluster/install-packages.sh" --rgw
 
-if running ceph-mon && running ceph-osd && running radosgw && [ -f "$STATE/env" ]; then
+if running ceph-mon && running ceph-osd && running radosgw && [ -f "$STATE/env" ] &&
+  { [ "$for_cluster" = 0 ] || grep -q TASKYARD_CLUSTER_S3_ENDPOINT "$STATE/env"; }; then
   log "RGW already running on 127.0.0.1:$RGW_PORT; source $STATE/env"
   exit 0
 fi
@@ -78,7 +98,7 @@ osd_op_num_threads_per_shard = 2
 osd_scrub_begin_hour = 0
 osd_scrub_end_hour = 0
 [client.rgw.taskyard]
-rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw_frontends = beast $endpoints
 rgw_thread_pool_size = 32
 rgw_enable_usage_log = false
 rgw_dns_name = 127.0.0.1
@@ -123,4 +143,15 @@ export AWS_ACCESS_KEY_ID=$RGW_ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$RGW_SECRET_KEY
 export AWS_REGION=us-east-1
 ENV
+if [ "$for_cluster" = 1 ]; then
+  kubectl_cluster() { kubectl --kubeconfig "$CLUSTER_STATE/admin.kubeconfig" "$@"; }
+  kubectl_cluster create namespace taskyard-system --dry-run=client -o yaml | kubectl_cluster apply -f - >/dev/null
+  kubectl_cluster -n taskyard-system create secret generic taskyard-rgw \
+    --from-literal=AWS_ACCESS_KEY_ID="$RGW_ACCESS_KEY" --from-literal=AWS_SECRET_ACCESS_KEY="$RGW_SECRET_KEY" \
+    --dry-run=client -o yaml | kubectl_cluster apply -f - >/dev/null
+  cat >>"$STATE/env" <<ENV
+export TASKYARD_CLUSTER_S3_ENDPOINT=http://$HOST_IP:$RGW_PORT
+export TASKYARD_CLUSTER_S3_SECRET=taskyard-rgw
+ENV
+fi
 log "RGW ready on 127.0.0.1:$RGW_PORT ($RGW_OSD_STORE OSD) in $((SECONDS - started))s; TASKYARD_STORE_ENV=$STATE/env"
