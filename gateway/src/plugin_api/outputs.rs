@@ -75,9 +75,8 @@ impl OutputRequest {
         let kind = resource.trim_end_matches('s');
         let task_area = format!("tasks/{namespace}/{kind}/{name}/");
         let text_area = format!("texts/{namespace}/{name}/");
-        let area = if key.starts_with(&task_area) {
-            Area::Task
-        } else if resource == "texttasks" && key.starts_with(&text_area) {
+        let own_text = resource == "texttasks" && key.starts_with(&text_area);
+        let area = if key.starts_with(&task_area) || own_text {
             Area::Task
         } else if resource == "imagetasks" && key.starts_with("images/") {
             Area::SharedImage
