@@ -370,9 +370,10 @@ fn upload_resize_then_fetch_gives_an_image_of_the_size() {
     assert!(out.success, "{out:?}");
     assert_eq!(created(&out), "photo");
     let task = s.kubectl.get_json(&["imagetask", "photo", "-n", &t.a]);
+    let resize = &task["spec"]["resize"];
     assert_eq!(
-        task["spec"]["resize"],
-        json!({"width": 40, "height": 30, "fit": "fill"})
+        (&resize["width"], &resize["height"], &resize["fit"]),
+        (&json!(40), &json!(30), &json!("fill"))
     );
 
     // Through the API server's proxy this time, into ./photo by default.
@@ -394,25 +395,27 @@ fn upload_resize_then_fetch_gives_an_image_of_the_size() {
 #[test]
 fn a_user_without_get_rights_is_refused_their_outputs() {
     let (s, t) = (gw(), tenant());
-    // A task of namespace B, which the user may not read.
+    // A task of namespace C, which the user may not read (B stays empty for the test above).
+    let c = format!("e2e-plugin-c-{}", std::process::id());
+    s.kubectl.namespace(&c);
     let path = file("plugin-secret.bin", 5_000, 47);
     let url = s
         .server
         .url(&format!("/files/{}", path.file_name().unwrap().to_str().unwrap()));
     s.kubectl.apply(&format!(
         "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: secret, namespace: {}}}\nspec: {{source: {{url: \"{url}\"}}}}\n",
-        t.b
+        c
     ));
-    taskyard_tests::e2e::wait_succeeded(s, &t.b, &["hashtask/secret"]);
-    let task = s.kubectl.get_json(&["hashtask", "secret", "-n", &t.b]);
+    taskyard_tests::e2e::wait_succeeded(s, &c, &["hashtask/secret"]);
+    let task = s.kubectl.get_json(&["hashtask", "secret", "-n", &c]);
     let uid = task["metadata"]["uid"].as_str().unwrap();
-    let key = format!("tasks/{}/hashtask/secret/{uid}/1/result.json", t.b);
+    let key = format!("tasks/{c}/hashtask/secret/{uid}/1/result.json");
 
     // The plugin: the API server refuses to show the task.
     let dir = s.files.join("fetched-secret");
     let out = run(
         &t.kubeconfig,
-        &["fetch", "secret", "-n", &t.b, "-o", dir.to_str().unwrap()],
+        &["fetch", "secret", "-n", &c, "-o", dir.to_str().unwrap()],
     );
     assert!(!out.success, "{out:?}");
     assert!(
@@ -434,16 +437,15 @@ fn a_user_without_get_rights_is_refused_their_outputs() {
             (r.status().as_u16(), r.text().await.unwrap())
         })
     };
-    let (status, body) = ask(format!("/v1/namespaces/{}/hashtasks/secret/outputs/{key}", t.b));
+    let (status, body) = ask(format!("/v1/namespaces/{c}/hashtasks/secret/outputs/{key}"));
     assert_eq!(status, 403, "{body}");
     assert!(
         body.contains(&format!(
-            "may not get hashtasks.taskyard.dev \\\"secret\\\" in namespace {}",
-            t.b
+            "may not get hashtasks.taskyard.dev \\\"secret\\\" in namespace {c}"
         )),
         "{body}"
     );
-    // Nor under a task of its own namespace: B's key is no output of it.
+    // Nor under a task of its own namespace: C's key is no output of it.
     let (status, body) = ask(format!("/v1/namespaces/{}/hashtasks/secret/outputs/{key}", t.a));
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("is not an output of"), "{body}");
