@@ -37,13 +37,9 @@ pub enum Source {
 
 pub async fn fetch(user: &User, global: &Global, arg: &str, options: &FetchOptions) -> Result<(), PluginError> {
     let (task, mut object) = task::find(&user.client, &user.namespace, arg).await?;
-    if task::finished(&object).is_none() {
+    if let Some(unfinished) = unfinished(&task, &object) {
         if !options.wait {
-            let phase = object.data["status"]["phase"].as_str().unwrap_or("Pending");
-            return Err(PluginError::NotFinished(format!(
-                "{task} is {phase}, not finished: its outputs are stored when it finishes. \
-                 Add --wait to wait for it (`kubectl taskyard fetch {task} --wait`)"
-            )));
+            return Err(unfinished);
         }
         object = task::wait(&user.client, &user.namespace, &task, options.timeout).await?;
     }
@@ -116,6 +112,18 @@ pub async fn fetch(user: &User, global: &Global, arg: &str, options: &FetchOptio
         )));
     }
     Ok(())
+}
+
+/// The error for a task still pending or running (its outputs are stored when it finishes).
+pub fn unfinished(task: &TaskRef, object: &DynamicObject) -> Option<PluginError> {
+    if task::finished(object).is_some() {
+        return None;
+    }
+    let phase = object.data["status"]["phase"].as_str().unwrap_or("Pending");
+    Some(PluginError::NotFinished(format!(
+        "{task} is {phase}, not finished: its outputs are stored when it finishes. \
+         Add --wait to wait for it (`kubectl taskyard fetch {task} --wait`)"
+    )))
 }
 
 /// A small JSON output (a manifest) read into memory; None when it is not stored.
@@ -455,6 +463,26 @@ mod tests {
         );
         // A failed task: its result only, which says why.
         assert_eq!(plan(&task("ImageTask"), &object, None, true).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_unfinished_task_has_no_outputs_yet() {
+        let running = object("HashTask", json!({"phase": "Running"}));
+        let e = unfinished(&task("HashTask"), &running).unwrap().to_string();
+        assert!(
+            e.contains("hashtask/t is Running, not finished") && e.contains("--wait"),
+            "{e}"
+        );
+        let new = object("HashTask", Value::Null);
+        assert!(
+            unfinished(&task("HashTask"), &new)
+                .unwrap()
+                .to_string()
+                .contains("is Pending")
+        );
+        for phase in ["Succeeded", "Failed"] {
+            assert!(unfinished(&task("HashTask"), &object("HashTask", json!({"phase": phase}))).is_none());
+        }
     }
 
     #[tokio::test]
