@@ -31,6 +31,8 @@ pub enum PluginError {
     Kube(String),
     #[error("{0}")]
     TaskFailed(String),
+    #[error("{0}")]
+    NotFinished(String),
     #[error("timed out after {0:?} waiting for {1}; `kubectl taskyard wait {1}` to keep waiting")]
     Timeout(std::time::Duration, String),
 }

@@ -105,14 +105,62 @@ pub async fn upload(user: &User, global: &Global, path: &Path, resource: &str) -
     Err(refusal(status, &message_of(&text), &endpoint))
 }
 
-/// The error for a refused upload, by status.
+/// The URL of one of a task's stored outputs: `.../v1/namespaces/<ns>/<resource>/<name>/outputs/<key>`,
+/// each segment percent-encoded.
+pub fn output_url(base: &str, namespace: &str, resource: &str, name: &str, key: &str) -> Result<url::Url, PluginError> {
+    let mut url = url::Url::parse(&format!("{base}/"))
+        .map_err(|e| PluginError::Usage(format!("the gateway URL {base:?} is not a URL: {e}")))?;
+    url.path_segments_mut()
+        .map_err(|_| PluginError::Usage(format!("the gateway URL {base:?} cannot have a path")))?
+        .pop_if_empty()
+        .extend(["v1", "namespaces", namespace, resource, name, "outputs"])
+        .extend(key.split('/'));
+    Ok(url)
+}
+
+/// One of a task's stored outputs, as an answer whose body is still to be read (streamed by
+/// the caller); Ok(None) when the store has no such object.
+pub async fn output(
+    user: &User,
+    global: &Global,
+    resource: &str,
+    name: &str,
+    key: &str,
+) -> Result<Option<reqwest::Response>, PluginError> {
+    let token = user.token.as_deref().ok_or(PluginError::NoToken)?;
+    let endpoint = endpoint(global, &user.config.cluster_url.to_string())?;
+    let url = output_url(&endpoint.base, &user.namespace, resource, name, key)?;
+    let response = client(user, endpoint.through_api_server)?
+        .get(url)
+        .bearer_auth(token)
+        .header(TOKEN_HEADER, token)
+        .send()
+        .await
+        .map_err(|e| PluginError::NoGateway {
+            url: endpoint.base.clone(),
+            error: error_chain(&e),
+        })?;
+    let status = response.status();
+    if status == StatusCode::OK {
+        return Ok(Some(response));
+    }
+    let text = response.text().await.unwrap_or_default();
+    let message = message_of(&text);
+    // The gateway's own 404 (the API server's proxy has its own, for a missing gateway).
+    if status == StatusCode::NOT_FOUND && message.contains("not in the store") {
+        return Ok(None);
+    }
+    Err(refusal(status, &message, &endpoint))
+}
+
+/// The error for a refused request, by status.
 pub fn refusal(status: StatusCode, message: &str, endpoint: &Endpoint) -> PluginError {
     let message = message.to_string();
     match status {
         StatusCode::UNAUTHORIZED => PluginError::Unauthorized(message),
         StatusCode::FORBIDDEN if endpoint.through_api_server && !message.contains("taskyard.dev") => {
             PluginError::Forbidden(format!(
-                "{message}; reaching the gateway through the API server needs `create` on services/proxy of the gateway Service (or set --gateway to its URL)"
+                "{message}; reaching the gateway through the API server needs `create` (uploads) and `get` (fetch) on services/proxy of the gateway Service (or set --gateway to its URL)"
             ))
         }
         StatusCode::FORBIDDEN => PluginError::Forbidden(message),
@@ -203,6 +251,28 @@ mod tests {
         assert_eq!(
             u.as_str(),
             "http://gw:9000/v1/namespaces/team-a/uploads?for=hashtasks&filename=my+report.pdf"
+        );
+    }
+
+    #[test]
+    fn the_output_url_names_the_task_and_the_key() {
+        let u = output_url(
+            "http://gw:9000",
+            "team-a",
+            "hashtasks",
+            "r",
+            "tasks/team-a/hashtask/r/u-1/1/result.json",
+        )
+        .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "http://gw:9000/v1/namespaces/team-a/hashtasks/r/outputs/tasks/team-a/hashtask/r/u-1/1/result.json"
+        );
+        let proxied = "https://api:6443/api/v1/namespaces/taskyard-system/services/taskyard-gateway:http/proxy";
+        let u = output_url(proxied, "a", "imagetasks", "g", "images/ab/a b?.png").unwrap();
+        assert_eq!(
+            u.as_str(),
+            format!("{proxied}/v1/namespaces/a/imagetasks/g/outputs/images/ab/a%20b%3F.png")
         );
     }
 

@@ -31,7 +31,13 @@ pub struct Outcome {
 /// Runs `kubectl-taskyard ARGS` with `kubeconfig` and nothing else of the test's
 /// environment that could speak for the user (no TASKYARD_TOKEN, no admin KUBECONFIG).
 pub fn run(kubeconfig: &Path, args: &[&str]) -> Outcome {
+    run_in(Path::new("."), kubeconfig, args)
+}
+
+/// As `run`, in the working directory `cwd` (where `fetch` writes by default).
+pub fn run_in(cwd: &Path, kubeconfig: &Path, args: &[&str]) -> Outcome {
     let out = Command::new(binary())
+        .current_dir(cwd)
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env_remove("TASKYARD_TOKEN")

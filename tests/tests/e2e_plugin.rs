@@ -1,8 +1,10 @@
 //! End to end on the local cluster: `kubectl taskyard` run on the host by a user whose only
-//! rights are a Role allowing HashTasks in namespace A (a ServiceAccount token in a
-//! kubeconfig of its own). The chart-installed gateway checks the token (TokenReview) and the
-//! right to create the task kind in the target namespace (SubjectAccessReview) before it
-//! stores a byte; the plugin then creates the task with the user's own credentials.
+//! rights are a Role allowing HashTasks and ImageTasks in namespace A (a ServiceAccount token
+//! in a kubeconfig of its own). The chart-installed gateway checks the token (TokenReview) and
+//! the right to create the task kind in the target namespace (SubjectAccessReview) before it
+//! stores a byte; the plugin then creates the task with the user's own credentials. `fetch`
+//! reads the task as the user and its outputs through the gateway, which checks the right to
+//! get that task and serves only that task's keys.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -32,6 +34,8 @@ struct Tenant {
     kubeconfig: PathBuf,
     /// The same cluster with a token the cluster never issued.
     bad_kubeconfig: PathBuf,
+    /// The user's token, for asking the gateway directly.
+    token: String,
 }
 
 fn tenant() -> &'static Tenant {
@@ -54,11 +58,12 @@ fn tenant() -> &'static Tenant {
             b,
             kubeconfig,
             bad_kubeconfig,
+            token,
         }
     })
 }
 
-/// The ServiceAccount `uploader` in `ns`: HashTasks there, and the gateway Service through
+/// The ServiceAccount `uploader` in `ns`: HashTasks and ImageTasks there, and the gateway Service through
 /// the API server's proxy (what the plugin uses when no --gateway is given).
 fn rbac(ns: &str) -> String {
     format!(
@@ -71,7 +76,7 @@ kind: Role
 metadata: {{name: hashtask-user, namespace: {ns}}}
 rules:
 - apiGroups: [taskyard.dev]
-  resources: [hashtasks]
+  resources: [hashtasks, imagetasks]
   verbs: [create, get, list, watch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
@@ -290,4 +295,159 @@ fn no_gateway_at_the_address_is_a_clear_error() {
             .contains("cannot reach the Taskyard gateway at http://127.0.0.1:9"),
         "{out:?}"
     );
+}
+
+/// The files `kubectl taskyard` wrote, from its `wrote PATH (N bytes)` lines.
+fn written(out: &Outcome) -> Vec<PathBuf> {
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("wrote "))
+        .map(|l| PathBuf::from(l.rsplit_once(" (").unwrap().0))
+        .collect()
+}
+
+#[test]
+fn upload_then_fetch_gives_the_result_with_the_md5() {
+    let (s, t) = (gw(), tenant());
+    let path = file("plugin-upload.bin", 200_000, 46);
+    let md5 = coreutils_digest("md5", &path);
+    // No task flag: --hash md5.
+    let out = run(
+        &t.kubeconfig,
+        &["upload", path.to_str().unwrap(), "--wait", "--timeout", "3m"],
+    );
+    assert!(out.success, "{out:?}");
+    assert!(out.stdout.contains(&format!("md5: {md5}")), "{out:?}");
+    let name = created(&out);
+    assert!(name.starts_with("hash-"), "{name}");
+
+    let dir = s.files.join(format!("fetched-{name}"));
+    let out = run(&t.kubeconfig, &["fetch", &name, "-o", dir.to_str().unwrap()]);
+    assert!(out.success, "{out:?}");
+    let files = written(&out);
+    assert_eq!(files, [dir.join("result.json"), dir.join("digests.json")], "{out:?}");
+    let result = std::fs::read_to_string(dir.join("result.json")).unwrap();
+    assert!(result.contains(&md5), "{result}");
+    let digests: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("digests.json")).unwrap()).unwrap();
+    assert_eq!(digests["digests"]["md5"], md5.as_str());
+    assert_eq!(digests["size"], 200_000);
+
+    // Again: the files are there, so nothing is overwritten without --force ...
+    std::fs::write(dir.join("result.json"), "mine").unwrap();
+    let out = run(
+        &t.kubeconfig,
+        &["fetch", &format!("hashtask/{name}"), "-o", dir.to_str().unwrap()],
+    );
+    assert!(!out.success && out.stderr.contains("--force"), "{out:?}");
+    assert_eq!(std::fs::read_to_string(dir.join("result.json")).unwrap(), "mine");
+    // ... and `get -o` with --force does the same as fetch.
+    let out = run(&t.kubeconfig, &["get", &name, "-o", dir.to_str().unwrap(), "--force"]);
+    assert!(out.success, "{out:?}");
+    assert!(std::fs::read_to_string(dir.join("result.json")).unwrap().contains(&md5));
+}
+
+#[test]
+fn upload_resize_then_fetch_gives_an_image_of_the_size() {
+    let (s, t) = (gw(), tenant());
+    let path = s.files.join("plugin-photo.png");
+    let png = taskyard_tests::images::encoded(&taskyard_tests::images::gradient(64, 48), image::ImageFormat::Png);
+    std::fs::write(&path, png).unwrap();
+    let out = run(
+        &t.kubeconfig,
+        &[
+            "upload",
+            path.to_str().unwrap(),
+            "--resize",
+            "40x30:fill",
+            "--name",
+            "photo",
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
+    );
+    assert!(out.success, "{out:?}");
+    assert_eq!(created(&out), "photo");
+    let task = s.kubectl.get_json(&["imagetask", "photo", "-n", &t.a]);
+    let resize = &task["spec"]["resize"];
+    assert_eq!(
+        (&resize["width"], &resize["height"], &resize["fit"]),
+        (&json!(40), &json!(30), &json!("fill"))
+    );
+
+    // Through the API server's proxy this time, into ./photo by default.
+    let cwd = s.files.join("fetch-cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = plugin::run_in(&cwd, &t.kubeconfig, &["fetch", "imagetask/photo"]);
+    eprintln!("{}{}", out.stdout, out.stderr);
+    assert!(out.success, "{out:?}");
+    let images: Vec<PathBuf> = written(&out)
+        .into_iter()
+        .filter(|p| p.starts_with("photo/images"))
+        .collect();
+    assert_eq!(images, [PathBuf::from("photo/images/001-plugin-photo.png")], "{out:?}");
+    let fetched = image::open(cwd.join(&images[0])).unwrap();
+    assert_eq!((fetched.width(), fetched.height()), (40, 30));
+    assert!(cwd.join("photo/manifest.json").exists() && cwd.join("photo/result.json").exists());
+}
+
+#[test]
+fn a_user_without_get_rights_is_refused_their_outputs() {
+    let (s, t) = (gw(), tenant());
+    // A task of namespace C, which the user may not read (B stays empty for the test above).
+    let c = format!("e2e-plugin-c-{}", std::process::id());
+    s.kubectl.namespace(&c);
+    let path = file("plugin-secret.bin", 5_000, 47);
+    let url = s
+        .server
+        .url(&format!("/files/{}", path.file_name().unwrap().to_str().unwrap()));
+    s.kubectl.apply(&format!(
+        "apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {{name: secret, namespace: {}}}\nspec: {{source: {{url: \"{url}\"}}}}\n",
+        c
+    ));
+    taskyard_tests::e2e::wait_succeeded(s, &c, &["hashtask/secret"]);
+    let task = s.kubectl.get_json(&["hashtask", "secret", "-n", &c]);
+    let uid = task["metadata"]["uid"].as_str().unwrap();
+    let key = format!("tasks/{c}/hashtask/secret/{uid}/1/result.json");
+
+    // The plugin: the API server refuses to show the task.
+    let dir = s.files.join("fetched-secret");
+    let out = run(
+        &t.kubeconfig,
+        &["fetch", "secret", "-n", &c, "-o", dir.to_str().unwrap()],
+    );
+    assert!(!out.success, "{out:?}");
+    assert!(
+        out.stderr.contains("403") && out.stderr.contains("forbidden"),
+        "{out:?}"
+    );
+    assert!(!dir.exists(), "something was written");
+
+    // The gateway, asked directly with the user's token: no `get` on that task.
+    let gateway = direct(s);
+    let ask = |path: String| {
+        s.runtime.block_on(async {
+            let r = reqwest::Client::new()
+                .get(format!("{gateway}{path}"))
+                .bearer_auth(&t.token)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let (status, body) = ask(format!("/v1/namespaces/{c}/hashtasks/secret/outputs/{key}"));
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains(&format!(
+            "may not get hashtasks.taskyard.dev \\\"secret\\\" in namespace {c}"
+        )),
+        "{body}"
+    );
+    // Nor under a task of its own namespace: C's key is no output of it.
+    let (status, body) = ask(format!("/v1/namespaces/{}/hashtasks/secret/outputs/{key}", t.a));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("is not an output of"), "{body}");
+    assert!(!body.contains("\"digests\""), "{body}");
 }

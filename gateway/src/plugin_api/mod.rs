@@ -10,8 +10,12 @@
 //! it streams the body into `uploads/<namespace>/plugin/<uuid>/<name>`. The plugin creates the
 //! task itself with the user's own credentials: the gateway writes only the upload, so a
 //! tenant never needs write access to the bucket, and gets none to another tenant's area.
+//!
+//! `GET /v1/namespaces/{namespace}/{resource}/{name}/outputs/{key}` streams one of a task's
+//! stored outputs to a user who may `get` that task (`outputs.rs` says which keys are).
 
 pub mod authorizer;
+pub mod outputs;
 pub mod request;
 pub mod review;
 
@@ -20,7 +24,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::app::AppState;
@@ -29,11 +33,15 @@ use review::Denied;
 
 /// The path, as the plugin builds it.
 pub const PATH: &str = "/v1/namespaces/{namespace}/uploads";
+/// A task's stored outputs, by full store key.
+pub const OUTPUTS_PATH: &str = "/v1/namespaces/{namespace}/{resource}/{name}/outputs/{*key}";
 /// The header carrying the user's token when `Authorization` cannot (the API server's proxy).
 pub const TOKEN_HEADER: &str = "x-taskyard-token";
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(PATH, post(upload).layer(DefaultBodyLimit::disable()))
+    Router::new()
+        .route(PATH, post(upload).layer(DefaultBodyLimit::disable()))
+        .route(OUTPUTS_PATH, get(output))
 }
 
 async fn upload(
@@ -94,6 +102,76 @@ async fn upload(
     }
 }
 
+async fn output(
+    State(state): State<AppState>,
+    Path((namespace, resource, name, key)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(authorizer) = &state.authorizer else {
+        return message(
+            StatusCode::NOT_IMPLEMENTED,
+            "kubectl taskyard fetch needs the gateway in cluster mode (there are no users to check in --local mode)",
+        );
+    };
+    let Some(token) = request::token(&headers) else {
+        return message(
+            StatusCode::UNAUTHORIZED,
+            "no bearer token: send Authorization: Bearer <token> (kubectl taskyard sends the token of your kubeconfig's user)",
+        );
+    };
+    // The key's shape and area are checked first: a key that is no output of this task is
+    // refused whoever asks, and nothing is read for it.
+    let request = match outputs::OutputRequest::parse(&namespace, &resource, &name, &key) {
+        Ok(request) => request,
+        Err(outputs::Refused::BadRequest(m)) => return message(StatusCode::BAD_REQUEST, m),
+        Err(outputs::Refused::NotAnOutput(m)) => return message(StatusCode::FORBIDDEN, m),
+    };
+    let access = review::Access::get(&request.namespace, &request.resource, &request.name);
+    let user = match authorizer.authorize(token, &access).await {
+        Ok(user) => user,
+        Err(denied) => return refused(&access, denied),
+    };
+    let store = state.backend.store();
+    if request.area == outputs::Area::SharedImage {
+        match outputs::listed_in_manifests(store, &request).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return message(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "the key {:?} is not an output of {}.taskyard.dev {:?} in namespace {}: no manifest of that task lists it",
+                        request.key, request.resource, request.name, request.namespace
+                    ),
+                );
+            }
+            Err(e) => {
+                return message(
+                    StatusCode::BAD_GATEWAY,
+                    format!("cannot read the task's manifests: {e}"),
+                );
+            }
+        }
+    }
+    match crate::reply::object(store, &request.key, outputs::content_type(&request.key)).await {
+        Ok(Some(mut response)) => {
+            tracing::info!(user = %user.username, key = %request.key, "plugin output");
+            response.headers_mut().insert(
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            );
+            response
+        }
+        Ok(None) => message(
+            StatusCode::NOT_FOUND,
+            format!("{:?} is not in the store (yet): has the task finished?", request.key),
+        ),
+        Err(e) => message(
+            StatusCode::BAD_GATEWAY,
+            format!("cannot read {:?} from the store: {e}", request.key),
+        ),
+    }
+}
+
 /// 401, 403 naming the missing permission, or 503.
 fn refused(access: &review::Access, denied: Denied) -> Response {
     let status = match denied {
@@ -104,11 +182,14 @@ fn refused(access: &review::Access, denied: Denied) -> Response {
     let mut body = json!({ "message": denied.to_string() });
     if status == StatusCode::FORBIDDEN {
         body["missing"] = json!({
-            "verb": "create",
+            "verb": access.verb,
             "group": review::GROUP,
             "resource": access.resource,
             "namespace": access.namespace,
         });
+        if let Some(name) = &access.name {
+            body["missing"]["name"] = json!(name);
+        }
     }
     json(status, body)
 }

@@ -41,10 +41,7 @@ impl Upload {
             ));
         }
         Ok(Self {
-            access: Access {
-                namespace: namespace.to_string(),
-                resource: resource.to_string(),
-            },
+            access: Access::create(namespace, resource),
             filename: safe_name(query.filename.as_deref().unwrap_or_default()),
         })
     }
@@ -78,7 +75,7 @@ pub fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-fn is_namespace_name(ns: &str) -> bool {
+pub fn is_namespace_name(ns: &str) -> bool {
     !ns.is_empty()
         && ns.len() <= 63
         && ns

@@ -1,5 +1,6 @@
 //! Who is calling and what they may do, asked of the API server: a TokenReview says whose
-//! token it is, a SubjectAccessReview whether that user may create a task kind in a namespace.
+//! token it is, a SubjectAccessReview whether that user may create a task kind in a namespace
+//! (an upload) or get one task (its outputs).
 //! The reviews are built and read here as pure functions; `kube.rs` sends them.
 
 use std::collections::BTreeMap;
@@ -12,18 +13,52 @@ use k8s_openapi::api::authorization::v1::{
 /// The API group of the task kinds.
 pub const GROUP: &str = "taskyard.dev";
 
-/// The access an upload needs: `create` on a task kind's resource in a namespace.
+/// The access a request needs: `create` on a task kind's resource in a namespace (an
+/// upload), or `get` on one task (its outputs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Access {
     pub namespace: String,
     /// `hashtasks`, `imagetasks` or `texttasks`.
     pub resource: String,
+    /// `create` or `get`.
+    pub verb: &'static str,
+    /// The task's name for `get`; None for `create` (any name).
+    pub name: Option<String>,
 }
 
 impl Access {
+    /// `create` of a task kind in a namespace: what an upload for that kind needs.
+    pub fn create(namespace: &str, resource: &str) -> Self {
+        Self {
+            namespace: namespace.into(),
+            resource: resource.into(),
+            verb: "create",
+            name: None,
+        }
+    }
+
+    /// `get` of one task: what reading its outputs needs.
+    pub fn get(namespace: &str, resource: &str, name: &str) -> Self {
+        Self {
+            namespace: namespace.into(),
+            resource: resource.into(),
+            verb: "get",
+            name: Some(name.into()),
+        }
+    }
+
     /// As RBAC and `kubectl auth can-i` name it.
     pub fn describe(&self) -> String {
-        format!("create {}.{GROUP} in namespace {}", self.resource, self.namespace)
+        match &self.name {
+            Some(name) => format!(
+                "{} {}.{GROUP} {name:?} in namespace {}",
+                self.verb, self.resource, self.namespace
+            ),
+            None => format!(
+                "{} {}.{GROUP} in namespace {}",
+                self.verb, self.resource, self.namespace
+            ),
+        }
     }
 }
 
@@ -95,8 +130,9 @@ pub fn access_review(user: &User, access: &Access) -> SubjectAccessReview {
             resource_attributes: Some(ResourceAttributes {
                 group: Some(GROUP.into()),
                 resource: Some(access.resource.clone()),
-                verb: Some("create".into()),
+                verb: Some(access.verb.into()),
                 namespace: Some(access.namespace.clone()),
+                name: access.name.clone(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -138,10 +174,7 @@ mod tests {
     }
 
     fn access() -> Access {
-        Access {
-            namespace: "b".into(),
-            resource: "hashtasks".into(),
-        }
+        Access::create("b", "hashtasks")
     }
 
     #[test]
@@ -181,6 +214,25 @@ mod tests {
         assert_eq!(attrs.namespace.as_deref(), Some("b"));
         assert_eq!(review.spec.user.as_deref(), Some("system:serviceaccount:a:alice"));
         assert_eq!(review.spec.groups.unwrap(), vec!["system:serviceaccounts".to_string()]);
+        assert_eq!(attrs.name, None);
+    }
+
+    #[test]
+    fn the_outputs_review_asks_for_get_of_the_one_task() {
+        let review = access_review(&alice(), &Access::get("b", "imagetasks", "gallery"));
+        let attrs = review.spec.resource_attributes.unwrap();
+        assert_eq!(attrs.verb.as_deref(), Some("get"));
+        assert_eq!(attrs.resource.as_deref(), Some("imagetasks"));
+        assert_eq!(attrs.name.as_deref(), Some("gallery"));
+        assert_eq!(attrs.namespace.as_deref(), Some("b"));
+        let no = SubjectAccessReviewStatus::default();
+        let e = allowed(&alice(), &Access::get("b", "imagetasks", "gallery"), Some(no))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("alice may not get imagetasks.taskyard.dev \"gallery\" in namespace b"),
+            "{e}"
+        );
     }
 
     #[test]
