@@ -6,7 +6,7 @@ use taskyard_common::setting::{NetworkList, number_in, one_of, or_default, quant
 use taskyard_common::store::S3Settings;
 
 /// `maxTasksPerJob` when not set (see the README for the measurements behind it).
-pub const DEFAULT_MAX_TASKS_PER_JOB: u32 = 20;
+pub const DEFAULT_MAX_TASKS_PER_JOB: u32 = 50;
 
 /// Every setting comes from a flag or an environment variable (the chart sets the latter).
 /// An empty value means the setting's default, because the chart renders empty values

@@ -38,7 +38,7 @@ fn the_chart_defaults_start_the_operator() {
     assert_eq!(settings["imagePullPolicy"], "IfNotPresent");
     assert_eq!(settings["runnerMemoryLimit"], "512Mi");
     assert_eq!(settings["maxRunningJobs"], 10);
-    assert_eq!(settings["maxTasksPerJob"], 20);
+    assert_eq!(settings["maxTasksPerJob"], 50);
     assert_eq!(settings["imageSharing"], "cluster");
 }
 

@@ -65,9 +65,9 @@ pub fn slow_tasks(s: &Setup, ns: &str, names: &[&str], ms: u64, md5: &mut BTreeM
 }
 
 /// `n` HashTasks `<prefix>-<i>` of files the fixture server serves slowly, applied at once:
-/// task `i` takes 3 to 5 s to download. With the drills' 2 runner Jobs of 20 tasks, 4 at a
-/// time, 200 of them take about 110 s, finishing one after another all along: a burst that
-/// outlasts the operator's outages.
+/// task `i` takes 3 to 5 s to download. With the drills' two runner Jobs at a time, each
+/// running 4 tasks at once, 200 of them take about 110 s, finishing one after another all
+/// along: a burst that outlasts the operator's outages.
 pub fn slow_burst(s: &Setup, ns: &str, prefix: &str, n: usize, md5: &mut BTreeMap<String, String>) {
     let mut yaml = String::new();
     for i in 0..n {
