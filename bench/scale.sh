@@ -33,7 +33,7 @@ metric() { # sum and count of the reconcile histogram, all kinds
   metrics | awk '/^taskyard_reconcile_duration_seconds_sum/ {s += $2} /^taskyard_reconcile_duration_seconds_count/ {c += $2} END {printf "%f %d\n", s, c}'
 }
 buckets() { # cumulative reconcile counts per bucket bound, all kinds, one "le count" a line
-  metrics | awk -F'[{}" ]+' '/^taskyard_reconcile_duration_seconds_bucket/ {for (i = 1; i < NF; i++) if ($i == "le=") le = $(i + 1); c[le] += $NF} END {for (le in c) print le, c[le]}' | sort -g
+  metrics | awk -F'[{}", ]+' '/^taskyard_reconcile_duration_seconds_bucket/ {for (i = 1; i < NF; i++) if ($i == "le=") le = $(i + 1); c[le] += $NF} END {for (le in c) print le, c[le]}' | sort -g
 }
 
 # The object the running tasks hash (every 20th task); the others name missing objects.

@@ -60,7 +60,13 @@ impl ClusterEnv {
     /// Points this cluster environment at `store`, which Pods reach at `endpoint`.
     fn use_store(&mut self, store: &ClusterEnv, endpoint: String) {
         self.vars.remove("TASKYARD_S3_ROOT");
-        for key in ["TASKYARD_STORE_KIND", "TASKYARD_S3_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+        for key in [
+            "TASKYARD_STORE_KIND",
+            "TASKYARD_S3_BUCKET",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+        ] {
             self.vars.insert(key.into(), store.get(key).into());
         }
         self.vars.insert("TASKYARD_S3_ENDPOINT".into(), endpoint);

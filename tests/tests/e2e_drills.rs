@@ -15,9 +15,7 @@ use serde_json::{Value, json};
 use taskyard_tests::containers::{kill, main_pid};
 use taskyard_tests::daemons::Daemon;
 use taskyard_tests::drill::{check, hash_tasks, wait_all_finished};
-use taskyard_tests::drill_load::{
-    object_burst, object_task, served_file, slow_burst, slow_tasks, succeeded, upload,
-};
+use taskyard_tests::drill_load::{object_burst, object_task, served_file, slow_burst, slow_tasks, succeeded, upload};
 use taskyard_tests::e2e::{OPERATOR_NAMESPACE, Setup, WAIT, hash_task, namespace, setup_with};
 
 static TURN: Mutex<()> = Mutex::new(());
