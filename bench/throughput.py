@@ -140,13 +140,19 @@ class Site:
                 f"<html><head><title>Page {i}</title></head><body><h1>Page {i}</h1>"
                 f"<p>{'Some readable text of page %d. ' % i * 20}</p><img src=\"i{i}.png\"></body></html>")
         handler = lambda *a, **k: QuietHandler(*a, directory=str(self.dir), **k)  # noqa: E731
-        self.server = http.server.ThreadingHTTPServer((host, 0), handler)
+        self.server = SiteServer((host, 0), handler)
         self.url = f"http://{host}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
         self.server.shutdown()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SiteServer(http.server.ThreadingHTTPServer):
+    # The default listen backlog (5) overflows when 40 runners fetch at once: the kernel
+    # drops their SYNs and they retry after 1, 3, 7, 15, 31 s, so tasks took 45-55 s.
+    request_queue_size = 256
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
