@@ -43,6 +43,8 @@ root = pathlib.Path(os.environ["TASKYARD_S3_ROOT"]) / os.environ["TASKYARD_S3_BU
 root.mkdir(parents=True, exist_ok=True)
 (root / "present.bin").write_bytes(b"x" * 1000)
 PY
+# A chart upgrade (an e2e test's, say) may be rolling the operator out: measure the new one.
+kubectl -n taskyard-system rollout status deploy/taskyard-operator --timeout=300s >/dev/null
 echo "operator RSS before: $(operator_rss_kib) KiB"
 read -r sum0 count0 < <(metric)
 buckets >"/tmp/scale-buckets-before.$$"
