@@ -8,6 +8,7 @@ pub mod drill;
 pub mod drill_load;
 pub mod e2e;
 pub mod files;
+pub mod gateway;
 pub mod helm;
 pub mod http;
 pub mod images;

@@ -6,41 +6,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use taskyard_tests::cluster::ClusterEnv;
-use taskyard_tests::e2e::{OPERATOR_NAMESPACE, Setup, WAIT, file, setup_with};
+use taskyard_tests::e2e::{OPERATOR_NAMESPACE, WAIT, file};
 use taskyard_tests::files::coreutils_digest;
-use taskyard_tests::kubectl::Kubectl;
-
-const GATEWAY: &str = "taskyard-gateway";
-const REPLICAS: u64 = 2;
-/// gateway.maxUploadBytes here.
-const LIMIT: usize = 24 << 20;
-
-/// The namespace the gateway's anonymous APIs create tasks in: made before the chart is
-/// installed, since the gateway's Role lives there.
-fn gateway_namespace() -> String {
-    format!("e2e-gateway-{}", std::process::id())
-}
-
-fn gw() -> &'static Setup {
-    let env = ClusterEnv::load();
-    Kubectl::new(&env).namespace(&gateway_namespace());
-    setup_with(json!({"gateway": {
-        "enabled": true,
-        "image": env.get("TASKYARD_GATEWAY_IMAGE"),
-        "replicas": REPLICAS,
-        "namespace": gateway_namespace(),
-        "maxUploadBytes": LIMIT,
-    }}))
-}
-
-/// The gateway's Service, as the host (and any Pod) reaches it.
-fn base(s: &Setup) -> String {
-    let svc = s.kubectl.get_json(&["service", GATEWAY, "-n", OPERATOR_NAMESPACE]);
-    let ip = svc["spec"]["clusterIP"].as_str().unwrap();
-    assert_eq!(svc["spec"]["ports"][0]["port"], 9000, "the MD5 clients' port");
-    format!("http://{ip}:9000")
-}
+use taskyard_tests::gateway::{GATEWAY, LIMIT, REPLICAS, base, gateway_namespace, gw};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
