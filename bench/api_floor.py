@@ -24,6 +24,7 @@ import sys
 import time
 import uuid
 
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from throughput import OPERATOR_NS, api_connection, kubectl, load_env  # noqa: E402
 
