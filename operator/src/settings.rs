@@ -98,7 +98,7 @@ pub struct Settings {
     /// Most waiting tasks one runner Job carries under a burst (Helm: maxTasksPerJob); 1
     /// gives every task a Job of its own.
     #[arg(long, env = "TASKYARD_MAX_TASKS_PER_JOB", default_value_t = DEFAULT_MAX_TASKS_PER_JOB,
-          value_parser = number_in::<u32>("20", 1, 200))]
+          value_parser = number_in::<u32>("50", 1, 200))]
     pub max_tasks_per_job: u32,
     /// Finished runner Jobs are deleted after this many seconds (Helm: jobTtlSeconds).
     #[arg(long, env = "TASKYARD_JOB_TTL_SECONDS", default_value_t = 3600,
