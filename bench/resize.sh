@@ -6,6 +6,8 @@
 #     Pillow in as many processes);
 #   - the progressive JPEGs among the photos separately (one core, 256 px).
 # Rounds alternate between the tools so that machine load affects all alike; best of ROUNDS.
+# BEFORE names another build of the example (the code before a change): it runs in the same
+# rounds and gets a column of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/taskyard/target}
@@ -39,13 +41,15 @@ declare -A cases=(
   ["256 px, progressive, 1 core"]="256 1 progressive"
 )
 order=("256 px, 1 core" "256 px, all cores" "100x100, 1 core" "100x100, all cores" "256 px, progressive, 1 core")
-declare -A best_t best_p
+declare -A best_t best_p best_b
 run() { # tool size workers subset -> MP/s
   local tool=$1 size=$2 workers=$3 set=(); local pin=()
   if [ "$4" = progressive ]; then set=("${progressive[@]}"); else set=("${photos[@]}"); fi
   [ "$workers" = 1 ] && pin=(taskset -c 0)
   if [ "$tool" = taskyard ]; then
     "${pin[@]}" "$bench" "$size" "$workers" "${set[@]}" | awk '{print $2}'
+  elif [ "$tool" = before ]; then
+    "${pin[@]}" "$BEFORE" "$size" "$workers" "${set[@]}" | awk '{print $2}'
   else
     "${pin[@]}" python3 bench/pillow_resize.py "$size" "$workers" "${set[@]}" | awk '{print $2}'
   fi
@@ -59,12 +63,28 @@ for round in $(seq 1 "$ROUNDS"); do
     p=$(run pillow "$size" "$workers" "$set")
     best_t[$name]=$(max "${best_t[$name]:-}" "$t")
     best_p[$name]=$(max "${best_p[$name]:-}" "$p")
-    echo "round $round, $name: taskyard $t MP/s, Pillow $p MP/s"
+    if [ -n "${BEFORE:-}" ]; then
+      b=$(run before "$size" "$workers" "$set")
+      best_b[$name]=$(max "${best_b[$name]:-}" "$b")
+      echo "round $round, $name: taskyard $t MP/s, Pillow $p MP/s, before $b MP/s"
+    else
+      echo "round $round, $name: taskyard $t MP/s, Pillow $p MP/s"
+    fi
   done
 done
-printf '\n%-30s %14s %14s %8s\n' "source MP/s (best)" "Taskyard" "Pillow 13" "ratio"
+ratio() { python3 -c "print($1 / $2)"; }
+if [ -n "${BEFORE:-}" ]; then
+  printf '\n%-30s %10s %10s %10s %8s %8s\n' "source MP/s (best)" "before" "Taskyard" "Pillow 13" "before" "ratio"
+else
+  printf '\n%-30s %14s %14s %8s\n' "source MP/s (best)" "Taskyard" "Pillow 13" "ratio"
+fi
 for name in "${order[@]}"; do
   [ -n "${best_t[$name]:-}" ] || continue
-  printf '%-30s %14.1f %14.1f %7.2fx\n' "$name" "${best_t[$name]}" "${best_p[$name]}" \
-    "$(python3 -c "print(${best_t[$name]} / ${best_p[$name]})")"
+  if [ -n "${BEFORE:-}" ]; then
+    printf '%-30s %10.1f %10.1f %10.1f %7.2fx %7.2fx\n' "$name" "${best_b[$name]}" "${best_t[$name]}" \
+      "${best_p[$name]}" "$(ratio "${best_b[$name]}" "${best_p[$name]}")" "$(ratio "${best_t[$name]}" "${best_p[$name]}")"
+  else
+    printf '%-30s %14.1f %14.1f %7.2fx\n' "$name" "${best_t[$name]}" "${best_p[$name]}" \
+      "$(ratio "${best_t[$name]}" "${best_p[$name]}")"
+  fi
 done

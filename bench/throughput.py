@@ -350,7 +350,7 @@ def main():
     parser.add_argument("--kinds", default=os.environ.get("KINDS", "HashTask,ImageTask,TextTask"))
     parser.add_argument("--modes", default=os.environ.get("MODES", "apply,16"),
                         help="apply (kubectl apply of files of 250) and/or a number of concurrent API clients")
-    parser.add_argument("--per-job", type=int, default=int(os.environ.get("PER_JOB", 20)),
+    parser.add_argument("--per-job", type=int, default=int(os.environ.get("PER_JOB", 50)),
                         help="maxTasksPerJob of the batched runs (the chart's default)")
     parser.add_argument("--max-running", type=int, default=int(os.environ.get("MAX_RUNNING", 10)))
     parser.add_argument("--no-baseline", action="store_true", help="only the batched runs (a quick look)")

@@ -222,9 +222,10 @@ fn jpeg_factor(g: &Geometry, r: &Resize) -> u64 {
 /// resizer's intermediate and output buffers and the encoder's copy and output.
 pub fn work_bytes(g: &Geometry, format: ImageFormat, r: Option<&Resize>, rotates: bool) -> u64 {
     let px = g.largest_pixels;
-    // Progressive JPEG decoders keep every DCT coefficient: 2 bytes a sample, 3 samples.
+    // Progressive JPEG decoders keep every DCT coefficient: 2 bytes a sample, 3 samples;
+    // a thumbnail's decode may also hold a copy of the scans it needs.
     let coefficients = if format == ImageFormat::Jpeg && g.progressive {
-        px * 6
+        px * 6 + r.map_or(0, |_| (px as f64 * super::scans::MOST_BYTES_PER_PIXEL) as u64)
     } else {
         0
     };

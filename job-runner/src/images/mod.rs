@@ -6,4 +6,5 @@ pub mod decode;
 pub mod format;
 pub mod frames;
 pub mod resize;
+pub mod scans;
 pub mod turbo;

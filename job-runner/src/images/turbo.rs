@@ -20,10 +20,17 @@ pub fn denominator(size: (u32, u32), need: (u32, u32)) -> u32 {
 }
 
 /// Decodes a JPEG whose header says `size`, scaled down by 1/`denominator`, to 8-bit RGB (or
-/// grey). Fails when libjpeg-turbo reads another size than the runner's own header parser
-/// (whose size the pixel limit and the memory budget were checked against).
+/// grey); at 1/8 a progressive one without the scans that cannot show (`scans`). Fails
+/// when libjpeg-turbo reads another size than the runner's own header parser (whose size
+/// the pixel limit and the memory budget were checked against).
 pub fn decode(bytes: &[u8], size: (u32, u32), denominator: u32) -> Result<DynamicImage, String> {
     let failed = |e: turbojpeg::Error| format!("libjpeg-turbo: {e}");
+    let pruned = if denominator == 8 {
+        super::scans::for_eighth_scale(bytes)
+    } else {
+        None
+    };
+    let bytes = pruned.as_deref().unwrap_or(bytes);
     let mut d = Decompressor::new().map_err(failed)?;
     d.set_scan_limit(SCAN_LIMIT).map_err(failed)?;
     let header = d.read_header(bytes).map_err(failed)?;
