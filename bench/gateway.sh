@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The gateway's MD5 API end to end in local mode: UPLOADS uploads of 64 KiB (distinct
 # contents) through POST /hashes/ from CLIENTS concurrent clients, then every result polled
-# until SUCCESS. Reports the latency of the id (p50/p99) and tasks/s from the first upload
-# to the last result; every MD5 is checked against Python's hashlib. Bounded: it gives up
-# after DEADLINE seconds. Set CARGO_LOCK to a lock file to build under flock.
+# until SUCCESS. Reports the latency of the id (p50/p99), tasks/s from the first upload
+# to the last result and the load average; every MD5 is checked against Python's hashlib.
+# Bounded: it gives up after DEADLINE seconds. Set CARGO_LOCK to a lock file to build under flock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/taskyard/target}
@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 base, uploads, clients, deadline = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 give_up = time.monotonic() + deadline
+load_before = os.getloadavg()[0]
 
 def body(i):
     data = os.urandom(64 << 10)
@@ -80,5 +81,6 @@ lat = sorted(l for _, l, _ in done)
 pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] * 1000
 print("%d uploads of 64 KiB, %d clients: id latency p50 %.1f ms, p99 %.1f ms; uploads took %.1f s"
       % (uploads, clients, pct(50), pct(99), uploaded))
-print("end to end: %.1f s, %.1f tasks/s (every MD5 checked)" % (total, uploads / total))
+print("end to end: %.1f s, %.1f tasks/s (every MD5 checked); load average %.2f before, %.2f after (1 min)"
+      % (total, uploads / total, load_before, os.getloadavg()[0]))
 PY

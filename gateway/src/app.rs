@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::backend::Backend;
+use crate::legacy::md5_ids::Ids;
 use crate::plugin_api::authorizer::Authorizer;
 use crate::settings::Limits;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Checks `kubectl taskyard`'s users (cluster mode only).
     pub authorizer: Option<Arc<dyn Authorizer>>,
+    /// The MD5 API's next ids (this process's high-water mark).
+    pub md5_ids: Arc<Ids>,
 }
 
 pub fn router(backend: Arc<dyn Backend>, limits: Limits, authorizer: Option<Arc<dyn Authorizer>>) -> Router {
@@ -45,5 +48,6 @@ pub fn router(backend: Arc<dyn Backend>, limits: Limits, authorizer: Option<Arc<
             backend,
             limits,
             authorizer,
+            md5_ids: Arc::default(),
         })
 }

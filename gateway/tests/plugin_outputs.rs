@@ -3,44 +3,24 @@
 //! user who may `get` that task, and only keys in that task's part of the store (or images its
 //! manifest lists) are served.
 
+#[path = "support/authorizer.rs"]
+mod authorizer;
+
 use std::sync::Arc;
 
+use authorizer::FakeAuthorizer;
 use clap::Parser;
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde_json::Value;
 use taskyard_gateway::backend::local::LocalBackend;
 use taskyard_gateway::plugin_api::authorizer::Authorizer;
-use taskyard_gateway::plugin_api::review::{Access, Denied, User};
 use taskyard_gateway::settings::Settings;
 
 /// Token `good` may get every task in namespace `a` except `private`, and nothing elsewhere;
 /// any other token is unknown.
-struct Fake;
-
-impl Authorizer for Fake {
-    fn authorize<'a>(&'a self, token: &'a str, access: &'a Access) -> BoxFuture<'a, Result<User, Denied>> {
-        async move {
-            if token != "good" {
-                return Err(Denied::Unauthenticated("invalid bearer token".into()));
-            }
-            let user = User {
-                username: "alice".into(),
-                ..Default::default()
-            };
-            let named = access.name.as_deref().unwrap_or_default();
-            if access.verb == "get" && access.namespace == "a" && named != "private" {
-                Ok(user)
-            } else {
-                Err(Denied::Forbidden {
-                    user: user.username,
-                    what: access.describe(),
-                    why: String::new(),
-                })
-            }
-        }
-        .boxed()
-    }
+fn fake() -> Arc<FakeAuthorizer> {
+    Arc::new(FakeAuthorizer::allowing(|access| {
+        access.verb == "get" && access.namespace == "a" && access.name.as_deref() != Some("private")
+    }))
 }
 
 const RESULT: &str = "tasks/a/hashtask/report/u-1/1/result.json";
@@ -125,7 +105,7 @@ fn outputs(resource: &str, name: &str, key: &str) -> String {
 
 #[tokio::test]
 async fn an_allowed_user_gets_the_task_s_result_text_and_listed_images() {
-    let (url, _dir) = serve(Some(Arc::new(Fake))).await;
+    let (url, _dir) = serve(Some(fake())).await;
     let (status, kind, body) = get(&url, &outputs("hashtasks", "report", RESULT), Some("good")).await;
     assert_eq!((status, kind.as_deref()), (200, Some("application/json")));
     assert!(
@@ -157,7 +137,7 @@ async fn an_allowed_user_gets_the_task_s_result_text_and_listed_images() {
 
 #[tokio::test]
 async fn no_token_a_bad_token_and_no_get_right_are_refused() {
-    let (url, _dir) = serve(Some(Arc::new(Fake))).await;
+    let (url, _dir) = serve(Some(fake())).await;
     let path = outputs("hashtasks", "report", RESULT);
     let (status, _, body) = get(&url, &path, None).await;
     assert_eq!(status, 401);
@@ -188,7 +168,7 @@ async fn no_token_a_bad_token_and_no_get_right_are_refused() {
 
 #[tokio::test]
 async fn keys_outside_the_task_s_outputs_are_refused() {
-    let (url, _dir) = serve(Some(Arc::new(Fake))).await;
+    let (url, _dir) = serve(Some(fake())).await;
     // Another namespace's key, asked for under a task the user may get.
     for (resource, name, key) in [
         ("hashtasks", "report", "tasks/b/hashtask/report/u-9/1/result.json"),

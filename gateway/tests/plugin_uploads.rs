@@ -2,42 +2,23 @@
 //! store and a stand-in for the API server's reviews: the token and the permission are
 //! checked before a byte is stored, and an allowed upload lands in the namespace's area.
 
+#[path = "support/authorizer.rs"]
+mod authorizer;
+
 use std::sync::Arc;
 
+use authorizer::FakeAuthorizer;
 use clap::Parser;
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde_json::Value;
 use taskyard_gateway::backend::local::LocalBackend;
 use taskyard_gateway::plugin_api::authorizer::Authorizer;
-use taskyard_gateway::plugin_api::review::{Access, Denied, User};
 use taskyard_gateway::settings::Settings;
 
 /// Token `good` may create hashtasks in namespace `a` only; any other token is unknown.
-struct Fake;
-
-impl Authorizer for Fake {
-    fn authorize<'a>(&'a self, token: &'a str, access: &'a Access) -> BoxFuture<'a, Result<User, Denied>> {
-        async move {
-            if token != "good" {
-                return Err(Denied::Unauthenticated("invalid bearer token".into()));
-            }
-            let user = User {
-                username: "alice".into(),
-                ..Default::default()
-            };
-            if access.namespace == "a" && access.resource == "hashtasks" {
-                Ok(user)
-            } else {
-                Err(Denied::Forbidden {
-                    user: user.username,
-                    what: access.describe(),
-                    why: String::new(),
-                })
-            }
-        }
-        .boxed()
-    }
+fn fake() -> Arc<FakeAuthorizer> {
+    Arc::new(FakeAuthorizer::allowing(|access| {
+        access.namespace == "a" && access.resource == "hashtasks"
+    }))
 }
 
 /// A gateway on a loopback port with `authorizer`; returns its URL and store directory.
@@ -73,7 +54,7 @@ const FOR_A: &str = "/v1/namespaces/a/uploads?for=hashtasks&filename=report.pdf"
 
 #[tokio::test]
 async fn an_allowed_user_uploads_into_the_namespace_area() {
-    let (url, dir) = serve(Some(Arc::new(Fake))).await;
+    let (url, dir) = serve(Some(fake())).await;
     let (status, body) = post(&url, FOR_A, Some("good"), b"hello").await;
     assert_eq!(status, 201, "{body}");
     let key = body["key"].as_str().unwrap();
@@ -88,7 +69,7 @@ async fn an_allowed_user_uploads_into_the_namespace_area() {
 
 #[tokio::test]
 async fn no_token_a_bad_token_and_a_forbidden_namespace_store_nothing() {
-    let (url, dir) = serve(Some(Arc::new(Fake))).await;
+    let (url, dir) = serve(Some(fake())).await;
     let (status, body) = post(&url, FOR_A, None, b"x").await;
     assert_eq!(status, 401, "{body}");
     assert!(body["message"].as_str().unwrap().contains("no bearer token"), "{body}");
@@ -113,7 +94,7 @@ async fn no_token_a_bad_token_and_a_forbidden_namespace_store_nothing() {
 
 #[tokio::test]
 async fn bad_requests_and_too_large_files_are_refused_with_what_to_send() {
-    let (url, _dir) = serve(Some(Arc::new(Fake))).await;
+    let (url, _dir) = serve(Some(fake())).await;
     let (status, body) = post(&url, "/v1/namespaces/a/uploads?for=jobs", Some("good"), b"x").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap().contains("hashtasks"), "{body}");

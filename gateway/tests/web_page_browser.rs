@@ -3,7 +3,8 @@
 //! resized image and a thumbnail that load at their sizes, an uploaded document's text under
 //! its title, and the image grid of a page served on loopback. A screenshot of the
 //! page is left in the test's temporary directory (its path is printed; set
-//! TASKYARD_SCREENSHOT_DIR to keep it).
+//! TASKYARD_SCREENSHOT_DIR to keep it). And the API docs: Swagger UI at `/docs` and `/api/`,
+//! rendered from the gateway's own assets, with a screenshot too.
 
 mod support;
 #[path = "support/webdriver.rs"]
@@ -180,6 +181,79 @@ async fn a_person_hashes_resizes_extracts_and_collects_on_the_page() {
         .unwrap_or_else(|| dir.path().to_path_buf());
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("web-page.png");
+    browser.screenshot(&shot).await;
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot is a PNG");
+    println!("screenshot: {}", shot.display());
+}
+
+/// The docs as a person opens them: Swagger UI renders `/openapi.json` at `/docs` (and at
+/// 000's `/api/`) with no error, from assets the gateway serves, and shows the MD5 API's
+/// upload and the gateway's own task API.
+#[tokio::test]
+async fn swagger_ui_renders_every_api_at_docs() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start();
+    let browser = Browser::start().await;
+    // What the page shows, for failure messages.
+    let report = "const e = document.querySelector('.errors-wrapper');
+                  return (e ? 'errors: ' + e.innerText + '; ' : '') + document.body.innerText.slice(0, 500);";
+    for path in ["/api/", "/docs"] {
+        browser.goto(&gw.url(path)).await;
+        let shown = browser
+            .wait_for(
+                &format!("Swagger UI rendering {path}"),
+                Duration::from_secs(30),
+                "const paths = [...document.querySelectorAll('.opblock .opblock-summary-path')]
+                   .map(p => p.getAttribute('data-path'));
+                 const title = document.querySelector('.info .title');
+                 return paths.length > 0 && title && [title.innerText, paths];",
+                report,
+            )
+            .await;
+        assert!(shown[0].as_str().unwrap().starts_with("Taskyard gateway"), "{shown}");
+        let paths: Vec<&str> = shown[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        for wanted in [
+            "/hashes/",
+            "/hashes/{task_id}",
+            "/v1/tasks",
+            "/api/images_tasks/",
+            "/resize/",
+        ] {
+            assert!(paths.contains(&wanted), "{path} does not show {wanted}: {paths:?}");
+        }
+        assert_eq!(paths.len(), 23, "{path}: every operation of openapi.json");
+        let errors = browser
+            .run(
+                "const e = document.querySelector('.errors-wrapper'); return e && e.innerText;",
+                json!([]),
+            )
+            .await;
+        assert!(errors.is_null(), "Swagger UI reports errors in /openapi.json: {errors}");
+    }
+    // The MD5 upload opened: its form takes a file (Swagger UI's "try it out" is on).
+    browser
+        .click(".opblock-post .opblock-summary-path[data-path='/hashes/']")
+        .await;
+    browser
+        .wait_for(
+            "the /hashes/ operation opening with a file input",
+            Duration::from_secs(10),
+            "return document.querySelector('.opblock-post.is-open input[type=file]') !== null;",
+            report,
+        )
+        .await;
+
+    let shots = std::env::var_os("TASKYARD_SCREENSHOT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().to_path_buf());
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("swagger-ui.png");
     browser.screenshot(&shot).await;
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot is a PNG");

@@ -81,28 +81,21 @@ pub async fn upload(user: &User, global: &Global, path: &Path, resource: &str) -
     let length = file.metadata().await.map_err(unreadable)?.len();
     // Streamed: a file of any size never sits in memory.
     let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-    let response = client(user, endpoint.through_api_server)?
-        .post(url.clone())
-        .bearer_auth(token)
-        .header(TOKEN_HEADER, token)
+    let request = client(user, endpoint.through_api_server)?
+        .post(url)
         .header(reqwest::header::CONTENT_LENGTH, length)
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| PluginError::NoGateway {
-            url: endpoint.base.clone(),
-            error: error_chain(&e),
-        })?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if status == StatusCode::CREATED {
-        return serde_json::from_str(&text).map_err(|e| PluginError::Gateway {
-            status: status.as_u16(),
-            message: format!("an answer the plugin cannot read ({e}): {text:.200}"),
-        });
+        .body(body);
+    match send(request, token, &endpoint, StatusCode::CREATED).await? {
+        Answer::Expected(response) => {
+            let text = response.text().await.unwrap_or_default();
+            serde_json::from_str(&text).map_err(|e| PluginError::Gateway {
+                status: StatusCode::CREATED.as_u16(),
+                message: format!("an answer the plugin cannot read ({e}): {text:.200}"),
+            })
+        }
+        Answer::Refused { status, message } => Err(refusal(status, &message, &endpoint)),
     }
-    Err(refusal(status, &message_of(&text), &endpoint))
 }
 
 /// The URL of one of a task's stored outputs: `.../v1/namespaces/<ns>/<resource>/<name>/outputs/<key>`,
@@ -130,8 +123,36 @@ pub async fn output(
     let token = user.token.as_deref().ok_or(PluginError::NoToken)?;
     let endpoint = endpoint(global, &user.config.cluster_url.to_string())?;
     let url = output_url(&endpoint.base, &user.namespace, resource, name, key)?;
-    let response = client(user, endpoint.through_api_server)?
-        .get(url)
+    let request = client(user, endpoint.through_api_server)?.get(url);
+    match send(request, token, &endpoint, StatusCode::OK).await? {
+        Answer::Expected(response) => Ok(Some(response)),
+        // The gateway's own 404 (the API server's proxy has its own, for a missing gateway).
+        Answer::Refused { status, message }
+            if status == StatusCode::NOT_FOUND && message.contains("not in the store") =>
+        {
+            Ok(None)
+        }
+        Answer::Refused { status, message } => Err(refusal(status, &message, &endpoint)),
+    }
+}
+
+/// What the gateway answered a request.
+enum Answer {
+    /// The status the caller expects, its body still to be read.
+    Expected(reqwest::Response),
+    /// Any other status, with the gateway's message.
+    Refused { status: StatusCode, message: String },
+}
+
+/// Sends `request` to the gateway with the user's `token`: the answer, or `NoGateway` when
+/// the gateway cannot be reached.
+async fn send(
+    request: reqwest::RequestBuilder,
+    token: &str,
+    endpoint: &Endpoint,
+    expected: StatusCode,
+) -> Result<Answer, PluginError> {
+    let response = request
         .bearer_auth(token)
         .header(TOKEN_HEADER, token)
         .send()
@@ -141,16 +162,14 @@ pub async fn output(
             error: error_chain(&e),
         })?;
     let status = response.status();
-    if status == StatusCode::OK {
-        return Ok(Some(response));
+    if status == expected {
+        return Ok(Answer::Expected(response));
     }
     let text = response.text().await.unwrap_or_default();
-    let message = message_of(&text);
-    // The gateway's own 404 (the API server's proxy has its own, for a missing gateway).
-    if status == StatusCode::NOT_FOUND && message.contains("not in the store") {
-        return Ok(None);
-    }
-    Err(refusal(status, &message, &endpoint))
+    Ok(Answer::Refused {
+        status,
+        message: message_of(&text),
+    })
 }
 
 /// The error for a refused request, by status.

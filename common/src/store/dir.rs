@@ -69,17 +69,23 @@ impl DirStore {
         Ok(Box::pin(chunks))
     }
 
-    /// Writes to a temporary file beside the target, so readers never see half an object.
-    async fn write_temp(&self, key: &str, body: &[u8]) -> Result<(PathBuf, PathBuf), StoreError> {
+    /// Creates a temporary file beside the target, so readers never see half an object.
+    async fn create_temp(&self, key: &str) -> Result<(tokio::fs::File, PathBuf, PathBuf), StoreError> {
         let path = self.path(key)?;
         let dir = path.parent().expect("a key path has a parent");
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| Self::backend("mkdir", key, e))?;
         let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), uuid_like()));
-        let mut f = tokio::fs::File::create(&tmp)
+        let f = tokio::fs::File::create(&tmp)
             .await
             .map_err(|e| Self::backend("create", key, e))?;
+        Ok((f, tmp, path))
+    }
+
+    /// Writes `body` to a temporary file beside the target, synced.
+    async fn write_temp(&self, key: &str, body: &[u8]) -> Result<(PathBuf, PathBuf), StoreError> {
+        let (mut f, tmp, path) = self.create_temp(key).await?;
         f.write_all(body).await.map_err(|e| Self::backend("write", key, e))?;
         f.sync_all().await.map_err(|e| Self::backend("sync", key, e))?;
         Ok((tmp, path))
@@ -98,13 +104,9 @@ impl DirStore {
         S: futures::Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let (tmp, path) = self.write_temp(key, &[]).await?;
+        // Synced once, when complete (not also empty, at its creation).
+        let (mut f, tmp, path) = self.create_temp(key).await?;
         let written = async {
-            let mut f = tokio::fs::OpenOptions::new()
-                .append(true)
-                .open(&tmp)
-                .await
-                .map_err(|e| Self::backend("open", key, e))?;
             let mut size = 0u64;
             let mut chunks = std::pin::pin!(chunks);
             while let Some(chunk) = chunks.next().await {
@@ -126,6 +128,7 @@ impl DirStore {
             Ok(size)
         }
         .await;
+        drop(f);
         match written {
             Ok(size) => match tokio::fs::rename(&tmp, &path).await {
                 Ok(()) => Ok(size),

@@ -110,8 +110,15 @@ impl LocalBackend {
         if let Err(e) = super::persist::save(&self.0.store, &self.0.namespace, &changed).await {
             tracing::warn!(task = %name, "cannot record the task's status: {e}");
         }
-        if let Some(view) = self.0.tasks.lock().unwrap().get_mut(&key) {
-            *view = changed;
+        self.show(kind, name, |view| *view = changed);
+    }
+
+    /// Changes a task's status in memory only: for the start of a run, which a restart
+    /// makes Pending again whatever the record says (`restore`), so recording it would cost
+    /// a synced write per task and keep nothing.
+    fn show(&self, kind: TaskKind, name: &str, f: impl FnOnce(&mut TaskView)) {
+        if let Some(view) = self.0.tasks.lock().unwrap().get_mut(&(kind, name.to_string())) {
+            f(view);
         }
     }
 
@@ -121,13 +128,12 @@ impl LocalBackend {
         let kind = task.spec.kind();
         let name = task.identity.name.clone();
         let _slot = self.0.slots.acquire().await.expect("the semaphore is never closed");
-        self.update(kind, &name, |v| {
+        self.show(kind, &name, |v| {
             with_common(&mut v.status, |c| {
                 set_phase(c, 1, Phase::Running, Reason::Running, "running", jiff::Timestamp::now());
                 c.start_time = Some(k8s_time(jiff::Timestamp::now()));
             })
-        })
-        .await;
+        });
         let mut attempts = 0;
         let result = loop {
             attempts += 1;

@@ -95,22 +95,19 @@ async fn create(State(state): State<AppState>, multipart: Result<Multipart, Mult
     }
 }
 
-/// Creates the task under the next free id: one more than the highest id in use, and on a
-/// name another gateway took meanwhile, the one after.
+/// Creates the task under the next free id (see `md5_ids`): the create of the name decides
+/// between replicas.
 async fn allocate(state: &AppState, spec: taskyard_api::TaskSpec) -> Result<u64, BackendError> {
-    let existing = state.backend.names(TaskKind::HashTask, API).await?;
-    let mut id = existing.iter().filter_map(|name| id_of(name)).max().unwrap_or(0) + 1;
-    for _ in 0..100 {
+    let in_use = || async {
+        let names = state.backend.names(TaskKind::HashTask, API).await?;
+        Ok(names.iter().filter_map(|name| id_of(name)).collect())
+    };
+    let create = |id| {
         let task = NewTask::for_api(API, name_of(id), spec.clone());
-        match state.backend.create(task).await {
-            Ok(_) => return Ok(id),
-            Err(BackendError::AlreadyExists(_)) => id += 1,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(BackendError::Unavailable(
-        "no free task id after 100 tries; try again".into(),
-    ))
+        state.backend.create(task)
+    };
+    let (id, _) = state.md5_ids.allocate(in_use, create).await?;
+    Ok(id)
 }
 
 fn name_of(id: u64) -> String {

@@ -3,6 +3,7 @@
 pub mod collector;
 pub mod img_rest;
 pub mod md5;
+pub mod md5_ids;
 pub mod resize_b64;
 pub mod resize_form;
 

@@ -29,6 +29,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::reply::{json, message, upload_failed};
+use authorizer::Authorizer;
 use review::Denied;
 
 /// The path, as the plugin builds it.
@@ -51,17 +52,9 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(authorizer) = &state.authorizer else {
-        return message(
-            StatusCode::NOT_IMPLEMENTED,
-            "kubectl taskyard uploads need the gateway in cluster mode (there are no users to check in --local mode)",
-        );
-    };
-    let Some(token) = request::token(&headers) else {
-        return message(
-            StatusCode::UNAUTHORIZED,
-            "no bearer token: send Authorization: Bearer <token> (kubectl taskyard sends the token of your kubeconfig's user)",
-        );
+    let Caller { authorizer, token } = match caller(&state, &headers, "kubectl taskyard uploads need") {
+        Ok(caller) => caller,
+        Err((status, why)) => return message(status, why),
     };
     let upload = match request::Upload::parse(&namespace, &query) {
         Ok(upload) => upload,
@@ -107,17 +100,9 @@ async fn output(
     Path((namespace, resource, name, key)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(authorizer) = &state.authorizer else {
-        return message(
-            StatusCode::NOT_IMPLEMENTED,
-            "kubectl taskyard fetch needs the gateway in cluster mode (there are no users to check in --local mode)",
-        );
-    };
-    let Some(token) = request::token(&headers) else {
-        return message(
-            StatusCode::UNAUTHORIZED,
-            "no bearer token: send Authorization: Bearer <token> (kubectl taskyard sends the token of your kubeconfig's user)",
-        );
+    let Caller { authorizer, token } = match caller(&state, &headers, "kubectl taskyard fetch needs") {
+        Ok(caller) => caller,
+        Err((status, why)) => return message(status, why),
     };
     // The key's shape and area are checked first: a key that is no output of this task is
     // refused whoever asks, and nothing is read for it.
@@ -170,6 +155,35 @@ async fn output(
             format!("cannot read {:?} from the store: {e}", request.key),
         ),
     }
+}
+
+/// Who asks, and what checks them.
+struct Caller<'a> {
+    authorizer: &'a dyn Authorizer,
+    token: &'a str,
+}
+
+/// The authorizer and the caller's bearer token, or the status and message to answer: 501 in
+/// local mode (no users to check; `feature` names what needs cluster mode), 401 without a
+/// token.
+fn caller<'a>(state: &'a AppState, headers: &'a HeaderMap, feature: &str) -> Result<Caller<'a>, (StatusCode, String)> {
+    let Some(authorizer) = &state.authorizer else {
+        return Err((
+            StatusCode::NOT_IMPLEMENTED,
+            format!("{feature} the gateway in cluster mode (there are no users to check in --local mode)"),
+        ));
+    };
+    let Some(token) = request::token(headers) else {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "no bearer token: send Authorization: Bearer <token> (kubectl taskyard sends the token of your kubeconfig's user)"
+                .to_string(),
+        ));
+    };
+    Ok(Caller {
+        authorizer: authorizer.as_ref(),
+        token,
+    })
 }
 
 /// 401, 403 naming the missing permission, or 503.
