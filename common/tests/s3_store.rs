@@ -169,6 +169,15 @@ async fn listing_is_in_byte_order_bounded_by_the_prefix_whatever_the_key_holds()
         Some(format!("{prefix}b/c"))
     );
     assert_eq!(store.first_with_prefix(&format!("{prefix}q")).await.unwrap(), None);
+    // A match at the prefix's own level, and one found only deeper (the second listing).
+    assert_eq!(
+        store.first_with_prefix(&format!("{prefix}a")).await.unwrap(),
+        Some(format!("{prefix}a"))
+    );
+    assert_eq!(
+        store.first_with_prefix(&format!("{prefix}b")).await.unwrap(),
+        Some(format!("{prefix}b/c"))
+    );
     delete_prefix(&store, &prefix).await;
     store.delete(&outside).await.unwrap();
 }

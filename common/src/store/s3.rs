@@ -175,17 +175,29 @@ impl S3Store {
         unreachable!("the last attempt returns")
     }
 
+    /// Asks first for the keys at the prefix's own level (delimiter `/`): a file-backed
+    /// server then reads one folder, where a listing without a delimiter walks the whole
+    /// bucket (s3s-fs: seconds with tens of thousands of objects). Only when the first match
+    /// lies deeper does it list again without one.
     pub async fn first_with_prefix(&self, prefix: &str) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .max_keys(1)
-            .send()
-            .await
-            .map_err(|e| backend("list", prefix, e))?;
-        Ok(out.contents().first().and_then(|o| o.key().map(str::to_string)))
+        let list = |delimiter: Option<&str>| {
+            self.client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_delimiter(delimiter.map(str::to_string))
+                .max_keys(1)
+                .send()
+        };
+        let level = list(Some("/")).await.map_err(|e| backend("list", prefix, e))?;
+        if let Some(key) = level.contents().first().and_then(|o| o.key()) {
+            return Ok(Some(key.to_string()));
+        }
+        if level.common_prefixes().is_empty() {
+            return Ok(None);
+        }
+        let deeper = list(None).await.map_err(|e| backend("list", prefix, e))?;
+        Ok(deeper.contents().first().and_then(|o| o.key().map(str::to_string)))
     }
 
     /// Lists page by page (ListObjectsV2, up to 1000 keys a page), fetching the next page
