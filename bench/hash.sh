@@ -25,12 +25,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One file, seen by the store directory, the HTTP server and the S3 server (a hard link:
-# s3s-fs serves ROOT/BUCKET/KEY).
-mkdir -p "$work/store/uploads/default" "$work/s3/bench/uploads/bench"
+# One file, seen by the store directory and the HTTP server, and written to the S3 server
+# through its API below, as the gateway writes uploads: s3s-fs then keeps the object's ETag.
+# (A file placed in its directory behind its back has none, and s3s-fs then reads the whole
+# file to compute it for every HEAD and GET, ranged or not.)
+mkdir -p "$work/store/uploads/default" "$work/s3/bench"
 file="$work/store/uploads/default/big.bin"
 head -c "$((MIB << 20))" /dev/urandom >"$file"
-ln "$file" "$work/s3/bench/uploads/bench/big.bin"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 http_port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$work/store" "$http_port" >/dev/null 2>&1 &
@@ -40,11 +41,12 @@ s3_port=$(free_port)
 s3_pid=$!
 url="http://127.0.0.1:$http_port/uploads/default/big.bin"
 s3_url="http://127.0.0.1:$s3_port/bench/uploads/bench/big.bin"
+s3_curl() { curl -sf -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 aws:amz:us-east-1:s3 --user bench:bench-secret-key "$@"; }
 for _ in $(seq 1 50); do
-  curl -sf -o /dev/null -r 0-0 "$url" &&
-    curl -sf -o /dev/null -r 0-0 -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 aws:amz:us-east-1:s3 --user bench:bench-secret-key "$s3_url" && break
+  curl -sf -o /dev/null -r 0-0 "$url" && s3_curl -o /dev/null "http://127.0.0.1:$s3_port/bench" && break
   sleep 0.1
 done
+s3_curl -o /dev/null -T "$file" "$s3_url"
 task() { # a HashTask whose source is $1
   printf 'apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: bench}\nspec:\n  source: %s\n' "$1" >"$work/$2.yaml"
 }
