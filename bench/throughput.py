@@ -175,14 +175,28 @@ def manifests(kind, ns, n, size, site):
 
 
 def write_objects(env, ns, n, size):
-    """The HashTasks' inputs, straight into the S3 server's directory; returns their md5s."""
+    """The HashTasks' inputs, uploaded through the S3 API as the gateway and users upload
+    (a file put in s3s-fs's directory behind its back has no stored ETag, and s3s-fs then
+    reads the whole file again for every HEAD and GET); returns their md5s."""
     area = pathlib.Path(env["TASKYARD_S3_ROOT"]) / env["TASKYARD_S3_BUCKET"] / "uploads" / ns
-    area.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix="taskyard-tp-objects-"))
     digests = []
     for i in range(n):
         data = os.urandom(size)
-        (area / f"f{i}.bin").write_bytes(data)
+        (staging / f"f{i}.bin").write_bytes(data)
         digests.append(hashlib.md5(data).hexdigest())
+    base = f"{env['TASKYARD_S3_ENDPOINT']}/{env['TASKYARD_S3_BUCKET']}/uploads/{ns}"
+
+    def upload(i):
+        subprocess.run(["curl", "-sf", "-o", "/dev/null", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                        "--aws-sigv4", "aws:amz:us-east-1:s3",
+                        "--user", f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}",
+                        "-T", str(staging / f"f{i}.bin"), f"{base}/f{i}.bin"], check=True, timeout=60)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(upload, range(n)))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return area, digests
 
 
