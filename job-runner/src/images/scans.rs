@@ -29,7 +29,8 @@ pub fn for_eighth_scale(jpeg: &[u8]) -> Option<Vec<u8>> {
     if jpeg.get(..2)? != [0xFF, 0xD8] {
         return None;
     }
-    let mut kept = vec![0..2];
+    let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
+    kept.push(0..2); // SOI
     let mut dc_only: Option<Vec<u8>> = None;
     let mut pixels = 0f64;
     let mut has_ac_scan: Vec<u8> = Vec::new();
