@@ -25,9 +25,7 @@ operator_rss_kib() {
 metrics() { # the operator's metrics text
   local ip
   ip=$(kubectl -n taskyard-system get pod "$(leader)" -o jsonpath='{.status.podIP}')
-  exec 3<>"/dev/tcp/$ip/8080"
-  printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-  cat <&3
+  curl -sf --max-time 10 --retry 3 "http://$ip:8080/metrics"
 }
 metric() { # sum and count of the reconcile histogram, all kinds
   metrics | awk '/^taskyard_reconcile_duration_seconds_sum/ {s += $2} /^taskyard_reconcile_duration_seconds_count/ {c += $2} END {printf "%f %d\n", s, c}'

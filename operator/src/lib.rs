@@ -12,6 +12,7 @@ pub mod jobindex;
 pub mod jobstate;
 pub mod leader;
 pub mod logwriter;
+pub mod memory;
 pub mod metrics;
 pub mod pacing;
 pub mod queue;

@@ -16,6 +16,7 @@ use taskyard_operator::health::{self, Readiness};
 use taskyard_operator::jobindex::{self, JobIndex};
 use taskyard_operator::leader::{Fence, LeaderElection};
 use taskyard_operator::logwriter::LogWriter;
+use taskyard_operator::memory;
 use taskyard_operator::metrics::Metrics;
 use taskyard_operator::pacing::Pacing;
 use taskyard_operator::queue::{Admission, Caches};
@@ -24,8 +25,16 @@ use taskyard_operator::reconcile::{Context, error_policy, reconcile};
 use taskyard_operator::settings::Settings;
 use taskyard_operator::task::TaskResource;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    memory::limit_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+        .block_on(operator_main())
+}
+
+async fn operator_main() -> std::process::ExitCode {
     let settings = Settings::parse();
     init_logging(settings.log_json);
     if let Err(e) = settings.validate() {
@@ -175,6 +184,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let refresher = ctx.clone();
     tokio::spawn(async move { refresher.admission.refresh().await });
     tokio::spawn(gauge_queue_length(ctx.clone()));
+    tokio::spawn(memory::trim_periodically(memory::TRIM_EVERY));
     let controllers = async {
         tokio::join!(
             run_controller(hash, &ctx),
