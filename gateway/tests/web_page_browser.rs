@@ -62,6 +62,20 @@ async fn newest_done(browser: &Browser, what: &str, script: &str) -> serde_json:
     browser.wait_for(what, TASK_TIME, &wait, NEWEST_CARD).await
 }
 
+/// Saves a screenshot as `name` in TASKYARD_SCREENSHOT_DIR (kept after the run), else in
+/// `temp`, checks it is a PNG and prints its path.
+async fn save_screenshot(browser: &Browser, temp: &std::path::Path, name: &str) {
+    let shots = std::env::var_os("TASKYARD_SCREENSHOT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| temp.to_path_buf());
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join(name);
+    browser.screenshot(&shot).await;
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot {name} is a PNG");
+    println!("screenshot: {}", shot.display());
+}
+
 #[tokio::test]
 async fn a_person_hashes_resizes_extracts_and_collects_on_the_page() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,15 +190,7 @@ async fn a_person_hashes_resizes_extracts_and_collects_on_the_page() {
         "the grid shows the page's images"
     );
 
-    let shots = std::env::var_os("TASKYARD_SCREENSHOT_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| dir.path().to_path_buf());
-    std::fs::create_dir_all(&shots).unwrap();
-    let shot = shots.join("web-page.png");
-    browser.screenshot(&shot).await;
-    let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot is a PNG");
-    println!("screenshot: {}", shot.display());
+    save_screenshot(&browser, dir.path(), "web-page.png").await;
 }
 
 /// The docs as a person opens them: Swagger UI renders `/openapi.json` at `/docs` (and at
@@ -249,13 +255,5 @@ async fn swagger_ui_renders_every_api_at_docs() {
         )
         .await;
 
-    let shots = std::env::var_os("TASKYARD_SCREENSHOT_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| dir.path().to_path_buf());
-    std::fs::create_dir_all(&shots).unwrap();
-    let shot = shots.join("swagger-ui.png");
-    browser.screenshot(&shot).await;
-    let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot is a PNG");
-    println!("screenshot: {}", shot.display());
+    save_screenshot(&browser, dir.path(), "swagger-ui.png").await;
 }

@@ -3,6 +3,9 @@
 //! resource the operator runs: the web collector's image and text tasks on a page of the
 //! fixture server, the base64 resize API (001), the multipart resize API (002) and img-rest
 //! (003), with status codes, response shapes and the exact sizes of the images served back.
+//! Then each of the five APIs' 4xx answers (unknown ids, malformed ids and bodies, failed
+//! tasks) in their documented shapes, which in cluster mode come from the API server's and
+//! the S3 store's answers rather than from memory.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +15,17 @@ use serde_json::{Value, json};
 use taskyard_tests::e2e::{Setup, WAIT};
 use taskyard_tests::gateway::{base, gateway_namespace, gw};
 use taskyard_tests::images::{encoded, gradient};
+
+/// Flask's 404 message, the web collector's answer for unknown ids.
+const NOT_FOUND: &str = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.";
+
+/// A PNG cut off after its first chunks: it passes the gateway's check of the first bytes,
+/// and the runner cannot decode it, so its task fails.
+fn truncated_png() -> Vec<u8> {
+    let mut png = image_bytes(40, 40, ImageFormat::Png);
+    png.truncate(60);
+    png
+}
 
 /// A client that does not follow redirects, so the tests see them.
 fn client() -> reqwest::Client {
@@ -51,6 +65,22 @@ async fn post_json(url: &str, body: &Value) -> (u16, Value) {
 
 async fn post_form(url: &str, form: reqwest::multipart::Form) -> (u16, Value) {
     json_of(client().post(url).multipart(form).send().await.unwrap()).await
+}
+
+/// A POST of `body` as it is, with `content_type` (none if empty).
+async fn post_raw(url: &str, content_type: &str, body: &str) -> (u16, Value) {
+    let mut request = client().post(url).body(body.to_string());
+    if !content_type.is_empty() {
+        request = request.header("content-type", content_type);
+    }
+    json_of(request.send().await.unwrap()).await
+}
+
+/// Status and Location of a request that is answered with a redirect.
+async fn redirected(method: reqwest::Method, url: &str) -> (u16, String) {
+    let r = client().request(method, url).send().await.unwrap();
+    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+    (r.status().as_u16(), location.unwrap_or_default())
 }
 
 /// Polls `url` until `done` holds for its JSON body; fails after `WAIT`.
@@ -202,8 +232,8 @@ fn image_tasks_store_dedup_by_source_url_and_serve_the_images() {
             assert_eq!(decoded(&served), size, "{name}");
         }
         let missing_id = missing["_id"]["$oid"].as_str().unwrap();
-        let (status, _) = get_json(&format!("{base}/api/images_tasks/{tid1}/images/{missing_id}")).await;
-        assert_eq!(status, 404);
+        let not_stored = get_json(&format!("{base}/api/images_tasks/{tid1}/images/{missing_id}")).await;
+        assert_eq!(not_stored, (404, json!({ "message": NOT_FOUND })));
 
         // A second task of the page: the stored images are one record each with both tasks,
         // not downloaded again; the failed one is tried again and now stored.
@@ -264,7 +294,7 @@ fn a_text_task_extracts_the_pages_readable_text() {
     )
     .unwrap();
     let page = s.server.url("/files/legacy-article.html?type=text/html");
-    let tid = s.runtime.block_on(async {
+    let (tid, failed) = s.runtime.block_on(async {
         let (status, created) = post_json(&format!("{base}/api/text_tasks/"), &json!({ "url": page })).await;
         assert_eq!(status, 201, "{created}");
         assert!(is_object_id(&created["_id"]), "{created}");
@@ -292,9 +322,30 @@ fn a_text_task_extracts_the_pages_readable_text() {
         assert_eq!(status, 200);
         assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
         assert_eq!((&list[0]["_id"]["$oid"], &list[0]["text"]), (&json!(tid), &json!(text)));
-        tid
+
+        // A page that answers 404: the task reads `error`, and its text is a 404.
+        let (status, created) = post_json(
+            &format!("{base}/api/text_tasks/"),
+            &json!({ "url": s.server.url("/status/404") }),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let failed = created["_id"].as_str().unwrap().to_string();
+        let doc = finished(&format!("{base}/api/text_tasks/{failed}")).await;
+        assert_eq!(doc["status"], "error", "{doc}");
+        assert!(doc.get("text").is_none(), "{doc}");
+        let text = get_json(&format!("{base}/api/text_tasks/{failed}/text")).await;
+        assert_eq!(text, (404, json!({ "message": NOT_FOUND })));
+        (tid, failed)
     });
     assert_task_succeeded(s, "texttask", &format!("collect-text-{tid}"), "collector-text");
+    let task = s.kubectl.get_json(&[
+        "texttask",
+        &format!("collect-text-{failed}"),
+        "-n",
+        &gateway_namespace(),
+    ]);
+    assert_eq!(task["status"]["phase"], "Failed", "{}", task["status"]);
 }
 
 #[test]
@@ -415,4 +466,286 @@ fn img_rest_resizes_to_a_100x100_jpeg() {
         guid
     });
     assert_task_succeeded(s, "imagetask", &format!("imgrest-{guid}"), "img-rest");
+}
+
+#[test]
+fn the_collectors_4xx_answers_through_the_cluster() {
+    let s = gw();
+    let base = base(s);
+    s.runtime.block_on(async {
+        let need_url = json!({"message": "Request need to contain 'url' parameter"});
+        for path in ["/api/images_tasks/", "/api/text_tasks/"] {
+            let url = format!("{base}{path}");
+            for body in [r#"{"wrong_param": 1}"#, r#"{"url": ""}"#] {
+                let answer = post_raw(&url, "application/json", body).await;
+                assert_eq!(answer, (400, need_url.clone()), "{path} {body}");
+            }
+            let (status, reply) = post_raw(&url, "application/json", r#"{"url": "not a url"}"#).await;
+            assert_eq!(status, 400, "{path}: {reply}");
+            assert!(reply["message"].as_str().unwrap().contains("{\"url\": "), "{reply}");
+        }
+
+        // Unknown ids (well-formed, in capitals, or not ObjectIds): no task resource by
+        // that name, so Flask's 404.
+        let unknown = "0123456789abcdef01234567";
+        let capitals = "0123456789ABCDEF01234567";
+        for path in [
+            format!("/api/images_tasks/{unknown}"),
+            format!("/api/images_tasks/{capitals}"),
+            "/api/images_tasks/invalid_id".into(),
+            format!("/api/images_tasks/{unknown}/images/{unknown}"),
+            format!("/api/text_tasks/{unknown}"),
+            "/api/text_tasks/invalid_id".into(),
+            format!("/api/text_tasks/{unknown}/text"),
+            "/media/nothing.png".into(),
+            // A name the store could hold, which it does not: S3's 404 read as no image.
+            format!("/media/{}.png", "a".repeat(64)),
+        ] {
+            let answer = get_json(&format!("{base}{path}")).await;
+            assert_eq!(answer, (404, json!({ "message": NOT_FOUND })), "{path}");
+        }
+        // The original listed nothing for a well-formed unknown id and crashed on others.
+        let listed = get_json(&format!("{base}/api/images_tasks/{unknown}/images/")).await;
+        assert_eq!(listed, (200, json!([])));
+        let (status, body) = get_json(&format!("{base}/api/images_tasks/invalid_id/images/")).await;
+        assert_eq!(status, 404, "{body}");
+        assert!(body["message"].as_str().unwrap().starts_with(NOT_FOUND), "{body}");
+        let r = client().delete(format!("{base}/api/text_tasks/")).send().await.unwrap();
+        assert_eq!(
+            json_of(r).await,
+            (
+                405,
+                json!({"message": "The method is not allowed for the requested URL."})
+            )
+        );
+    });
+}
+
+#[test]
+fn the_md5_services_4xx_answers_through_the_cluster() {
+    let s = gw();
+    let base = base(s);
+    s.runtime.block_on(async {
+        for (id, detail) in [("0", "Task 0 was not found"), ("-1", "Task -1 was not found")] {
+            let answer = get_json(&format!("{base}/hashes/{id}")).await;
+            assert_eq!(answer, (404, json!({ "detail": detail })), "{id}");
+        }
+        let answer = get_json(&format!("{base}/hashes/abc")).await;
+        assert_eq!(
+            answer,
+            (
+                422,
+                json!({"detail": [{"loc": ["path", "task_id"], "msg": "value is not a valid integer", "type": "type_error.integer"}]})
+            )
+        );
+        let missing =
+            json!({"detail": [{"loc": ["body", "file"], "msg": "field required", "type": "value_error.missing"}]});
+        let other_part = reqwest::multipart::Form::new().part(
+            "upload",
+            reqwest::multipart::Part::bytes(vec![1, 2, 3]).file_name("x.bin"),
+        );
+        let answer = post_form(&format!("{base}/hashes/"), other_part).await;
+        assert_eq!(answer, (422, missing.clone()), "a form without `file`");
+        let answer = post_raw(&format!("{base}/hashes/"), "text/plain", "hello").await;
+        assert_eq!(answer, (422, missing), "not multipart");
+        let answer = get_json(&format!("{base}/hashes/")).await;
+        assert_eq!(answer, (405, json!({"detail": "Method Not Allowed"})));
+        for (path, location) in [("/hashes", "/hashes/"), ("/hashes/1/", "/hashes/1")] {
+            let answer = redirected(reqwest::Method::POST, &format!("{base}{path}")).await;
+            assert_eq!(answer, (307, location.to_string()), "{path}");
+        }
+    });
+}
+
+#[test]
+fn the_base64_resize_apis_4xx_answers_through_the_cluster() {
+    let s = gw();
+    let base = base(s);
+    let engine = base64::engine::general_purpose::STANDARD;
+    let token = s.runtime.block_on(async {
+        let url = format!("{base}/api/v1/resize");
+        for (body, want) in [
+            ("not json".to_string(), "not JSON"),
+            (json!({"image": "x"}).to_string(), "no string \"imageData\""),
+            (json!({"imageData": ""}).to_string(), "empty or not base64"),
+            (
+                json!({"imageData": engine.encode("hello world")}).to_string(),
+                "does not decode to an image",
+            ),
+        ] {
+            let (status, reply) = post_raw(&url, "application/json", &body).await;
+            assert_eq!((status, &reply["success"]), (400, &json!(false)), "{body}: {reply}");
+            assert!(reply["message"].as_str().unwrap().contains(want), "{body}: {reply}");
+        }
+
+        // Unknown tokens, among them ones no task resource can be named after (a space, a
+        // '%', capitals): the API server is not asked, it is no task.
+        let unknown = "00000000-0000-4000-8000-000000000000";
+        for token in [unknown, "Not%20A%20Token", "%25", "UPPER", "a.jpg.jpg"] {
+            for path in [format!("/api/v1/resize/{token}"), format!("/api/v1/resize/{token}.jpg")] {
+                let (status, reply) = get_json(&format!("{base}{path}")).await;
+                assert_eq!((status, &reply["success"]), (404, &json!(false)), "{path}: {reply}");
+                assert!(
+                    reply["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("no resize task has the token"),
+                    "{path}: {reply}"
+                );
+            }
+        }
+        let (status, _, _) = get_bytes(&format!("{base}/api/v1/resize/")).await;
+        assert_eq!(status, 404);
+
+        // An image the runner cannot decode: FAILURE with why (a 422 where the original
+        // crashed with 500), and no resized image.
+        let data = engine.encode(truncated_png());
+        let (status, body) = post_json(&url, &json!({ "imageData": data })).await;
+        assert_eq!(status, 202, "{body}");
+        let token = body["token"].as_str().unwrap().to_string();
+        let (status, failed) = poll(&format!("{url}/{token}"), |b| {
+            !matches!(b["status"].as_str(), Some("PENDING" | "IN_PROGRESS"))
+        })
+        .await;
+        assert_eq!(
+            (status, &failed["status"], &failed["resized_image_url"]),
+            (422, &json!("FAILURE"), &Value::Null),
+            "{failed}"
+        );
+        assert!(failed["message"].as_str().unwrap().contains("decode"), "{failed}");
+        let (status, reply) = get_json(&format!("{url}/{token}.jpg")).await;
+        assert_eq!((status, &reply["success"]), (404, &json!(false)), "{reply}");
+        assert!(reply["message"].as_str().unwrap().contains("is not ready"), "{reply}");
+        token
+    });
+    let task = s
+        .kubectl
+        .get_json(&["imagetask", &format!("b64-{token}"), "-n", &gateway_namespace()]);
+    assert_eq!(task["status"]["phase"], "Failed", "{}", task["status"]);
+}
+
+#[test]
+fn the_multipart_resize_apis_422s_and_404s_through_the_cluster() {
+    let s = gw();
+    let base = base(s);
+    s.runtime.block_on(async {
+        let url = format!("{base}/api/v1/images/resize");
+        let jpg = || image_bytes(8, 8, ImageFormat::Jpeg);
+        let sized = |form: reqwest::multipart::Form, w: &str, h: &str| {
+            form.text("width", w.to_string()).text("height", h.to_string())
+        };
+        let other_part =
+            reqwest::multipart::Form::new().part("upload", reqwest::multipart::Part::bytes(jpg()).file_name("a.jpg"));
+        // The original's checks, in its order (a .gif is in the test above).
+        let cases = [
+            (sized(reqwest::multipart::Form::new(), "10", "10"), "No file given"),
+            (sized(other_part, "10", "10"), "No file given"),
+            (sized(file_form("", jpg()), "10", "10"), "No file given"),
+            (sized(file_form("a.jpg", jpg()), "0", "0"), "Invalid size"),
+            (sized(file_form("a.jpg", jpg()), "9999", "10"), "Invalid size"),
+            (sized(file_form("a.jpg", jpg()), "10", "ten"), "Invalid size"),
+            (file_form("a.jpg", jpg()).text("width", "10"), "Invalid size"),
+            (sized(file_form("a.jpeg", jpg()), "10", "10"), "Invalid extension"),
+        ];
+        for (i, (form, message)) in cases.into_iter().enumerate() {
+            let (status, body) = post_form(&url, form).await;
+            assert_eq!(
+                (status, &body["result"], &body["message"]),
+                (422, &json!("error"), &json!(message)),
+                "case {i}: {body}"
+            );
+        }
+
+        let unknown = "00000000-0000-4000-8000-000000000000";
+        let answer = get_json(&format!("{base}/api/v1/status/not-a-uuid")).await;
+        assert_eq!(
+            (answer.0, &answer.1["result"], &answer.1["message"]),
+            (404, &json!("error"), &json!("Task not found")),
+            "{}",
+            answer.1
+        );
+        for id in [unknown, "not-a-uuid"] {
+            let (status, body) = get_json(&format!("{base}/api/v1/images/result/{id}")).await;
+            assert_eq!(
+                (status, &body["result"], &body["message"]),
+                (404, &json!("error"), &json!("Result not found")),
+                "{id}: {body}"
+            );
+        }
+
+        // Named .jpg but not an image: accepted (the original judged the name only), the
+        // task fails and says why, and there is no result.
+        let form = sized(file_form("fake.jpg", b"hello, not an image".to_vec()), "10", "10");
+        let (status, body) = post_form(&url, form).await;
+        assert_eq!(status, 202, "{body}");
+        let id = body["task_id"].as_str().unwrap().to_string();
+        let (status, failed) = poll(&format!("{base}/api/v1/status/{id}"), |b| {
+            b["status"] == "SUCCESS" || b["status"] == "FAILURE"
+        })
+        .await;
+        assert_eq!((status, &failed["status"]), (200, &json!("FAILURE")), "{failed}");
+        assert!(
+            failed["message"]
+                .as_str()
+                .unwrap()
+                .contains("not JPEG, PNG, GIF or WebP"),
+            "{failed}"
+        );
+        let (status, body) = get_json(&format!("{base}/api/v1/images/result/{id}")).await;
+        assert_eq!((status, &body["message"]), (404, &json!("Result not found")), "{body}");
+    });
+}
+
+#[test]
+fn img_rests_4xx_answers_through_the_cluster() {
+    let s = gw();
+    let base = base(s);
+    let guid = s.runtime.block_on(async {
+        let url = format!("{base}/resize/");
+        let bad_request =
+            json!({"message": "The browser (or proxy) sent a request that this server could not understand."});
+        let other_part =
+            reqwest::multipart::Form::new().part("other", reqwest::multipart::Part::bytes(vec![1]).file_name("a.png"));
+        assert_eq!(post_form(&url, other_part).await, (400, bad_request.clone()));
+        assert_eq!(post_raw(&url, "", "").await, (400, bad_request));
+        for (bytes, want) in [(vec![], "is empty"), (b"plain text".to_vec(), "is not a JPEG")] {
+            let (status, body) = post_form(&url, file_form("fake_name", bytes)).await;
+            assert_eq!(status, 400, "{body}");
+            assert!(body["message"].as_str().unwrap().contains(want), "{body}");
+        }
+        let answer = redirected(reqwest::Method::POST, &format!("{base}/resize")).await;
+        assert_eq!(answer, (308, "/resize/".to_string()));
+
+        // Unknown guids: 404 where the original read `processing` for ever or crashed.
+        for guid in ["00000000-0000-4000-8000-000000000000", "not-a-guid"] {
+            let (status, body) = get_json(&format!("{base}/resize/status/{guid}")).await;
+            assert_eq!(
+                (status, &body["guid"], &body["status"]),
+                (404, &json!(guid), &json!("unknown")),
+                "{body}"
+            );
+            assert!(body["message"].as_str().unwrap().contains(guid), "{body}");
+            let (status, image) = get_json(&format!("{base}/resize/{guid}")).await;
+            assert_eq!((status, &image), (404, &body), "{guid}");
+        }
+
+        // An image the runner cannot decode: `failed` with why, as a 422, for the status and
+        // the image alike.
+        let (status, body) = post_form(&url, file_form("broken.png", truncated_png())).await;
+        assert_eq!(status, 200, "{body}");
+        let guid = body["guid"].as_str().unwrap().to_string();
+        let (status, failed) = poll(&format!("{base}/resize/status/{guid}"), |b| b["status"] != "processing").await;
+        assert_eq!(
+            (status, &failed["guid"], &failed["status"]),
+            (422, &json!(guid), &json!("failed")),
+            "{failed}"
+        );
+        assert!(failed["message"].as_str().unwrap().contains("decode"), "{failed}");
+        assert_eq!(get_json(&format!("{base}/resize/{guid}")).await, (422, failed));
+        guid
+    });
+    let task = s
+        .kubectl
+        .get_json(&["imagetask", &format!("imgrest-{guid}"), "-n", &gateway_namespace()]);
+    assert_eq!(task["status"]["phase"], "Failed", "{}", task["status"]);
 }

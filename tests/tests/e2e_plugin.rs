@@ -1,5 +1,5 @@
 //! End to end on the local cluster: `kubectl taskyard` run on the host by a user whose only
-//! rights are a Role allowing HashTasks and ImageTasks in namespace A (a ServiceAccount token
+//! rights are a Role allowing HashTasks, ImageTasks and TextTasks in namespace A (a ServiceAccount token
 //! in a kubeconfig of its own). The chart-installed gateway checks the token (TokenReview) and
 //! the right to create the task kind in the target namespace (SubjectAccessReview) before it
 //! stores a byte; the plugin then creates the task with the user's own credentials. `fetch`
@@ -63,7 +63,7 @@ fn tenant() -> &'static Tenant {
     })
 }
 
-/// The ServiceAccount `uploader` in `ns`: HashTasks and ImageTasks there, and the gateway Service through
+/// The ServiceAccount `uploader` in `ns`: HashTasks, ImageTasks and TextTasks there, and the gateway Service through
 /// the API server's proxy (what the plugin uses when no --gateway is given).
 fn rbac(ns: &str) -> String {
     format!(
@@ -76,7 +76,7 @@ kind: Role
 metadata: {{name: hashtask-user, namespace: {ns}}}
 rules:
 - apiGroups: [taskyard.dev]
-  resources: [hashtasks, imagetasks]
+  resources: [hashtasks, imagetasks, texttasks]
   verbs: [create, get, list, watch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
@@ -390,6 +390,65 @@ fn upload_resize_then_fetch_gives_an_image_of_the_size() {
     let fetched = image::open(cwd.join(&images[0])).unwrap();
     assert_eq!((fetched.width(), fetched.height()), (40, 30));
     assert!(cwd.join("photo/manifest.json").exists() && cwd.join("photo/result.json").exists());
+}
+
+#[test]
+fn upload_text_then_fetch_gives_the_extracted_text_and_the_result() {
+    let (s, t) = (gw(), tenant());
+    let path = s.files.join("plugin-page.html");
+    std::fs::write(
+        &path,
+        "<html><head><title>Harbour notes</title><style>p{}</style></head><body>\
+         <script>var hidden = 1;</script><h1>Lighthouse keeper</h1><p>quiet   evening tide</p></body></html>",
+    )
+    .unwrap();
+    let out = run(
+        &t.kubeconfig,
+        &[
+            "upload",
+            path.to_str().unwrap(),
+            "--text",
+            "--name",
+            "page",
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
+    );
+    assert!(out.success, "{out:?}");
+    assert_eq!(created(&out), "page");
+    let task = s.kubectl.get_json(&["texttask", "page", "-n", &t.a]);
+    assert_eq!(task["status"]["phase"], "Succeeded", "{}", task["status"]);
+
+    let dir = s.files.join("fetched-page");
+    let out = run(&t.kubeconfig, &["fetch", "texttask/page", "-o", dir.to_str().unwrap()]);
+    assert!(out.success, "{out:?}");
+    assert_eq!(
+        written(&out),
+        [dir.join("result.json"), dir.join("text.txt"), dir.join("manifest.json")],
+        "{out:?}"
+    );
+    let text = std::fs::read_to_string(dir.join("text.txt")).unwrap();
+    assert!(
+        text.contains("Lighthouse keeper") && text.contains("quiet evening tide"),
+        "{text:?}"
+    );
+    assert!(!text.contains("hidden") && !text.contains("p{}"), "{text:?}");
+    // The result names the stored text the file is a copy of, and the title.
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
+    let output = &result["output"];
+    assert_eq!(
+        (&result["outcome"], &output["type"], &output["title"]),
+        (&json!("Succeeded"), &json!("text"), &json!("Harbour notes")),
+        "{result}"
+    );
+    assert_eq!(output["text"]["key"], task["status"]["text"]["key"], "{result}");
+    assert_eq!(
+        output["text"]["sha256"].as_str(),
+        Some(coreutils_digest("sha256", &dir.join("text.txt")).as_str()),
+        "{result}"
+    );
 }
 
 #[test]

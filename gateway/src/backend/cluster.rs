@@ -119,6 +119,12 @@ impl Backend for ClusterBackend {
 
     fn get<'a>(&'a self, kind: TaskKind, name: &'a str) -> BoxFuture<'a, Result<Option<TaskView>, BackendError>> {
         async move {
+            // No resource can have such a name: the legacy APIs' ids come from the URL, and
+            // asking the API server with one is a 400 (or a request kube cannot build), which
+            // would read as "unavailable" where local mode answers "no such task".
+            if !super::is_object_name(name) {
+                return Ok(None);
+            }
             match self.api(kind).get_opt(name).await {
                 Ok(Some(object)) => view(kind, &object).map(Some).map_err(BackendError::Unavailable),
                 Ok(None) => Ok(None),
@@ -215,6 +221,25 @@ mod tests {
         let object: DynamicObject = serde_json::from_value(m).unwrap();
         let e = view(TaskKind::HashTask, &object).unwrap_err();
         assert!(e.contains("md5-7") && e.contains("spec"), "{e}");
+    }
+
+    /// A backend whose API server is a closed port on loopback: any request it sends fails.
+    fn unreachable() -> ClusterBackend {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let store = Store::Dir(taskyard_common::store::DirStore::new(std::env::temp_dir()));
+        ClusterBackend::new(kube::Client::try_from(config).unwrap(), store, "legacy".into())
+    }
+
+    #[tokio::test]
+    async fn a_name_no_resource_can_have_is_no_task_without_asking() {
+        let backend = unreachable();
+        for name in ["b64-a b", "b64-%", "b64-A", "md5-1/status", "", "b64-..", "b64-x-"] {
+            let found = backend.get(TaskKind::ImageTask, name).await;
+            assert!(matches!(found, Ok(None)), "{name:?}: {found:?}");
+        }
+        // A valid name is asked for, so the closed port shows.
+        let asked = backend.get(TaskKind::ImageTask, "b64-0a1b").await;
+        assert!(matches!(asked, Err(BackendError::Unavailable(_))), "{asked:?}");
     }
 
     #[test]

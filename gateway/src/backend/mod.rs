@@ -14,6 +14,18 @@ use taskyard_common::store::Store;
 /// The label that says which legacy API created a task (`md5`, `resize-b64`, ...).
 pub const API_LABEL: &str = "taskyard.dev/gateway-api";
 
+/// A Kubernetes object name (a DNS subdomain), which every task resource's name is.
+pub fn is_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name
+            .split('.')
+            .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
+}
+
 /// A task to create, in the backend's namespace.
 #[derive(Clone, Debug)]
 pub struct NewTask {

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use taskyard_common::store::Store;
 
 use super::request::{RESOURCES, is_namespace_name};
+use crate::backend::is_object_name;
 
 /// The longest manifest read to check an image key (5,000 items are well under it).
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
@@ -126,18 +127,6 @@ fn malformed_key(key: &str) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// A Kubernetes object name (a DNS subdomain).
-fn is_object_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && name
-            .split('.')
-            .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
 }
 
 #[derive(Deserialize)]
