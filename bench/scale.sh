@@ -15,12 +15,12 @@ trap 'kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1 || true' EXIT
 
 # The replica that leads (holds the Lease) is the one that reconciles.
 leader() { kubectl -n taskyard-system get lease taskyard-operator -o jsonpath='{.spec.holderIdentity}'; }
-operator_rss_kib() {
+operator_rss_kib() { # $1: VmRSS (now, the default) or VmHWM (the peak)
   local pod cid pid
   pod=$(leader)
   cid=$(kubectl -n taskyard-system get pod "$pod" -o jsonpath='{.status.containerStatuses[0].containerID}')
   pid=$(ctr -a "$TASKYARD_CONTAINERD_SOCK" -n k8s.io tasks ls | awk -v id="${cid#containerd://}" '$1==id {print $2}')
-  awk '/VmRSS/ {print $2}' "/proc/$pid/status"
+  awk -v field="${1:-VmRSS}:" '$1 == field {print $2}' "/proc/$pid/status"
 }
 metrics() { # the operator's metrics text
   local ip
@@ -41,8 +41,18 @@ root = pathlib.Path(os.environ["TASKYARD_S3_ROOT"]) / os.environ["TASKYARD_S3_BU
 root.mkdir(parents=True, exist_ok=True)
 (root / "present.bin").write_bytes(b"x" * 1000)
 PY
-# A chart upgrade (an e2e test's, say) may be rolling the operator out: measure the new one.
+# A fresh operator each run: memory from an earlier run (or an e2e test's) would count.
+kubectl -n taskyard-system rollout restart deploy/taskyard-operator >/dev/null
 kubectl -n taskyard-system rollout status deploy/taskyard-operator --timeout=300s >/dev/null
+# The Lease names the new replica a moment after the rollout (the old one, terminating,
+# releases it first).
+for _ in $(seq 120); do
+  holder=$(leader)
+  [ -n "$holder" ] && [ -z "$(kubectl -n taskyard-system get pod "$holder" --ignore-not-found \
+    -o jsonpath='{.metadata.name}{.metadata.deletionTimestamp}' | sed "s/^$holder//")" ] &&
+    kubectl -n taskyard-system get pod "$holder" >/dev/null 2>&1 && break
+  sleep 1
+done
 echo "operator RSS before: $(operator_rss_kib) KiB"
 read -r sum0 count0 < <(metric)
 buckets >"/tmp/scale-buckets-before.$$"
@@ -63,7 +73,9 @@ while :; do
 done
 echo "all $N finished after $((SECONDS - start)) s"
 read -r sum1 count1 < <(metric)
-echo "operator RSS with $N tasks: $(operator_rss_kib) KiB"
+echo "operator RSS with $N tasks: $(operator_rss_kib) KiB as the last finished (peak so far $(operator_rss_kib VmHWM) KiB)"
+sleep 30
+echo "operator RSS with $N tasks, 30 s later: $(operator_rss_kib) KiB"
 python3 -c "print(f'reconciles: {$count1 - $count0:.0f}, mean reconcile {1000 * ($sum1 - $sum0) / max(1, $count1 - $count0):.1f} ms')"
 buckets >"/tmp/scale-buckets-after.$$"
 python3 - "/tmp/scale-buckets-before.$$" "/tmp/scale-buckets-after.$$" <<'PY'

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cleanup;
 pub mod error;
+pub mod events;
 pub mod finish;
 pub mod health;
 pub mod housekeeping;

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use clap::Parser;
 use futures::StreamExt;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use taskyard_api::{HashTask, ImageTask, TaskKind, TextTask};
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::store::{S3Store, Store};
 use taskyard_operator::cache::{TaskCache, watch_tasks};
+use taskyard_operator::events::Events;
 use taskyard_operator::health::{self, Readiness};
 use taskyard_operator::jobindex::{self, JobIndex};
 use taskyard_operator::leader::{Fence, LeaderElection};
@@ -147,7 +148,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Arc::new(Context {
         admission,
         job_index,
-        recorder: Recorder::new(client.clone(), reporter),
+        events: Events::spawn(client.clone(), reporter),
         policy: NetworkPolicy::new(settings.allowed_networks.0.clone()),
         log: LogWriter::spawn(store.clone(), fence),
         metrics,

@@ -144,7 +144,5 @@ pub(super) async fn publish<K: TaskResource>(
         action: action.into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &task.object_ref(&())).await {
-        tracing::warn!("cannot publish event {reason}: {e}");
-    }
+    ctx.events.publish(event, task.object_ref(&())).await;
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use taskyard_common::netpolicy::NetworkPolicy;
 use taskyard_common::status::TaskStatus;
 use taskyard_common::store::Store;
@@ -33,7 +32,7 @@ pub struct Context {
     pub store: Store,
     pub policy: NetworkPolicy,
     pub log: LogWriter,
-    pub recorder: Recorder,
+    pub events: crate::events::Events,
 }
 
 /// Reconciles one task, counting it in the metrics.

@@ -9,7 +9,7 @@ use clap::Parser;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use serde_json::{Value, json};
 use taskyard_api::{HashAlgorithm, HashSource, HashTask, HashTaskSpec, TaskKind};
 use taskyard_common::netpolicy::NetworkPolicy;
@@ -122,7 +122,7 @@ fn fixture(max_running: &str) -> Fixture {
             crate::pacing::Pacing::immediate(),
         ),
         job_index,
-        recorder: Recorder::new(client.clone(), reporter),
+        events: crate::events::Events::inline(client.clone(), reporter),
         policy: NetworkPolicy::default(),
         log: LogWriter::spawn(store.clone(), Fence::unfenced()),
         metrics: Default::default(),
