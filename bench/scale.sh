@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The operator at scale on the local cluster: creates N tasks (default 10000; most finish at
 # once as InvalidSpec, every 20th runs a real runner Job), then reports the operator's memory
-# (RSS) and reconcile latency: the metrics' mean and p99 reconcile time, the time a new task
-# takes to get its status while the N are there, and the time a new valid task takes to get
-# its runner Job (a slot is free by then). Needs tests/cluster/up.sh and the chart
-# installed (any e2e test installs it).
+# (RSS) and reconcile latency: the metrics' mean and p99 reconcile time over the burst, and
+# again over MORE tasks (default 1000) applied RATE a second (default 20) once the N are
+# there; the time a new task takes to get its status while the N are there, and the time a
+# new valid task takes to get its runner Job (a slot is free by then). Needs
+# tests/cluster/up.sh and the chart installed (any e2e test installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/cluster/.state/env
@@ -15,12 +16,19 @@ trap 'kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1 || true' EXIT
 
 # The replica that leads (holds the Lease) is the one that reconciles.
 leader() { kubectl -n taskyard-system get lease taskyard-operator -o jsonpath='{.spec.holderIdentity}'; }
+operator_pid() { # the leading replica's process, as the node sees it
+  local cid
+  cid=$(kubectl -n taskyard-system get pod "$(leader)" -o jsonpath='{.status.containerStatuses[0].containerID}')
+  ctr -a "$TASKYARD_CONTAINERD_SOCK" -n k8s.io tasks ls | awk -v id="${cid#containerd://}" '$1==id {print $2}'
+}
 operator_rss_kib() { # $1: VmRSS (now, the default) or VmHWM (the peak)
-  local pod cid pid
-  pod=$(leader)
-  cid=$(kubectl -n taskyard-system get pod "$pod" -o jsonpath='{.status.containerStatuses[0].containerID}')
-  pid=$(ctr -a "$TASKYARD_CONTAINERD_SOCK" -n k8s.io tasks ls | awk -v id="${cid#containerd://}" '$1==id {print $2}')
-  awk -v field="${1:-VmRSS}:" '$1 == field {print $2}' "/proc/$pid/status"
+  awk -v field="${1:-VmRSS}:" '$1 == field {print $2}' "/proc/$(operator_pid)/status"
+}
+cpu_stat() { # "periods throttled throttled_seconds" of the operator's CPU limit (CFS quota) so far
+  local pid path
+  pid=$(operator_pid)
+  path=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print "/sys/fs/cgroup/cpu" $3; found = 1} $1 == 0 && $2 == "" {v2 = "/sys/fs/cgroup" $3} END {if (v2 != "" && !found) print v2}' "/proc/$pid/cgroup" | head -1)
+  awk '$1 == "nr_periods" {p = $2} $1 == "nr_throttled" {t = $2} $1 == "throttled_time" {s = $2 / 1e9} $1 == "throttled_usec" {s = $2 / 1e6} END {print p, t, s}' "$path/cpu.stat"
 }
 metrics() { # the operator's metrics text
   local ip
@@ -32,6 +40,54 @@ metric() { # sum and count of the reconcile histogram, all kinds
 }
 buckets() { # cumulative reconcile counts per bucket bound, all kinds, one "le count" a line
   metrics | awk -F'[{}", ]+' '/^taskyard_reconcile_duration_seconds_bucket/ {for (i = 1; i < NF; i++) if ($i == "le=") le = $(i + 1); c[le] += $NF} END {for (le in c) print le, c[le]}' | sort -g
+}
+
+apply_tasks() { # tasks t<$1> to t<$2 - 1>, in files of $3 (default 200), one file a second if $4
+  local i j src per_file=${3:-200} paced=${4:-} started=$SECONDS
+  for ((i = $1; i < $2; i += per_file)); do
+    [ -z "$paced" ] || while ((SECONDS < started + (i - $1) / per_file)); do sleep 0.05; done
+    for ((j = i; j < i + per_file && j < $2; j++)); do
+      if ((j % 20 == 0)); then src="{object: present.bin}"; else src="{object: missing-$j.bin}"; fi
+      printf 'apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: t%05d}\nspec:\n  source: %s\n---\n' "$j" "$src"
+    done | kubectl apply -n "$NS" -f - >/dev/null
+  done
+}
+wait_finished() { # until $1 tasks have ended (15 min at most)
+  local deadline=$((SECONDS + 900)) done_count
+  while :; do
+    done_count=$(kubectl get hashtasks -n "$NS" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -cE '^(Succeeded|Failed)$' || true)
+    [ "$done_count" -ge "$1" ] && return
+    [ $SECONDS -lt $deadline ] || { echo "only $done_count of $1 finished in time"; return; }
+    sleep 5
+  done
+}
+snapshot() { # the reconcile histogram now, into file $1
+  buckets >"$1"
+  metric >"$1.sum"
+  cpu_stat >"$1.cpu"
+}
+latency() { # the reconciles since snapshot $1: count, mean, share within 50 ms, p99; $2 names them
+  local sum0 count0 sum1 count1 periods0 throttled0 seconds0 periods1 throttled1 seconds1
+  read -r sum0 count0 <"$1.sum"
+  read -r periods0 throttled0 seconds0 <"$1.cpu"
+  read -r periods1 throttled1 seconds1 < <(cpu_stat)
+  read -r sum1 count1 < <(metric)
+  buckets >"$1.after"
+  python3 - "$1" "$1.after" "$sum0" "$count0" "$sum1" "$count1" "$2" <<'PY'
+import sys
+def load(path):
+    return {le: float(c) for le, c in (line.split() for line in open(path))}
+before, after = load(sys.argv[1]), load(sys.argv[2])
+sum0, count0, sum1, count1 = map(float, sys.argv[3:7])
+diff = sorted(((float("inf") if le == "+Inf" else float(le)), after[le] - before.get(le, 0)) for le in after)
+total = diff[-1][1]
+p99 = next(le for le, c in diff if c >= 0.99 * total)
+within50 = next(c for le, c in diff if le == 0.05) / max(total, 1)
+print(f"{sys.argv[7]}: {total:.0f} reconciles, mean {1000 * (sum1 - sum0) / max(1, count1 - count0):.1f} ms, "
+      f"{100 * within50:.1f} % within 50 ms, p99 at most {p99 * 1000:.0f} ms (histogram bucket bound)")
+PY
+  python3 -c "print(f'  the operator was held back by its CPU limit in {$throttled1 - $throttled0} of {$periods1 - $periods0} 100 ms periods, {$seconds1 - $seconds0:.1f} s in all')"
+  rm -f "$1" "$1.sum" "$1.cpu" "$1.after"
 }
 
 # The object the running tasks hash (every 20th task); the others name missing objects.
@@ -54,41 +110,23 @@ for _ in $(seq 120); do
   sleep 1
 done
 echo "operator RSS before: $(operator_rss_kib) KiB"
-read -r sum0 count0 < <(metric)
-buckets >"/tmp/scale-buckets-before.$$"
+snapshot "/tmp/scale-burst.$$"
 start=$SECONDS
-for ((i = 0; i < N; i += 200)); do
-  for ((j = i; j < i + 200 && j < N; j++)); do
-    if ((j % 20 == 0)); then src="{object: present.bin}"; else src="{object: missing-$j.bin}"; fi
-    printf 'apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: t%05d}\nspec:\n  source: %s\n---\n' "$j" "$src"
-  done | kubectl apply -n "$NS" -f - >/dev/null
-done
+apply_tasks 0 "$N"
 echo "created $N tasks in $((SECONDS - start)) s"
-deadline=$((SECONDS + 900))
-while :; do
-  done_count=$(kubectl get hashtasks -n "$NS" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -cE '^(Succeeded|Failed)$' || true)
-  [ "$done_count" -ge "$N" ] && break
-  [ $SECONDS -lt $deadline ] || { echo "only $done_count of $N finished in time"; break; }
-  sleep 5
-done
+wait_finished "$N"
 echo "all $N finished after $((SECONDS - start)) s"
-read -r sum1 count1 < <(metric)
+latency "/tmp/scale-burst.$$" "reconciles during the burst of $N"
 echo "operator RSS with $N tasks: $(operator_rss_kib) KiB as the last finished (peak so far $(operator_rss_kib VmHWM) KiB)"
 sleep 30
 echo "operator RSS with $N tasks, 30 s later: $(operator_rss_kib) KiB"
-python3 -c "print(f'reconciles: {$count1 - $count0:.0f}, mean reconcile {1000 * ($sum1 - $sum0) / max(1, $count1 - $count0):.1f} ms')"
-buckets >"/tmp/scale-buckets-after.$$"
-python3 - "/tmp/scale-buckets-before.$$" "/tmp/scale-buckets-after.$$" <<'PY'
-import sys
-def load(path):
-    return {le: float(c) for le, c in (line.split() for line in open(path))}
-before, after = load(sys.argv[1]), load(sys.argv[2])
-diff = sorted(((float("inf") if le == "+Inf" else float(le)), after[le] - before.get(le, 0)) for le in after)
-total = diff[-1][1]
-p99 = next(le for le, c in diff if c >= 0.99 * total)
-print(f"reconcile p99 at most {p99 * 1000:.0f} ms (histogram bucket bound)")
-PY
-rm -f "/tmp/scale-buckets-before.$$" "/tmp/scale-buckets-after.$$"
+# Reconciles with the N present and the machine not saturated by the burst: MORE tasks more,
+# RATE a second (kubectl itself applies about 37 a second here).
+MORE=${MORE:-1000} RATE=${RATE:-20}
+snapshot "/tmp/scale-more.$$"
+apply_tasks "$N" $((N + MORE)) "$RATE" paced
+wait_finished $((N + MORE))
+latency "/tmp/scale-more.$$" "reconciles of $MORE more tasks, $RATE a second, with $N present"
 # Latency of one more task among the N: apply to status.
 t0=$(date +%s.%N)
 printf 'apiVersion: taskyard.dev/v1alpha1\nkind: HashTask\nmetadata: {name: probe}\nspec:\n  source: {object: missing-probe.bin}\n' | kubectl apply -n "$NS" -f - >/dev/null

@@ -10,7 +10,8 @@ last completion, p50/p95/max of creation -> completion, runner Jobs used, and th
 operator's RSS and reconcile p99 (from its metrics histogram).
 
 Every run also checks what it measured: each task Succeeded, and each HashTask's md5 is
-the md5 of the bytes written for it.
+the md5 of the bytes written for it. Each run also prints where the tasks' time went, the
+API server's requests, and the machine's CPU time by process.
 """
 
 import argparse
@@ -33,15 +34,29 @@ import zlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENV_FILE = ROOT / "tests/cluster/.state/env"
 OPERATOR_NS = "taskyard-system"
+RGW_STATE = "/var/lib/taskyard-rgw"  # tests/store/rgw-up.sh's, for its processes' CPU time
 RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, float("inf")]
 
 
-def load_env():
+def read_env(path):
     env = {}
-    for line in ENV_FILE.read_text().splitlines():
+    for line in pathlib.Path(path).read_text().splitlines():
         if line.startswith("export ") and "=" in line:
             k, v = line[len("export "):].split("=", 1)
             env[k] = v
+    return env
+
+
+def load_env(store_env):
+    """The local cluster's env; with `store_env` (tests/store/rgw-up.sh --for-cluster's env
+    file), that store instead of the cluster's s3s-fs."""
+    env = read_env(ENV_FILE)
+    if store_env:
+        store = read_env(store_env)
+        env.update({k: store[k] for k in ("TASKYARD_S3_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+        env["TASKYARD_S3_ENDPOINT"] = store["TASKYARD_CLUSTER_S3_ENDPOINT"]
+        env["TASKYARD_S3_SECRET"] = store["TASKYARD_CLUSTER_S3_SECRET"]
+        env.pop("TASKYARD_S3_ROOT", None)
     os.environ.update(env)
     return env
 
@@ -91,6 +106,35 @@ def operator_rss_mib(env):
         if line.startswith("VmRSS"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds():
+    """CPU seconds used so far: the whole machine's (busy time of /proc/stat) and each local
+    cluster process's (etcd, the API server, the S3 server, ...; the rest is Pods, their
+    shims and everything else)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = pathlib.Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    idle = int(fields[3]) + int(fields[4])
+    usage = {"machine": (sum(int(f) for f in fields[:8]) - idle) / ticks}
+    pid_files = [*(ENV_FILE.parent / "pids").glob("*.pid"), *pathlib.Path(RGW_STATE, "pids").glob("*.pid")]
+    for pid_file in pid_files:
+        try:
+            stat = pathlib.Path(f"/proc/{pid_file.read_text().strip()}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        after_name = stat[stat.rindex(")") + 2:].split()
+        usage[pid_file.stem] = (int(after_name[11]) + int(after_name[12])) / ticks
+    return usage
+
+
+def print_cpu(before, after, elapsed):
+    used = {k: after[k] - before.get(k, 0) for k in after}
+    machine = used.pop("machine")
+    parts = sorted(used.items(), key=lambda kv: -kv[1])
+    rest = machine - sum(v for _, v in parts)
+    print(f"    CPU s ({elapsed:.0f} s x {os.cpu_count()} cores = {elapsed * os.cpu_count():.0f}): machine {machine:.0f}; "
+          + ", ".join(f"{k} {v:.1f}" for k, v in parts if v >= 0.1)
+          + f"; Pods and the rest {rest:.1f}", file=sys.stderr, flush=True)
 
 
 def reconcile_buckets():
@@ -178,7 +222,8 @@ def write_objects(env, ns, n, size):
     """The HashTasks' inputs, uploaded through the S3 API as the gateway and users upload
     (a file put in s3s-fs's directory behind its back has no stored ETag, and s3s-fs then
     reads the whole file again for every HEAD and GET); returns their md5s."""
-    area = pathlib.Path(env["TASKYARD_S3_ROOT"]) / env["TASKYARD_S3_BUCKET"] / "uploads" / ns
+    # s3s-fs keeps objects as files: the run's are removed afterwards (RGW's stay).
+    area = env.get("TASKYARD_S3_ROOT") and pathlib.Path(env["TASKYARD_S3_ROOT"]) / env["TASKYARD_S3_BUCKET"] / "uploads" / ns
     staging = pathlib.Path(tempfile.mkdtemp(prefix="taskyard-tp-objects-"))
     digests = []
     for i in range(n):
@@ -244,19 +289,48 @@ def ts(value):
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def wait_all(kind, ns, n, timeout):
-    """Lists the tasks every 3 s until all n have ended (a list of 1,000 tasks costs the API
-    server and kubectl a good part of a core, so not more often; completion times come from
-    the tasks' status, not from when this sees them)."""
+def wait_all(kind, ns, n, timeout, kubeconfig):
+    """Watches the tasks until all n have ended; returns them. A watch, not repeated lists: a
+    list of 1,000 tasks every 3 s cost the API server and kubectl several CPU seconds a run,
+    taken from the tasks measured. Completion times come from the tasks' status."""
+    connect = api_connection(kubeconfig, timeout=90)
+    path = f"/apis/taskyard.dev/v1alpha1/namespaces/{ns}/{kind.lower()}s"
     deadline = time.time() + timeout
-    while True:
-        items = json.loads(kubectl("get", kind.lower() + "s", "-n", ns, "-o", "json"))["items"]
-        done = [t for t in items if t.get("status", {}).get("phase") in ("Succeeded", "Failed")]
-        if len(done) >= n:
-            return items
+    items, ended, version = {}, set(), None
+
+    def see(task):
+        name = task["metadata"]["name"]
+        items[name] = task
+        if task.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            ended.add(name)
+
+    conn = connect()
+    while len(ended) < n:
         if time.time() > deadline:
-            raise RuntimeError(f"only {len(done)} of {n} {kind}s finished within {timeout} s")
-        time.sleep(3)
+            raise RuntimeError(f"only {len(ended)} of {n} {kind}s finished within {timeout} s")
+        if version is None:  # (again) from a list
+            conn.request("GET", path)
+            listing = json.loads(conn.getresponse().read())
+            for task in listing["items"]:
+                see(task)
+            version = listing["metadata"]["resourceVersion"]
+            continue
+        conn.request("GET", f"{path}?watch=1&resourceVersion={version}&timeoutSeconds=60")
+        response = conn.getresponse()
+        for line in response:
+            event = json.loads(line)
+            if event["type"] == "ERROR":  # e.g. 410 Gone: the version is too old
+                version = None
+                break
+            see(event["object"])
+            version = event["object"]["metadata"]["resourceVersion"]
+            if len(ended) >= n:
+                break
+        response.close()
+        conn.close()
+        conn = connect()
+    conn.close()
+    return list(items.values())
 
 
 def api_requests():
@@ -322,13 +396,15 @@ def run_once(env, kind, n, size, mode, per_job, site, run_id):
         docs = manifests(kind, ns, n, size, site)
         before = reconcile_buckets()
         requests_before = api_requests()
+        cpu_before = cpu_seconds()
         started = time.time()
         if mode == "apply":
             create_by_apply(docs)
         else:
             create_by_clients(docs, int(mode), env["KUBECONFIG"])
         created = time.time() - started
-        items = wait_all(kind, ns, n, timeout=max(600, n * 2))
+        items = wait_all(kind, ns, n, timeout=max(600, n * 2), kubeconfig=env["KUBECONFIG"])
+        cpu_after = cpu_seconds()
         rss = operator_rss_mib(env)
         p99 = p99_from(before, reconcile_buckets())
         failed = [t["metadata"]["name"] for t in items if t["status"]["phase"] != "Succeeded"]
@@ -347,6 +423,7 @@ def run_once(env, kind, n, size, mode, per_job, site, run_id):
         print_breakdown(items)
         print_requests(requests_before, api_requests())
         elapsed = max(ends) - started
+        print_cpu(cpu_before, cpu_after, time.time() - started)
         return {"tasks/s": n / max(elapsed, 1e-9), "p50": percentile(latencies, 0.5),
                 "p95": percentile(latencies, 0.95), "max": max(latencies), "jobs": jobs,
                 "rss": rss, "p99ms": p99, "create_s": created}
@@ -368,8 +445,10 @@ def main():
                         help="maxTasksPerJob of the batched runs (the chart's default)")
     parser.add_argument("--max-running", type=int, default=int(os.environ.get("MAX_RUNNING", 10)))
     parser.add_argument("--no-baseline", action="store_true", help="only the batched runs (a quick look)")
+    parser.add_argument("--store-env", default=os.environ.get("STORE_ENV"),
+                        help="the env file of tests/store/rgw-up.sh --for-cluster: measure against that store")
     args = parser.parse_args()
-    env = load_env()
+    env = load_env(args.store_env)
     site = Site(env["TASKYARD_HOST_IP"], args.tasks)
     rows = []
     run_id = 0

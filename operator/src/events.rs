@@ -27,22 +27,24 @@ type Queued = (Event, ObjectReference);
 
 /// Where the reconciles publish their events.
 pub struct Events {
-    client: Client,
-    reporter: Reporter,
-    /// `None`: published by `publish` itself before it returns.
-    queue: Option<mpsc::Sender<Queued>>,
+    mode: Mode,
     dropped: AtomicU64,
+}
+
+enum Mode {
+    /// Created by `publish` itself before it returns.
+    Inline { client: Client, reporter: Reporter },
+    /// Handed to the background task that creates them.
+    Queued(mpsc::Sender<Queued>),
 }
 
 impl Events {
     /// Events created in the background, `CONCURRENT` at a time.
     pub fn spawn(client: Client, reporter: Reporter) -> Self {
         let (queue, queued) = mpsc::channel(QUEUE);
-        tokio::spawn(create_queued(client.clone(), reporter.clone(), queued));
+        tokio::spawn(create_queued(client, reporter, queued));
         Events {
-            client,
-            reporter,
-            queue: Some(queue),
+            mode: Mode::Queued(queue),
             dropped: AtomicU64::new(0),
         }
     }
@@ -50,16 +52,15 @@ impl Events {
     /// Events created before `publish` returns: for tests that look at them right after.
     pub fn inline(client: Client, reporter: Reporter) -> Self {
         Events {
-            client,
-            reporter,
-            queue: None,
+            mode: Mode::Inline { client, reporter },
             dropped: AtomicU64::new(0),
         }
     }
 
     pub async fn publish(&self, event: Event, regarding: ObjectReference) {
-        let Some(queue) = &self.queue else {
-            return create(&self.client, &self.reporter, &event, &regarding).await;
+        let queue = match &self.mode {
+            Mode::Inline { client, reporter } => return create(client, reporter, &event, &regarding).await,
+            Mode::Queued(queue) => queue,
         };
         if let Err(mpsc::error::TrySendError::Full((event, _))) = queue.try_send((event, regarding)) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;

@@ -1,9 +1,11 @@
 //! The HashTask results log writer: the operator's single writer of the log.
 //!
-//! Reconciles hand it lines and wait for the write. Lines that arrive while a write is in
-//! flight are written together in the next one, so a burst of finishing tasks costs a few
-//! writes, not one per task. Each write is a new log segment (see `hashlog`), so the
-//! writer never reads the log and its memory is one batch, however long the day's log is.
+//! Reconciles hand it lines and wait for the write. Up to `IN_FLIGHT` writes run at once, so
+//! a line does not wait for an earlier write to finish first; lines that arrive while all
+//! of them are busy are written together in the next one, so a burst of finishing tasks
+//! costs a few writes, not one per task. Each write is a new log segment (see `hashlog`),
+//! so writes never touch each other, the writer never reads the log, and its memory is a
+//! few batches, however long the day's log is.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,10 +14,13 @@ use taskyard_common::store::Store;
 
 use crate::leader::Fence;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most lines in one write.
 const MAX_BATCH: usize = 1000;
+/// Writes at once. One made a line wait for the write before its own: under a burst of
+/// 10,000 tasks, 10-45 ms of a failing task's reconcile.
+const IN_FLIGHT: usize = 4;
 
 type Request = (LogLine, oneshot::Sender<Result<(), String>>);
 
@@ -52,34 +57,54 @@ impl LogWriter {
 }
 
 async fn write_loop(store: Store, fence: Fence, mut rx: mpsc::Receiver<Request>, batches: Arc<AtomicU64>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let lines: Vec<LogLine> = batch.iter().map(|(line, _)| line.clone()).collect();
-        let outcome = if fence.holds() {
-            batches.fetch_add(1, Ordering::Relaxed);
-            hashlog::append(&store, &lines)
-                .await
-                .map(|written| tracing::debug!(lines = lines.len(), written, "results log segment written"))
-                .map_err(|e| format!("cannot append to the HashTask results log: {e}"))
-        } else {
-            // Segments keep two writers from losing each other's lines, but only the leader
-            // reconciles; the new leader writes these lines.
-            Err("not appending to the HashTask results log: this replica no longer holds the leader lease".into())
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        // A free slot first: while every slot is busy, arriving lines gather into one batch.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
         };
-        for (_, ack) in batch.drain(..) {
-            let _ = ack.send(outcome.clone());
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
         }
+        let (store, fence, batches) = (store.clone(), fence.clone(), batches.clone());
+        tokio::spawn(async move {
+            write_batch(&store, &fence, batch, &batches).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn write_batch(store: &Store, fence: &Fence, batch: Vec<Request>, batches: &AtomicU64) {
+    let lines: Vec<LogLine> = batch.iter().map(|(line, _)| line.clone()).collect();
+    let outcome = if fence.holds() {
+        batches.fetch_add(1, Ordering::Relaxed);
+        hashlog::append(store, &lines)
+            .await
+            .map(|written| tracing::debug!(lines = lines.len(), written, "results log segment written"))
+            .map_err(|e| format!("cannot append to the HashTask results log: {e}"))
+    } else {
+        // Segments keep two writers from losing each other's lines, but only the leader
+        // reconciles; the new leader writes these lines.
+        Err("not appending to the HashTask results log: this replica no longer holds the leader lease".into())
+    };
+    for (_, ack) in batch {
+        let _ = ack.send(outcome.clone());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
+    use std::time::Duration;
 
     use futures::TryStreamExt;
     use taskyard_api::{Outcome, TaskIdentity};
     use taskyard_common::keys::hash_log_day_prefix;
-    use taskyard_common::store::DirStore;
+    use taskyard_common::store::{DirStore, S3Settings, S3Store};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+    use tokio::sync::Notify;
 
     use super::*;
 
@@ -160,6 +185,79 @@ mod tests {
         let all: HashSet<String> = (0..1000).map(|i| format!("uid-{i}")).collect();
         assert_eq!(uids, all, "lost lines");
         assert_eq!(log.len(), 1000, "duplicated lines");
+    }
+
+    /// A fake S3 server on loopback that answers every request at once except the first PUT,
+    /// which it holds until `release` is notified; `held` is notified when it has it.
+    async fn s3_holding_the_first_put() -> (String, Arc<Notify>, Arc<Notify>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (held, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let puts = Arc::new(AtomicU64::new(0));
+        let (h, r) = (held.clone(), release.clone());
+        tokio::spawn(async move {
+            loop {
+                let (conn, _) = listener.accept().await.unwrap();
+                let (held, release, puts) = (h.clone(), r.clone(), puts.clone());
+                tokio::spawn(async move {
+                    let mut conn = BufReader::new(conn);
+                    loop {
+                        let (mut head, mut length) = (String::new(), 0usize);
+                        loop {
+                            let mut header = String::new();
+                            if conn.read_line(&mut header).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap();
+                            }
+                            if header == "\r\n" {
+                                break;
+                            }
+                            head.push_str(&header);
+                        }
+                        let mut body = vec![0; length];
+                        conn.read_exact(&mut body).await.unwrap();
+                        if head.starts_with("PUT ") && puts.fetch_add(1, Ordering::SeqCst) == 0 {
+                            held.notify_one();
+                            release.notified().await;
+                        }
+                        let answer = "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 0\r\n\r\n";
+                        conn.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        (endpoint, held, release)
+    }
+
+    #[tokio::test]
+    async fn a_line_does_not_wait_for_an_earlier_write_still_in_flight() {
+        let (endpoint, held, release) = s3_holding_the_first_put().await;
+        let store = Store::S3(
+            S3Store::connect(&S3Settings {
+                endpoint: Some(endpoint),
+                region: "us-east-1".into(),
+                bucket: "taskyard".into(),
+                force_path_style: true,
+                credentials: Some(("id".into(), "secret".into())),
+            })
+            .await,
+        );
+        let writer = LogWriter::spawn(store, Fence::unfenced());
+        let first = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.append(line(1)).await }
+        });
+        held.notified().await;
+        tokio::time::timeout(Duration::from_secs(10), writer.append(line(2)))
+            .await
+            .expect("the second line waited for the first line's write")
+            .unwrap();
+        assert!(!first.is_finished(), "the first write was not held");
+        release.notify_one();
+        first.await.unwrap().unwrap();
+        assert_eq!(writer.batches(), 2);
     }
 
     #[tokio::test]

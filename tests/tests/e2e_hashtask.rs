@@ -93,29 +93,20 @@ fn a_hash_task_applied_with_kubectl_succeeds_with_the_right_md5() {
         live["containers"][0]["securityContext"]["capabilities"]["drop"],
         serde_json::json!(["ALL"])
     );
-    let events = events_of(s, ns, "report", |events| {
-        events.contains("JobCreated") && events.contains("Succeeded")
-    });
-    assert!(
-        events.contains("JobCreated") && events.contains("Succeeded"),
-        "{events}"
-    );
+    events_of(s, ns, "report", &["JobCreated", "Succeeded"]);
 }
 
-/// The events about task `name`, once `complete` says they are all there (the operator
-/// creates them in the background, just after the status they tell of), or after 10 s.
-fn events_of(s: &taskyard_tests::e2e::Setup, ns: &str, name: &str, complete: impl Fn(&str) -> bool) -> String {
+/// The events about task `name`, once they include every one of `words` (the operator
+/// creates them in the background, just after the status they tell of); fails after 10 s.
+fn events_of(s: &taskyard_tests::e2e::Setup, ns: &str, name: &str, words: &[&str]) {
     let selector = format!("involvedObject.name={name}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    let what = format!("the events of {name} to say {}", words.join(", "));
+    s.kubectl.eventually(&what, std::time::Duration::from_secs(10), || {
         let events = s
             .kubectl
             .run(&["get", "events", "-n", ns, "--field-selector", &selector]);
-        if complete(&events) || std::time::Instant::now() > deadline {
-            return events;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+        words.iter().all(|w| events.contains(w)).then_some(())
+    })
 }
 
 #[test]
@@ -199,10 +190,7 @@ fn an_invalid_spec_fails_with_invalid_spec_and_creates_no_job() {
         assert_eq!(condition["reason"], "InvalidSpec");
         assert!(condition["message"].as_str().unwrap().contains(needle), "{condition}");
         assert!(jobs_of(s, task["metadata"]["uid"].as_str().unwrap()).is_empty());
-        let events = events_of(s, ns, name, |events| {
-            events.contains("Warning") && events.contains("InvalidSpec")
-        });
-        assert!(events.contains("Warning") && events.contains("InvalidSpec"), "{events}");
+        events_of(s, ns, name, &["Warning", "InvalidSpec"]);
     }
     // The API server's schema rejects what it can, before the operator sees it.
     let (ok, _, stderr) = {
