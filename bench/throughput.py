@@ -317,6 +317,10 @@ def wait_all(kind, ns, n, timeout, kubeconfig):
             continue
         conn.request("GET", f"{path}?watch=1&resourceVersion={version}&timeoutSeconds=60")
         response = conn.getresponse()
+        if response.status != 200:  # list again
+            version = None
+            response.read()
+            continue
         for line in response:
             event = json.loads(line)
             if event["type"] == "ERROR":  # e.g. 410 Gone: the version is too old
