@@ -14,32 +14,17 @@ NS=scale-$$
 kubectl create namespace "$NS" >/dev/null
 trap 'kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1 || true' EXIT
 
-# The replica that leads (holds the Lease) is the one that reconciles.
-leader() { kubectl -n taskyard-system get lease taskyard-operator -o jsonpath='{.spec.holderIdentity}'; }
-operator_pid() { # the leading replica's process, as the node sees it
-  local cid
-  cid=$(kubectl -n taskyard-system get pod "$(leader)" -o jsonpath='{.status.containerStatuses[0].containerID}')
-  ctr -a "$TASKYARD_CONTAINERD_SOCK" -n k8s.io tasks ls | awk -v id="${cid#containerd://}" '$1==id {print $2}'
+operator_metrics() { # the leading operator replica's Pod, PID, reconcile histogram (see there)
+  python3 bench/operator_metrics.py "$@"
 }
 operator_rss_kib() { # $1: VmRSS (now, the default) or VmHWM (the peak)
-  awk -v field="${1:-VmRSS}:" '$1 == field {print $2}' "/proc/$(operator_pid)/status"
+  awk -v field="${1:-VmRSS}:" '$1 == field {print $2}' "/proc/$(operator_metrics pid)/status"
 }
 cpu_stat() { # "periods throttled throttled_seconds" of the operator's CPU limit (CFS quota) so far
   local pid path
-  pid=$(operator_pid)
+  pid=$(operator_metrics pid)
   path=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print "/sys/fs/cgroup/cpu" $3; found = 1} $1 == 0 && $2 == "" {v2 = "/sys/fs/cgroup" $3} END {if (v2 != "" && !found) print v2}' "/proc/$pid/cgroup" | head -1)
   awk '$1 == "nr_periods" {p = $2} $1 == "nr_throttled" {t = $2} $1 == "throttled_time" {s = $2 / 1e9} $1 == "throttled_usec" {s = $2 / 1e6} END {print p, t, s}' "$path/cpu.stat"
-}
-metrics() { # the operator's metrics text
-  local ip
-  ip=$(kubectl -n taskyard-system get pod "$(leader)" -o jsonpath='{.status.podIP}')
-  curl -sf --max-time 10 --retry 3 "http://$ip:8080/metrics"
-}
-metric() { # sum and count of the reconcile histogram, all kinds
-  metrics | awk '/^taskyard_reconcile_duration_seconds_sum/ {s += $2} /^taskyard_reconcile_duration_seconds_count/ {c += $2} END {printf "%f %d\n", s, c}'
-}
-buckets() { # cumulative reconcile counts per bucket bound, all kinds, one "le count" a line
-  metrics | awk -F'[{}", ]+' '/^taskyard_reconcile_duration_seconds_bucket/ {for (i = 1; i < NF; i++) if ($i == "le=") le = $(i + 1); c[le] += $NF} END {for (le in c) print le, c[le]}' | sort -g
 }
 
 apply_tasks() { # tasks t<$1> to t<$2 - 1>, in files of $3 (default 200), one file a second if $4
@@ -61,33 +46,17 @@ wait_finished() { # until $1 tasks have ended (15 min at most)
     sleep 5
   done
 }
-snapshot() { # the reconcile histogram now, into file $1
-  buckets >"$1"
-  metric >"$1.sum"
+snapshot() { # the reconcile histogram and the CPU limit's figures now, into files $1 and $1.cpu
+  operator_metrics snapshot "$1"
   cpu_stat >"$1.cpu"
 }
 latency() { # the reconciles since snapshot $1: count, mean, share within 50 ms, p99; $2 names them
-  local sum0 count0 sum1 count1 periods0 throttled0 seconds0 periods1 throttled1 seconds1
-  read -r sum0 count0 <"$1.sum"
+  local periods0 throttled0 seconds0 periods1 throttled1 seconds1
   read -r periods0 throttled0 seconds0 <"$1.cpu"
   read -r periods1 throttled1 seconds1 < <(cpu_stat)
-  read -r sum1 count1 < <(metric)
-  buckets >"$1.after"
-  python3 - "$1" "$1.after" "$sum0" "$count0" "$sum1" "$count1" "$2" <<'PY'
-import sys
-def load(path):
-    return {le: float(c) for le, c in (line.split() for line in open(path))}
-before, after = load(sys.argv[1]), load(sys.argv[2])
-sum0, count0, sum1, count1 = map(float, sys.argv[3:7])
-diff = sorted(((float("inf") if le == "+Inf" else float(le)), after[le] - before.get(le, 0)) for le in after)
-total = diff[-1][1]
-p99 = next(le for le, c in diff if c >= 0.99 * total)
-within50 = next(c for le, c in diff if le == 0.05) / max(total, 1)
-print(f"{sys.argv[7]}: {total:.0f} reconciles, mean {1000 * (sum1 - sum0) / max(1, count1 - count0):.1f} ms, "
-      f"{100 * within50:.1f} % within 50 ms, p99 at most {p99 * 1000:.0f} ms (histogram bucket bound)")
-PY
+  operator_metrics latency "$1" "$2"
   python3 -c "print(f'  the operator was held back by its CPU limit in {$throttled1 - $throttled0} of {$periods1 - $periods0} 100 ms periods, {$seconds1 - $seconds0:.1f} s in all')"
-  rm -f "$1" "$1.sum" "$1.cpu" "$1.after"
+  rm -f "$1" "$1.cpu"
 }
 
 # The object the running tasks hash (every 20th task); the others name missing objects.
@@ -103,7 +72,7 @@ kubectl -n taskyard-system rollout status deploy/taskyard-operator --timeout=300
 # The Lease names the new replica a moment after the rollout (the old one, terminating,
 # releases it first).
 for _ in $(seq 120); do
-  holder=$(leader)
+  holder=$(operator_metrics leader)
   [ -n "$holder" ] && [ -z "$(kubectl -n taskyard-system get pod "$holder" --ignore-not-found \
     -o jsonpath='{.metadata.name}{.metadata.deletionTimestamp}' | sed "s/^$holder//")" ] &&
     kubectl -n taskyard-system get pod "$holder" >/dev/null 2>&1 && break

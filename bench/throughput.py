@@ -31,20 +31,12 @@ import threading
 import time
 import zlib
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-ENV_FILE = ROOT / "tests/cluster/.state/env"
-OPERATOR_NS = "taskyard-system"
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from operator_metrics import (ENV_FILE, OPERATOR_NS, ROOT, kubectl, leader, operator_pid,  # noqa: E402
+                              operator_rss_mib, p99_from, read_env, reconcile_histogram)
+
 RGW_STATE = "/var/lib/taskyard-rgw"  # tests/store/rgw-up.sh's, for its processes' CPU time
-RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, float("inf")]
-
-
-def read_env(path):
-    env = {}
-    for line in pathlib.Path(path).read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            k, v = line[len("export "):].split("=", 1)
-            env[k] = v
-    return env
 
 
 def load_env(store_env):
@@ -59,13 +51,6 @@ def load_env(store_env):
         env.pop("TASKYARD_S3_ROOT", None)
     os.environ.update(env)
     return env
-
-
-def kubectl(*args, stdin=None):
-    out = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {out.stderr.strip()}")
-    return out.stdout
 
 
 def helm_apply(env, per_job, max_running):
@@ -90,40 +75,29 @@ def helm_apply(env, per_job, max_running):
         time.sleep(1)
 
 
-def leader():
-    return kubectl("-n", OPERATOR_NS, "get", "lease", "taskyard-operator", "-o",
-                   "jsonpath={.spec.holderIdentity}").strip()
+def process_seconds(pid):
+    """A process's CPU seconds so far (utime + stime)."""
+    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    after_name = stat[stat.rindex(")") + 2:].split()
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def operator_rss_mib(env):
-    pod = leader()
-    cid = kubectl("-n", OPERATOR_NS, "get", "pod", pod, "-o",
-                  "jsonpath={.status.containerStatuses[0].containerID}").strip().split("//")[-1]
-    tasks = subprocess.run(["ctr", "-a", env["TASKYARD_CONTAINERD_SOCK"], "-n", "k8s.io", "tasks", "ls"],
-                           capture_output=True, text=True, check=True).stdout
-    pid = next(line.split()[1] for line in tasks.splitlines() if line.startswith(cid))
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds():
-    """CPU seconds used so far: the whole machine's (busy time of /proc/stat) and each local
-    cluster process's (etcd, the API server, the S3 server, ...; the rest is Pods, their
-    shims and everything else)."""
-    ticks = os.sysconf("SC_CLK_TCK")
+def cpu_seconds(operator):
+    """CPU seconds used so far: the whole machine's (busy time of /proc/stat), each local
+    cluster process's (etcd, the API server, the S3 server, ...), the operator's (PID
+    `operator`, looked up once a run: that takes kubectl and ctr calls) and this benchmark's
+    with its children (kubectl apply, curl, ...); the rest is mostly the runner Pods."""
     fields = pathlib.Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     idle = int(fields[3]) + int(fields[4])
-    usage = {"machine": (sum(int(f) for f in fields[:8]) - idle) / ticks}
-    pid_files = [*(ENV_FILE.parent / "pids").glob("*.pid"), *pathlib.Path(RGW_STATE, "pids").glob("*.pid")]
-    for pid_file in pid_files:
+    usage = {"machine": (sum(int(f) for f in fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")}
+    for pid_file in [*(ENV_FILE.parent / "pids").glob("*.pid"), *pathlib.Path(RGW_STATE, "pids").glob("*.pid")]:
         try:
-            stat = pathlib.Path(f"/proc/{pid_file.read_text().strip()}/stat").read_text()
-        except (OSError, ValueError):
-            continue
-        after_name = stat[stat.rindex(")") + 2:].split()
-        usage[pid_file.stem] = (int(after_name[11]) + int(after_name[12])) / ticks
+            usage[pid_file.stem] = process_seconds(pid_file.read_text().strip())
+        except (OSError, ValueError):  # not running
+            pass
+    usage["operator"] = process_seconds(operator)
+    own = os.times()
+    usage["this bench"] = own.user + own.system + own.children_user + own.children_system
     return usage
 
 
@@ -135,31 +109,6 @@ def print_cpu(before, after, elapsed):
     print(f"    CPU s ({elapsed:.0f} s x {os.cpu_count()} cores = {elapsed * os.cpu_count():.0f}): machine {machine:.0f}; "
           + ", ".join(f"{k} {v:.1f}" for k, v in parts if v >= 0.1)
           + f"; Pods and the rest {rest:.1f}", file=sys.stderr, flush=True)
-
-
-def reconcile_buckets():
-    """Cumulative counts of the reconcile histogram per bucket, summed over kinds."""
-    ip = kubectl("-n", OPERATOR_NS, "get", "pod", leader(), "-o", "jsonpath={.status.podIP}").strip()
-    import urllib.request
-    text = urllib.request.urlopen(f"http://{ip}:8080/metrics", timeout=10).read().decode()
-    counts = [0.0] * len(RECONCILE_BUCKETS)
-    for line in text.splitlines():
-        if line.startswith("taskyard_reconcile_duration_seconds_bucket"):
-            le = line.split('le="')[1].split('"')[0]
-            bound = float("inf") if le == "+Inf" else float(le)
-            counts[RECONCILE_BUCKETS.index(bound)] += float(line.rsplit(" ", 1)[1])
-    return counts
-
-
-def p99_from(before, after):
-    diff = [a - b for a, b in zip(after, before)]
-    total = diff[-1]
-    if total <= 0:
-        return float("nan")
-    for bound, count in zip(RECONCILE_BUCKETS, diff):
-        if count >= 0.99 * total:
-            return bound * 1000
-    return float("inf")
 
 
 def png(seed, side=24):
@@ -398,9 +347,10 @@ def run_once(env, kind, n, size, mode, per_job, site, run_id):
         if kind == "HashTask":
             area, digests = write_objects(env, ns, n, size)
         docs = manifests(kind, ns, n, size, site)
-        before = reconcile_buckets()
+        pid = operator_pid()
+        before = reconcile_histogram()
         requests_before = api_requests()
-        cpu_before = cpu_seconds()
+        cpu_before = cpu_seconds(pid)
         started = time.time()
         if mode == "apply":
             create_by_apply(docs)
@@ -408,9 +358,10 @@ def run_once(env, kind, n, size, mode, per_job, site, run_id):
             create_by_clients(docs, int(mode), env["KUBECONFIG"])
         created = time.time() - started
         items = wait_all(kind, ns, n, timeout=max(600, n * 2), kubeconfig=env["KUBECONFIG"])
-        cpu_after = cpu_seconds()
-        rss = operator_rss_mib(env)
-        p99 = p99_from(before, reconcile_buckets())
+        cpu_after = cpu_seconds(pid)
+        elapsed_at_cpu = time.time() - started
+        rss = operator_rss_mib(pid)
+        p99 = p99_from(before, reconcile_histogram())
         failed = [t["metadata"]["name"] for t in items if t["status"]["phase"] != "Succeeded"]
         if failed:
             raise RuntimeError(f"{len(failed)} tasks did not succeed, e.g. {failed[:3]}: "
@@ -427,7 +378,7 @@ def run_once(env, kind, n, size, mode, per_job, site, run_id):
         print_breakdown(items)
         print_requests(requests_before, api_requests())
         elapsed = max(ends) - started
-        print_cpu(cpu_before, cpu_after, time.time() - started)
+        print_cpu(cpu_before, cpu_after, elapsed_at_cpu)
         return {"tasks/s": n / max(elapsed, 1e-9), "p50": percentile(latencies, 0.5),
                 "p95": percentile(latencies, 0.95), "max": max(latencies), "jobs": jobs,
                 "rss": rss, "p99ms": p99, "create_s": created}

@@ -99,6 +99,7 @@ async fn cluster(settings: &Settings) -> Result<Started, String> {
             bucket: settings.store_bucket.clone(),
             force_path_style: settings.store_force_path_style,
             credentials: None,
+            ..Default::default()
         })
         .await,
     );

@@ -109,6 +109,7 @@ async fn run_command() -> ExitCode {
                 bucket: s3_bucket,
                 force_path_style: s3_force_path_style,
                 credentials: None,
+                ..Default::default()
             };
             let code = taskyard_runner::exec::exec(&input, &s3, runner, &termination_log).await;
             ExitCode::from(code as u8)

@@ -241,6 +241,7 @@ mod tests {
                 bucket: "taskyard".into(),
                 force_path_style: true,
                 credentials: Some(("id".into(), "secret".into())),
+                ..Default::default()
             })
             .await,
         );

@@ -147,6 +147,7 @@ impl Settings {
             bucket: self.store_bucket.clone(),
             force_path_style: self.store_force_path_style,
             credentials: None,
+            ..Default::default()
         }
     }
 

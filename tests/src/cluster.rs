@@ -148,6 +148,7 @@ impl ClusterEnv {
                 self.get("AWS_ACCESS_KEY_ID").to_string(),
                 self.get("AWS_SECRET_ACCESS_KEY").to_string(),
             )),
+            ..Default::default()
         }
     }
 

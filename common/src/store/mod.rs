@@ -3,6 +3,8 @@
 
 mod dir;
 mod s3;
+#[cfg(test)]
+mod s3_stall_tests;
 mod s3_stream;
 
 use std::pin::Pin;

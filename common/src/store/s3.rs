@@ -1,7 +1,12 @@
 //! An S3-compatible bucket as the object store (aws-sdk-s3).
 
+use std::time::Duration;
+
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
+    timeout::TimeoutConfig,
+};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
@@ -10,7 +15,7 @@ use super::{ByteChunks, Keys, PutOutcome, StoreError};
 
 /// How to reach the bucket. Credentials come from the default chain (environment,
 /// web identity, instance role) unless given here.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct S3Settings {
     /// Endpoint URL; `None` means AWS itself.
     pub endpoint: Option<String>,
@@ -20,12 +25,39 @@ pub struct S3Settings {
     pub force_path_style: bool,
     /// Access key id and secret, when not taken from the default chain.
     pub credentials: Option<(String, String)>,
+    /// How long the store may stay silent before a request is given up (and retried, as
+    /// the SDK retries): no answer to a request once it is sent, no byte of a body being
+    /// read or written. A store that takes requests and never answers would otherwise hold
+    /// a runner until its Job's deadline and the results log's writes for ever.
+    pub stall_timeout: Duration,
 }
+
+impl S3Settings {
+    pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: String::new(),
+            bucket: String::new(),
+            force_path_style: false,
+            credentials: None,
+            stall_timeout: Self::DEFAULT_STALL_TIMEOUT,
+        }
+    }
+}
+
+/// The slowest upload not taken for a stalled one: an attempt that sends n bytes may take
+/// the stall timeout plus n at this rate before its answer is given up on.
+const SLOWEST_UPLOAD_BYTES_PER_SECOND: u64 = 256 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct S3Store {
     client: Client,
     bucket: String,
+    stall_timeout: Duration,
 }
 
 pub(super) fn backend<E, R>(op: &'static str, key: &str, e: SdkError<E, R>) -> StoreError
@@ -75,11 +107,30 @@ impl S3Store {
             .force_path_style(settings.force_path_style)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            // The attempt timeout covers a request without a body until its answer (a
+            // GET's until the body starts); the stalled-stream protection covers bodies.
+            .timeout_config(attempt_timeout(settings.stall_timeout, 0))
+            .stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(settings.stall_timeout)
+                    .build(),
+            )
             .build();
         Self {
             client: Client::from_conf(config),
             bucket: settings.bucket.clone(),
+            stall_timeout: settings.stall_timeout,
         }
+    }
+
+    /// The config of a request that sends (or makes the store assemble) `bytes`: its attempt
+    /// may last as long as sending them slowly takes, plus the stall timeout.
+    pub(super) fn sending(&self, bytes: u64) -> aws_sdk_s3::config::Builder {
+        aws_sdk_s3::config::Builder::default().timeout_config(attempt_timeout(self.stall_timeout, bytes))
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
     }
 
     pub fn bucket(&self) -> &str {
@@ -125,12 +176,15 @@ impl S3Store {
     }
 
     pub async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        let config = self.sending(body.len() as u64);
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
             .body(ByteStream::from(body))
+            .customize()
+            .config_override(config)
             .send()
             .await
             .map(|_| ())
@@ -143,7 +197,7 @@ impl S3Store {
         S: futures::Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        super::s3_stream::put_stream(&self.client, &self.bucket, key, chunks, limit).await
+        super::s3_stream::put_stream(self, key, chunks, limit).await
     }
 
     pub async fn put_if_absent(&self, key: &str, body: Bytes, content_type: &str) -> Result<PutOutcome, StoreError> {
@@ -158,6 +212,8 @@ impl S3Store {
                 .content_type(content_type)
                 .if_none_match("*")
                 .body(ByteStream::from(body.clone()))
+                .customize()
+                .config_override(self.sending(body.len() as u64))
                 .send()
                 .await;
             match sent {
@@ -251,4 +307,11 @@ impl S3Store {
             Err(e) => Err(backend("delete", key, e)),
         }
     }
+}
+
+fn attempt_timeout(stall: Duration, bytes: u64) -> TimeoutConfig {
+    let sending = Duration::from_secs(bytes / SLOWEST_UPLOAD_BYTES_PER_SECOND);
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(stall + sending)
+        .build()
 }

@@ -3,14 +3,13 @@
 //! is written with a single PutObject. Nothing is visible at the key until the whole stream
 //! has arrived: a failed or oversized stream aborts the multipart upload.
 
-use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
 use super::StoreError;
-use super::s3::backend;
+use super::s3::{S3Store, backend};
 
 /// The size of each part but the last. S3 wants at least 5 MiB; 8 MiB keeps the part count
 /// of a 10 GiB upload (1,280) well under S3's 10,000.
@@ -63,13 +62,7 @@ impl Parts {
 }
 
 /// Writes `chunks` to `key`; see the module's comment.
-pub async fn put_stream<S, E>(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    chunks: S,
-    limit: u64,
-) -> Result<u64, StoreError>
+pub async fn put_stream<S, E>(store: &S3Store, key: &str, chunks: S, limit: u64) -> Result<u64, StoreError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: std::fmt::Display,
@@ -90,7 +83,7 @@ where
             })?;
             for part in full {
                 if upload.is_none() {
-                    upload = Some(Multipart::start(client, bucket, key).await?);
+                    upload = Some(Multipart::start(store, key).await?);
                 }
                 upload.as_mut().expect("started above").send(part).await?;
             }
@@ -107,16 +100,22 @@ where
     let rest = parts.rest();
     match upload {
         // Smaller than one part: a plain write.
-        None => client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type("application/octet-stream")
-            .body(ByteStream::from(rest))
-            .send()
-            .await
-            .map(|_| parts.size())
-            .map_err(|e| backend("put", key, e)),
+        None => {
+            let config = store.sending(rest.len() as u64);
+            store
+                .client()
+                .put_object()
+                .bucket(store.bucket())
+                .key(key)
+                .content_type("application/octet-stream")
+                .body(ByteStream::from(rest))
+                .customize()
+                .config_override(config)
+                .send()
+                .await
+                .map(|_| parts.size())
+                .map_err(|e| backend("put", key, e))
+        }
         Some(mut upload) => {
             if !rest.is_empty()
                 && let Err(e) = upload.send(rest).await
@@ -124,25 +123,25 @@ where
                 upload.abort().await;
                 return Err(e);
             }
-            upload.complete().await.map(|()| parts.size())
+            upload.complete(parts.size()).await.map(|()| parts.size())
         }
     }
 }
 
 /// One multipart upload in progress.
 struct Multipart {
-    client: Client,
-    bucket: String,
+    store: S3Store,
     key: String,
     id: String,
     done: Vec<CompletedPart>,
 }
 
 impl Multipart {
-    async fn start(client: &Client, bucket: &str, key: &str) -> Result<Self, StoreError> {
-        let out = client
+    async fn start(store: &S3Store, key: &str) -> Result<Self, StoreError> {
+        let out = store
+            .client()
             .create_multipart_upload()
-            .bucket(bucket)
+            .bucket(store.bucket())
             .key(key)
             .content_type("application/octet-stream")
             .send()
@@ -154,8 +153,7 @@ impl Multipart {
             message: "the server answered without an upload id".into(),
         })?;
         Ok(Self {
-            client: client.clone(),
-            bucket: bucket.into(),
+            store: store.clone(),
             key: key.into(),
             id: id.into(),
             done: Vec::new(),
@@ -164,14 +162,18 @@ impl Multipart {
 
     async fn send(&mut self, part: Bytes) -> Result<(), StoreError> {
         let number = self.done.len() as i32 + 1;
+        let config = self.store.sending(part.len() as u64);
         let out = self
-            .client
+            .store
+            .client()
             .upload_part()
-            .bucket(&self.bucket)
+            .bucket(self.store.bucket())
             .key(&self.key)
             .upload_id(&self.id)
             .part_number(number)
             .body(ByteStream::from(part))
+            .customize()
+            .config_override(config)
             .send()
             .await
             .map_err(|e| backend("upload part", &self.key, e))?;
@@ -184,17 +186,21 @@ impl Multipart {
         Ok(())
     }
 
-    async fn complete(self) -> Result<(), StoreError> {
+    /// `size`: the whole object's, which the store assembles before it answers.
+    async fn complete(self, size: u64) -> Result<(), StoreError> {
         let done = CompletedMultipartUpload::builder()
             .set_parts(Some(self.done.clone()))
             .build();
         let completed = self
-            .client
+            .store
+            .client()
             .complete_multipart_upload()
-            .bucket(&self.bucket)
+            .bucket(self.store.bucket())
             .key(&self.key)
             .upload_id(&self.id)
             .multipart_upload(done)
+            .customize()
+            .config_override(self.store.sending(size))
             .send()
             .await;
         match completed {
@@ -211,9 +217,10 @@ impl Multipart {
     /// rules to clean, never a visible object.
     async fn abort(self) {
         let aborted = self
-            .client
+            .store
+            .client()
             .abort_multipart_upload()
-            .bucket(&self.bucket)
+            .bucket(self.store.bucket())
             .key(&self.key)
             .upload_id(&self.id)
             .send()
