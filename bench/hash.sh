@@ -39,6 +39,7 @@ http_pid=$!
 s3_port=$(free_port)
 "$S3S_BIN" --host 127.0.0.1 --port "$s3_port" --access-key bench --secret-key bench-secret-key "$work/s3" >/dev/null 2>&1 &
 s3_pid=$!
+pin_s3s_fs "$s3_pid"
 url="http://127.0.0.1:$http_port/uploads/default/big.bin"
 s3_url="http://127.0.0.1:$s3_port/bench/uploads/bench/big.bin"
 s3_curl() { curl -sf -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 aws:amz:us-east-1:s3 --user bench:bench-secret-key "$@"; }

@@ -47,6 +47,7 @@ start() {
     # start_bg appends to a fresh log; keep the one before the stop.
     [ -f "$STATE/logs/$name.log" ] && mv "$STATE/logs/$name.log" "$STATE/logs/$name.log.before-restart"
     start_bg "$name" "${args[@]}"
+    [ "$name" = s3 ] && pin_s3s_fs "$(cat "$STATE/pids/$name.pid")"
     log "started $name (PID $(cat "$STATE/pids/$name.pid"))"
   fi
   wait_for "$name to serve" 120 serving

@@ -177,6 +177,7 @@ if ! running s3; then
   mkdir -p "$RUNTIME/s3/$S3_BUCKET"
   start_bg s3 "$S3S_BIN" --host "$HOST_IP" --port "$S3_PORT" \
     --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$RUNTIME/s3"
+  pin_s3s_fs "$(cat "$STATE/pids/s3.pid")"
   wait_for "S3 server" 30 bash -c "exec 3<>/dev/tcp/$HOST_IP/$S3_PORT"
 fi
 

@@ -14,6 +14,7 @@ if ! running s3s-fs; then
   rm -rf "$STATE/data"
   mkdir -p "$STATE/data/$S3_BUCKET"
   start_bg s3s-fs "$S3S_BIN" --host 127.0.0.1 --port "$port" --access-key "$access" --secret-key "$secret" "$STATE/data"
+  pin_s3s_fs "$(cat "$STATE/pids/s3s-fs.pid")"
   wait_for "s3s-fs on 127.0.0.1:$port" 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
 fi
 cat >"$STATE/env" <<ENV
