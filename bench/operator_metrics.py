@@ -15,6 +15,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -70,7 +71,14 @@ def reconcile_histogram():
     """The reconcile histogram now, summed over kinds: cumulative counts per bound of
     RECONCILE_BUCKETS (the last, +Inf, counts all reconciles) and the seconds they took."""
     ip = kubectl("-n", OPERATOR_NS, "get", "pod", leader(), "-o", "jsonpath={.status.podIP}").strip()
-    text = urllib.request.urlopen(f"http://{ip}:8080/metrics", timeout=10).read().decode()
+    for attempt in range(3):  # a read once failed with a reset under a 10,000-task burst
+        try:
+            text = urllib.request.urlopen(f"http://{ip}:8080/metrics", timeout=10).read().decode()
+            break
+        except OSError:
+            if attempt == 2:
+                raise
+            time.sleep(1)
     counts, seconds = [0.0] * len(RECONCILE_BUCKETS), 0.0
     for line in text.splitlines():
         if line.startswith("taskyard_reconcile_duration_seconds_bucket"):

@@ -95,7 +95,10 @@ def cpu_seconds(operator):
             usage[pid_file.stem] = process_seconds(pid_file.read_text().strip())
         except (OSError, ValueError):  # not running
             pass
-    usage["operator"] = process_seconds(operator)
+    try:
+        usage["operator"] = process_seconds(operator)
+    except OSError:  # it restarted during the run: its CPU is in "the rest"
+        pass
     own = os.times()
     usage["this bench"] = own.user + own.system + own.children_user + own.children_system
     return usage

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
-    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
-    timeout::TimeoutConfig,
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, timeout::TimeoutConfig,
 };
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -25,10 +24,10 @@ pub struct S3Settings {
     pub force_path_style: bool,
     /// Access key id and secret, when not taken from the default chain.
     pub credentials: Option<(String, String)>,
-    /// How long the store may stay silent before a request is given up (and retried, as
-    /// the SDK retries): no answer to a request once it is sent, no byte of a body being
-    /// read or written. A store that takes requests and never answers would otherwise hold
-    /// a runner until its Job's deadline and the results log's writes for ever.
+    /// How long a request may wait for the store's answer, counted from the attempt's start
+    /// (plus time to send its body at `SLOWEST_UPLOAD_BYTES_PER_SECOND`); the SDK then
+    /// tries again, three tries in all. A store that takes requests and never answers would
+    /// otherwise hold a runner until its Job's deadline and the results log's writes for ever.
     pub stall_timeout: Duration,
 }
 
@@ -50,8 +49,11 @@ impl Default for S3Settings {
 }
 
 /// The slowest upload not taken for a stalled one: an attempt that sends n bytes may take
-/// the stall timeout plus n at this rate before its answer is given up on.
+/// the stall timeout plus n at this rate before its answer is given up on. (The SDK's
+/// stalled-stream protection does not watch a body sent from memory in one piece.)
 const SLOWEST_UPLOAD_BYTES_PER_SECOND: u64 = 256 * 1024;
+/// The slowest a store is expected to join the parts of a multipart upload.
+const SLOWEST_ASSEMBLY_BYTES_PER_SECOND: u64 = 64 << 20;
 
 #[derive(Clone, Debug)]
 pub struct S3Store {
@@ -107,14 +109,12 @@ impl S3Store {
             .force_path_style(settings.force_path_style)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            // The attempt timeout covers a request without a body until its answer (a
-            // GET's until the body starts); the stalled-stream protection covers bodies.
-            .timeout_config(attempt_timeout(settings.stall_timeout, 0))
-            .stalled_stream_protection(
-                StalledStreamProtectionConfig::enabled()
-                    .grace_period(settings.stall_timeout)
-                    .build(),
-            )
+            // Until the answer's head: a request without a body gets the stall timeout (a GET
+            // until its body starts; a body that then stops is the SDK's stalled-stream
+            // protection's, 5 s). A timed-out attempt is retried, also when the store did the
+            // work but answered late: a conditional PUT then finds its own object (412), and
+            // a multipart completion no upload left to complete.
+            .timeout_config(attempt_timeout(settings.stall_timeout, Duration::ZERO))
             .build();
         Self {
             client: Client::from_conf(config),
@@ -123,10 +123,20 @@ impl S3Store {
         }
     }
 
-    /// The config of a request that sends (or makes the store assemble) `bytes`: its attempt
-    /// may last as long as sending them slowly takes, plus the stall timeout.
+    /// The config of a request that sends `bytes`: its attempt may last as long as sending
+    /// them slowly takes, plus the stall timeout.
     pub(super) fn sending(&self, bytes: u64) -> aws_sdk_s3::config::Builder {
-        aws_sdk_s3::config::Builder::default().timeout_config(attempt_timeout(self.stall_timeout, bytes))
+        self.waiting_longer(bytes / SLOWEST_UPLOAD_BYTES_PER_SECOND)
+    }
+
+    /// The config of a multipart completion: the store joins `bytes` of parts it holds.
+    pub(super) fn assembling(&self, bytes: u64) -> aws_sdk_s3::config::Builder {
+        self.waiting_longer(bytes / SLOWEST_ASSEMBLY_BYTES_PER_SECOND)
+    }
+
+    fn waiting_longer(&self, seconds: u64) -> aws_sdk_s3::config::Builder {
+        let timeouts = attempt_timeout(self.stall_timeout, Duration::from_secs(seconds));
+        aws_sdk_s3::config::Builder::default().timeout_config(timeouts)
     }
 
     pub(super) fn client(&self) -> &Client {
@@ -309,9 +319,8 @@ impl S3Store {
     }
 }
 
-fn attempt_timeout(stall: Duration, bytes: u64) -> TimeoutConfig {
-    let sending = Duration::from_secs(bytes / SLOWEST_UPLOAD_BYTES_PER_SECOND);
+fn attempt_timeout(stall: Duration, longer: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
-        .operation_attempt_timeout(stall + sending)
+        .operation_attempt_timeout(stall + longer)
         .build()
 }

@@ -1,5 +1,7 @@
 //! A store that stops answering fails the request within the stall timeout; a slow upload
-//! that keeps sending is not cut off. Against fake S3 servers on loopback.
+//! that keeps sending is not cut off; a body that stops arriving fails the read (the SDK's
+//! stalled-stream protection, 5 s, which the store relies on). Against fake S3 servers on
+//! loopback.
 
 use std::time::{Duration, Instant};
 
@@ -122,6 +124,7 @@ async fn a_store_that_never_answers_fails_each_kind_of_request() {
     assert_gave_up(started, &error);
 }
 
+/// Guards the SDK default the store relies on for bodies: a read that stops fails.
 #[tokio::test]
 async fn a_body_that_stops_arriving_fails_the_read() {
     let store = serve(Server::StopsMidBody).await;

@@ -200,7 +200,7 @@ impl Multipart {
             .upload_id(&self.id)
             .multipart_upload(done)
             .customize()
-            .config_override(self.store.sending(size))
+            .config_override(self.store.assembling(size))
             .send()
             .await;
         match completed {

@@ -34,7 +34,7 @@ S3S_BIN="$TASKYARD_CACHE/s3s-fs-0.14.1/bin/s3s-fs"
 # of this VM, every hop costs an inter-processor interrupt. Pinned, serving 1,000 objects of
 # 1 MiB took it 6.7 CPU-seconds instead of 10.5-11.7 (bench/throughput.sh).
 pin_s3s_fs() { # $1: its PID
-  taskset -a -p -c "$(($(nproc) - 1))" "$1" >/dev/null
+  taskset -a -p -c "$(($(nproc --all) - 1))" "$1" >/dev/null || log "could not pin s3s-fs (PID $1) to one CPU"
 }
 
 # Starts a process in the background, recording its PID (and executable, so a recycled PID
