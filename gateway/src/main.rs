@@ -99,7 +99,7 @@ async fn cluster(settings: &Settings) -> Result<Started, String> {
             bucket: settings.store_bucket.clone(),
             force_path_style: settings.store_force_path_style,
             credentials: None,
-            ..Default::default()
+            stall_timeout: std::time::Duration::from_secs(settings.store_stall_timeout_seconds),
         })
         .await,
     );

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use taskyard_common::setting::or_default;
+use taskyard_common::setting::{number_in, or_default};
 use taskyard_runner::settings::RunnerArgs;
 
 #[derive(Debug, clap::Parser)]
@@ -46,6 +46,11 @@ pub struct Settings {
     #[arg(long, env = "TASKYARD_STORE_FORCE_PATH_STYLE", default_value_t = false,
           action = clap::ArgAction::Set, value_parser = or_default::<bool>("false"))]
     pub store_force_path_style: bool,
+    /// Cluster mode: seconds a store request may wait for its answer before it is tried again
+    /// (Helm: store.stallTimeoutSeconds).
+    #[arg(long, env = "TASKYARD_STORE_STALL_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = number_in::<u64>("30", 1, 3600))]
+    pub store_stall_timeout_seconds: u64,
     /// Local mode: how many tasks run at once (default: one per core).
     #[arg(long, env = "TASKYARD_GATEWAY_TASK_SLOTS")]
     pub task_slots: Option<usize>,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use taskyard_api::{Outcome, RunnerInput};
-use taskyard_common::setting::or_default;
+use taskyard_common::setting::{number_in, or_default};
 use taskyard_common::store::S3Settings;
 use taskyard_runner::settings::RunnerArgs;
 
@@ -57,6 +57,10 @@ enum Command {
         #[arg(long, env = "TASKYARD_S3_FORCE_PATH_STYLE", default_value_t = false,
               action = clap::ArgAction::Set, value_parser = or_default::<bool>("false"))]
         s3_force_path_style: bool,
+        /// Seconds a store request may wait for its answer before it is tried again.
+        #[arg(long, env = "TASKYARD_S3_STALL_TIMEOUT_SECONDS", default_value_t = 30,
+              value_parser = number_in::<u64>("30", 1, 3600))]
+        s3_stall_timeout_seconds: u64,
         /// Where Kubernetes reads the container's termination message.
         #[arg(long, env = "TASKYARD_TERMINATION_LOG", default_value = "/dev/termination-log",
               value_parser = or_default::<String>("/dev/termination-log"))]
@@ -93,6 +97,7 @@ async fn run_command() -> ExitCode {
             s3_region,
             s3_bucket,
             s3_force_path_style,
+            s3_stall_timeout_seconds,
             termination_log,
             runner,
         } => {
@@ -109,7 +114,7 @@ async fn run_command() -> ExitCode {
                 bucket: s3_bucket,
                 force_path_style: s3_force_path_style,
                 credentials: None,
-                ..Default::default()
+                stall_timeout: std::time::Duration::from_secs(s3_stall_timeout_seconds),
             };
             let code = taskyard_runner::exec::exec(&input, &s3, runner, &termination_log).await;
             ExitCode::from(code as u8)

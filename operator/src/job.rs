@@ -297,6 +297,10 @@ fn runner_job(
             settings.store_force_path_style.to_string(),
         ),
         env(
+            "TASKYARD_S3_STALL_TIMEOUT_SECONDS",
+            settings.store_stall_timeout_seconds.to_string(),
+        ),
+        env(
             "TASKYARD_ALLOWED_NETWORKS",
             settings
                 .allowed_networks

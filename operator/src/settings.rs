@@ -33,6 +33,11 @@ pub struct Settings {
     #[arg(long, env = "TASKYARD_STORE_FORCE_PATH_STYLE", default_value_t = false,
           action = clap::ArgAction::Set, value_parser = or_default::<bool>("false"))]
     pub store_force_path_style: bool,
+    /// Seconds a store request may wait for its answer before it is tried again (plus 4 s
+    /// per MiB it sends); the operator, its runners and the gateway (Helm: store.stallTimeoutSeconds).
+    #[arg(long, env = "TASKYARD_STORE_STALL_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = number_in::<u64>("30", 1, 3600))]
+    pub store_stall_timeout_seconds: u64,
     /// Secret in the operator's namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY;
     /// empty means the default credential chain (Helm: store.credentialsSecret).
     #[arg(long, env = "TASKYARD_STORE_CREDENTIALS_SECRET", default_value = "")]
@@ -147,7 +152,7 @@ impl Settings {
             bucket: self.store_bucket.clone(),
             force_path_style: self.store_force_path_style,
             credentials: None,
-            ..Default::default()
+            stall_timeout: std::time::Duration::from_secs(self.store_stall_timeout_seconds),
         }
     }
 
@@ -249,6 +254,7 @@ mod tests {
             ("--allowed-networks", "10.0.0.0/8,intranet", "CIDR"),
             ("--runner-memory-limit", "512MB", "resource quantity"),
             ("--max-running-jobs", "0", "from 1 to 10000"),
+            ("--store-stall-timeout-seconds", "0", "from 1 to 3600"),
             ("--image-pull-policy", "Sometimes", "Always, IfNotPresent, Never"),
             ("--cleanup-on-delete", "yes", "\"yes\""),
         ] {

@@ -20,7 +20,8 @@ fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {
     let k = Kubectl::new(&ClusterEnv::load());
     let combos = [
         json!({"store": {"bucket": "b"}}),
-        json!({"store": {"bucket": "b", "endpoint": "http://minio.storage:9000", "forcePathStyle": true, "credentialsSecret": "s3-creds"}}),
+        json!({"store": {"bucket": "b", "endpoint": "http://minio.storage:9000", "forcePathStyle": true, "credentialsSecret": "s3-creds",
+               "stallTimeoutSeconds": 90}}),
         json!({"store": {"bucket": "b"}, "networkPolicy": {"enabled": true}, "operator": {"logJson": true},
                "runner": {"allowedNetworks": ["10.0.0.0/8"], "readTimeoutSeconds": 30}, "maxRunningJobs": 3}),
     ];
@@ -61,6 +62,17 @@ fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {
             !secret.is_empty(),
             "credentials from the Secret, else the chain"
         );
+        let stall = container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "TASKYARD_STORE_STALL_TIMEOUT_SECONDS")
+            .map(|e| e["value"].clone());
+        let want = values["store"]["stallTimeoutSeconds"]
+            .as_u64()
+            .unwrap_or(30)
+            .to_string();
+        assert_eq!(stall, Some(json!(want)), "{values}");
 
         // Every rendered object is accepted by the API server.
         let manifest: String = objects
@@ -92,6 +104,10 @@ fn bad_values_are_rejected_with_messages_that_name_the_value() {
         (
             json!({"store": {"bucket": "b", "endpoint": "minio:9000"}}),
             "/store/endpoint",
+        ),
+        (
+            json!({"store": {"bucket": "b", "stallTimeoutSeconds": 0}}),
+            "/store/stallTimeoutSeconds",
         ),
         (json!({"store": {"bucket": "b"}, "surprise": 1}), "surprise"),
         (json!({"store": {"endpoint": ""}}), "/store/bucket"),

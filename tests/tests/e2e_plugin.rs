@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde_json::json;
 use taskyard_tests::cluster::ClusterEnv;
@@ -148,10 +149,23 @@ fn cluster_of(env: &ClusterEnv) -> (String, String) {
     )
 }
 
-/// The gateway's Service, reached directly (the host routes to ClusterIPs).
+/// The gateway's Service, reached directly (the host routes to ClusterIPs), once it takes
+/// connections: the install waits for the gateway's Pod to be ready, and kube-proxy writes
+/// the Service's rules a moment later (until then a connection is refused).
 fn direct(s: &Setup) -> String {
-    let svc = s.kubectl.get_json(&["service", GATEWAY, "-n", OPERATOR_NAMESPACE]);
-    format!("http://{}:9000", svc["spec"]["clusterIP"].as_str().unwrap())
+    static ADDRESS: OnceLock<String> = OnceLock::new();
+    let address = ADDRESS.get_or_init(|| {
+        let svc = s.kubectl.get_json(&["service", GATEWAY, "-n", OPERATOR_NAMESPACE]);
+        let address = format!("{}:9000", svc["spec"]["clusterIP"].as_str().unwrap());
+        let socket: std::net::SocketAddr = address.parse().unwrap();
+        s.kubectl.eventually(
+            "the gateway's Service to take connections",
+            Duration::from_secs(60),
+            || std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)).ok(),
+        );
+        address
+    });
+    format!("http://{address}")
 }
 
 fn run(kubeconfig: &std::path::Path, args: &[&str]) -> Outcome {
