@@ -102,7 +102,8 @@ mod tests {
     use taskyard_api::{Outcome, TaskIdentity};
     use taskyard_common::keys::hash_log_day_prefix;
     use taskyard_common::store::{DirStore, S3Settings, S3Store};
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use taskyard_tests::http::read_request_head;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
     use tokio::sync::Notify;
 
@@ -201,21 +202,7 @@ mod tests {
                 let (held, release, puts) = (h.clone(), r.clone(), puts.clone());
                 tokio::spawn(async move {
                     let mut conn = BufReader::new(conn);
-                    loop {
-                        let (mut head, mut length) = (String::new(), 0usize);
-                        loop {
-                            let mut header = String::new();
-                            if conn.read_line(&mut header).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                                length = v.trim().parse().unwrap();
-                            }
-                            if header == "\r\n" {
-                                break;
-                            }
-                            head.push_str(&header);
-                        }
+                    while let Some((head, length)) = read_request_head(&mut conn).await {
                         let mut body = vec![0; length];
                         conn.read_exact(&mut body).await.unwrap();
                         if head.starts_with("PUT ") && puts.fetch_add(1, Ordering::SeqCst) == 0 {

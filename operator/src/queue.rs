@@ -326,6 +326,19 @@ pub enum Decision {
     Linger(Duration),
 }
 
+impl Decision {
+    /// For the debug log.
+    pub fn describe(&self) -> String {
+        match self {
+            Decision::Now(ticket) => format!("start now, with {} companions", ticket.companions.len()),
+            Decision::Exists => "its Job exists".into(),
+            Decision::Wait { position, quiet_for } => format!("wait at {position}, quiet for {quiet_for:?}"),
+            Decision::Hold => "wait, place shown lately".into(),
+            Decision::Linger(wait) => format!("linger {wait:?}"),
+        }
+    }
+}
+
 /// The right to create one Job, for the task and the companions it carries along.
 pub struct Ticket {
     reservation: Reservation,

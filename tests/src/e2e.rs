@@ -70,6 +70,8 @@ pub fn helm_values(env: &ClusterEnv) -> Value {
         },
         "image": env.get("TASKYARD_OPERATOR_IMAGE"),
         "imagePullPolicy": "Never",
+        // Each reconcile's outcome, for the report of a test that times out.
+        "operator": {"logLevel": "info,taskyard_operator=debug"},
         "runner": {
             "image": env.get("TASKYARD_RUNNER_IMAGE"),
             "allowedNetworks": [env.get("TASKYARD_POD_CIDR")],

@@ -70,6 +70,26 @@ impl Drop for FixtureServer {
     }
 }
 
+/// Reads the head of the next request on a kept-alive connection, for fake servers in unit
+/// tests: the request line and headers, and the body's length from Content-Length (the body
+/// is left to read). None once the client has closed the connection.
+pub async fn read_request_head(conn: &mut BufReader<TcpStream>) -> Option<(String, usize)> {
+    let (mut head, mut length) = (String::new(), 0usize);
+    loop {
+        let mut line = String::new();
+        if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            return Some((head, length));
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        head.push_str(&line);
+    }
+}
+
 async fn serve(stream: TcpStream, dir: PathBuf, hits: Hits) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();

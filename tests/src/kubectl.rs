@@ -81,12 +81,97 @@ impl Kubectl {
             if let Some(v) = check() {
                 return v;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}"
-            );
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\n{}",
+                    self.cluster_report()
+                );
+            }
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    /// What a failed wait leaves for whoever reads the test's output: the operator's
+    /// Pods, Jobs and Lease, every task that has not finished, recent events of the
+    /// operator's namespace, and the tail of each operator Pod's log (and of its previous
+    /// container's). The Pods and their logs are gone once the next test binary reinstalls
+    /// the chart.
+    pub fn cluster_report(&self) -> String {
+        let section = |title: &str, args: &[&str]| {
+            let (_, out, err) = self.try_run(args);
+            format!("## {title}\n{out}{err}")
+        };
+        let mut report = String::from("---- cluster at the time of the failure ----\n");
+        report += &section(
+            "operator namespace",
+            &["get", "pods,jobs,leases", "-n", "taskyard-system", "-o", "wide"],
+        );
+        report += &self.unfinished_tasks();
+        report += &section(
+            "events of the operator's namespace",
+            &["get", "events", "-n", "taskyard-system", "--sort-by=.lastTimestamp"],
+        );
+        let (_, names, _) = self.try_run(&[
+            "get",
+            "pods",
+            "-n",
+            "taskyard-system",
+            "-l",
+            "app.kubernetes.io/component=operator",
+            "-o",
+            "name",
+        ]);
+        for pod in names.lines() {
+            report += &section(
+                &format!("log of {pod}"),
+                &["logs", "-n", "taskyard-system", pod, "--timestamps", "--tail=150"],
+            );
+            report += &section(
+                &format!("previous log of {pod}"),
+                &[
+                    "logs",
+                    "-n",
+                    "taskyard-system",
+                    pod,
+                    "--timestamps",
+                    "--tail=60",
+                    "--previous",
+                ],
+            );
+        }
+        report
+    }
+
+    /// One line per task that has not finished, of every kind and namespace.
+    fn unfinished_tasks(&self) -> String {
+        let (ok, out, err) = self.try_run(&["get", "hashtasks,imagetasks,texttasks", "-A", "-o", "json"]);
+        let tasks: serde_json::Value = match serde_json::from_str(&out) {
+            Ok(tasks) if ok => tasks,
+            _ => return format!("## tasks\n{err}"),
+        };
+        let items = tasks["items"].as_array().cloned().unwrap_or_default();
+        let finished = |t: &serde_json::Value| matches!(t["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+        let mut lines = format!(
+            "## tasks not finished ({} of {})\n",
+            items.iter().filter(|t| !finished(t)).count(),
+            items.len()
+        );
+        for t in items.iter().filter(|t| !finished(t)) {
+            let (meta, status) = (&t["metadata"], &t["status"]);
+            lines.push_str(&format!(
+                "{} {}/{} generation {} observed {} phase {} queue {} job {} deleting {}\n",
+                t["kind"],
+                meta["namespace"],
+                meta["name"],
+                meta["generation"],
+                status["observedGeneration"],
+                status["phase"],
+                status["queuePosition"],
+                status["jobName"],
+                meta["deletionTimestamp"]
+            ));
+        }
+        lines
     }
 
     /// The operator's Pods that are not being deleted.

@@ -22,7 +22,7 @@ fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {
         json!({"store": {"bucket": "b"}}),
         json!({"store": {"bucket": "b", "endpoint": "http://minio.storage:9000", "forcePathStyle": true, "credentialsSecret": "s3-creds",
                "stallTimeoutSeconds": 90}}),
-        json!({"store": {"bucket": "b"}, "networkPolicy": {"enabled": true}, "operator": {"logJson": true},
+        json!({"store": {"bucket": "b"}, "networkPolicy": {"enabled": true}, "operator": {"logJson": true, "logLevel": "debug"},
                "runner": {"allowedNetworks": ["10.0.0.0/8"], "readTimeoutSeconds": 30}, "maxRunningJobs": 3}),
     ];
     for values in combos {
@@ -73,6 +73,13 @@ fn the_chart_lints_renders_and_dry_runs_for_every_value_combination() {
             .unwrap_or(30)
             .to_string();
         assert_eq!(stall, Some(json!(want)), "{values}");
+        let log_level = container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "RUST_LOG")
+            .map(|e| e["value"].clone());
+        assert_eq!(log_level, values["operator"].get("logLevel").cloned(), "{values}");
 
         // Every rendered object is accepted by the API server.
         let manifest: String = objects

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use taskyard_tests::http::read_request_head;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::{S3Settings, S3Store, StoreError};
@@ -46,20 +47,7 @@ async fn serve(server: Server) -> S3Store {
 
 async fn handle(conn: TcpStream, server: Server) {
     let mut conn = BufReader::new(conn);
-    loop {
-        let mut length = 0usize;
-        loop {
-            let mut header = String::new();
-            if conn.read_line(&mut header).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-            if header == "\r\n" {
-                break;
-            }
-        }
+    while let Some((_, length)) = read_request_head(&mut conn).await {
         let mut body = vec![0; length];
         match server {
             Server::ReadsSlowly => {

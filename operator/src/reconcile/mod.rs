@@ -44,6 +44,11 @@ pub async fn reconcile<K: TaskResource>(task: Arc<K>, ctx: Arc<Context>) -> Resu
     let outcome = reconcile_task(&*task, &ctx).await;
     let kind = K::kind(&());
     ctx.metrics.reconciled(&kind, started.elapsed());
+    // The trail of a task that seems stuck (`operator.logLevel`); failures are logged by
+    // `error_policy`.
+    if let Ok(action) = &outcome {
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, ?action, "reconciled");
+    }
     // The phase the task was reconciled in; a status this reconcile writes triggers the next
     // reconcile, which records the new phase.
     match (deleted, task.task_status().and_then(|s| s.common().phase)) {

@@ -188,6 +188,11 @@ impl<'a, K: TaskResource> Turn<'a, K> {
             return Ok(ControlFlow::Break(Action::requeue(wait)));
         }
         let decision = ctx.admission.decide(Waiting::of(self.task), alone).await;
+        tracing::debug!(
+            decision = decision.describe(),
+            running_jobs = ctx.job_index.running(),
+            "admission"
+        );
         let position = match decision {
             Decision::Now(ticket) => return Ok(ControlFlow::Continue(ticket)),
             // Another task's batch carries it; the batch index sees it shortly.
