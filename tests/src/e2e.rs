@@ -156,22 +156,16 @@ pub fn runner_pods(s: &Setup, uid: &str) -> Vec<Value> {
 
 pub fn wait_succeeded(s: &Setup, namespace: &str, what: &[&str]) {
     let timeout = format!("--timeout={}s", WAIT.as_secs());
-    let mut args = vec!["wait", "-n", namespace, "--for=condition=Succeeded", &timeout];
+    let mut args = vec!["-n", namespace, "--for=condition=Succeeded", &timeout];
     args.extend_from_slice(what);
-    s.kubectl.run(&args);
+    s.kubectl.wait(&args);
 }
 
 /// Waits until `what` (e.g. `hashtask/x`) has failed: its Succeeded condition is False.
 pub fn wait_failed(s: &Setup, namespace: &str, what: &str) {
     let timeout = format!("--timeout={}s", WAIT.as_secs());
-    s.kubectl.run(&[
-        "wait",
-        "-n",
-        namespace,
-        "--for=condition=Succeeded=False",
-        what,
-        &timeout,
-    ]);
+    s.kubectl
+        .wait(&["-n", namespace, "--for=condition=Succeeded=False", what, &timeout]);
 }
 
 /// The HashTask results log of `date` (YYYY-MM-DD) as a reader sees it: the day's segments

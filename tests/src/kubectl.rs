@@ -47,6 +47,16 @@ impl Kubectl {
         stdout
     }
 
+    /// `kubectl wait` with these arguments. A wait that ends unmet fails the test with
+    /// kubectl's message and the cluster's state (see `cluster_report`).
+    pub fn wait(&self, args: &[&str]) {
+        let all: Vec<&str> = std::iter::once("wait").chain(args.iter().copied()).collect();
+        let (ok, _, stderr) = self.try_run(&all);
+        if !ok {
+            panic!("kubectl {} failed: {stderr}\n{}", all.join(" "), self.cluster_report());
+        }
+    }
+
     /// `kubectl apply -f -` with the given YAML.
     pub fn apply(&self, yaml: &str) -> String {
         let mut child = self

@@ -96,8 +96,7 @@ fn fifteen_tasks_with_three_slots_queue_first_come_first_served() {
         });
     let header: Vec<&str> = wide.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "PHASE", "MD5", "SIZE", "QUEUE", "AGE"], "{wide}");
-    s.kubectl.run(&[
-        "wait",
+    s.kubectl.wait(&[
         "-n",
         &ns,
         "--for=condition=Succeeded",
@@ -211,8 +210,7 @@ fn a_burst_in_one_namespace_does_not_starve_another_and_tenants_jobs_do_not_coun
         "the busy namespace started {} more Jobs before the quiet one got its turn",
         started_busy.len() - before
     );
-    s.kubectl.run(&[
-        "wait",
+    s.kubectl.wait(&[
         "-n",
         &busy,
         "--for=condition=Succeeded",
@@ -220,8 +218,7 @@ fn a_burst_in_one_namespace_does_not_starve_another_and_tenants_jobs_do_not_coun
         "--all",
         "--timeout=300s",
     ]);
-    s.kubectl.run(&[
-        "wait",
+    s.kubectl.wait(&[
         "-n",
         &quiet,
         "--for=condition=Succeeded",

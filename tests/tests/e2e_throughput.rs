@@ -32,8 +32,7 @@ fn a_burst_of_200_tasks_all_succeed_in_batches_with_one_log_line_each() {
         ));
     }
     s.kubectl.apply(&manifests);
-    s.kubectl.run(&[
-        "wait",
+    s.kubectl.wait(&[
         "-n",
         ns,
         "--for=condition=Succeeded",
